@@ -1,0 +1,37 @@
+"""The gate on every console page: sign-in, a membership, and a role that may open it."""
+
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
+from django.shortcuts import render
+
+from accounts.models import REPORT_ROLES, Role
+
+
+def role_required(*roles):
+    """Let through members of the current organisation whose role is one of ``roles``.
+
+    Anonymous people go to the login page; members with another role (or people with no
+    membership) get a 403 page that names the roles that may open it.
+    """
+    allowed = frozenset(roles)
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            membership = getattr(request, "membership", None)
+            if membership is None or membership.role not in allowed:
+                names = [label for value, label in Role.choices if value in allowed]
+                return render(request, "403.html", {"allowed_roles": names}, status=403)
+            return view(request, *args, **kwargs)
+
+        wrapped.allowed_roles = allowed
+        return wrapped
+
+    return decorator
+
+
+reports_required = role_required(*REPORT_ROLES)
+admin_required = role_required(Role.ADMIN)

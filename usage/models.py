@@ -1,0 +1,227 @@
+"""Raw request logs, the batches they arrived in, and the minute/hour/day buckets.
+
+Shape of the data flow:
+
+* Every accepted record becomes one ``RequestLog`` row, written in the same transaction
+  as the ``IngestBatch`` it arrived in and as its ``RequestId`` (the organisation-wide
+  de-duplication key, kept after raw logs are purged).
+* A rollup takes committed batches that are not yet rolled up (``SELECT ... FOR UPDATE
+  SKIP LOCKED``), aggregates their raw rows with one GROUP BY per level, adds the sums to
+  the buckets with an upsert, and marks the batches rolled up, all in one transaction.
+  A crash rolls everything back; a second worker skips locked batches; a rerun finds
+  nothing pending. That is what makes every total exactly-once.
+* Buckets are keyed by (``Series``, UTC start). A ``Series`` is one combination of the
+  dimensions (workspace, API key or none, model, service tier, context window), so
+  bucket rows stay narrow and NULL keys never defeat a unique index.
+"""
+
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Coalesce
+
+from console.models import ApiKey, LlmModel, Organization, Workspace
+
+
+class ServiceTier(models.TextChoices):
+    STANDARD = "standard", "Standard"
+    BATCH = "batch", "Batch"
+    PRIORITY = "priority", "Priority"
+
+
+class ContextWindow(models.TextChoices):
+    UP_TO_200K = "0-200k", "0-200k"
+    OVER_200K = "200k-1M", "200k-1M"
+
+
+class RateLimitType(models.TextChoices):
+    REQUESTS = "requests", "Requests"
+    INPUT_TOKENS = "input_tokens", "Input tokens"
+    OUTPUT_TOKENS = "output_tokens", "Output tokens"
+
+
+LONG_CONTEXT_THRESHOLD = 200_000
+
+
+class Series(models.Model):
+    """One combination of dimensions that usage is counted under."""
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    model = models.ForeignKey(LlmModel, on_delete=models.PROTECT, related_name="+")
+    service_tier = models.CharField(max_length=16, choices=ServiceTier.choices)
+    context_window = models.CharField(max_length=16, choices=ContextWindow.choices)
+
+    class Meta:
+        verbose_name_plural = "series"
+        constraints = [
+            models.UniqueConstraint(
+                "org",
+                "workspace",
+                Coalesce("api_key", 0),
+                "model",
+                "service_tier",
+                "context_window",
+                name="series_unique_dimensions",
+            ),
+        ]
+
+
+class IngestBatch(models.Model):
+    """One accepted submission; its raw rows are rolled up together, exactly once."""
+
+    class Source(models.TextChoices):
+        HTTP = "http", "HTTP"
+        IMPORT = "import", "Bulk import"
+        DEMO = "demo", "Demo generator"
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    source = models.CharField(max_length=16, choices=Source.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    accepted = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    rolled_up_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "ingest batches"
+        indexes = [
+            models.Index(
+                fields=["org", "id"],
+                condition=Q(rolled_up_at__isnull=True),
+                name="batch_pending_rollup",
+            ),
+        ]
+
+
+class RequestId(models.Model):
+    """The organisation-wide de-duplication key of every request ever accepted."""
+
+    pk = models.CompositePrimaryKey("org_id", "request_id")
+    org = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    request_id = models.CharField(max_length=255)
+
+
+class Counts(models.Model):
+    """The additive counters shared by raw rows and buckets."""
+
+    uncached_input_tokens = models.BigIntegerField(default=0)
+    cache_write_5m_tokens = models.BigIntegerField(default=0)
+    cache_write_1h_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    web_search_requests = models.BigIntegerField(default=0)
+    code_execution_ms = models.BigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class RequestLog(Counts):
+    """One API request as it was logged (raw; purged after the retention period)."""
+
+    org = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    batch = models.ForeignKey(
+        IngestBatch, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
+    )
+    series = models.ForeignKey(
+        Series, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
+    )
+    request_id = models.CharField(max_length=255)
+    timestamp = models.DateTimeField()
+    status_code = models.PositiveSmallIntegerField(default=200)
+    rate_limit_type = models.CharField(
+        max_length=16, choices=RateLimitType.choices, null=True, blank=True
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["org", "timestamp"], name="requestlog_org_time"),
+            models.Index(fields=["batch"], name="requestlog_batch"),
+        ]
+
+
+class Bucket(Counts):
+    """Sums over one series and one time bucket (start inclusive, UTC)."""
+
+    org = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    series = models.ForeignKey(
+        Series, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    start = models.DateTimeField()
+    requests = models.BigIntegerField(default=0)
+    rate_limited_requests = models.BigIntegerField(default=0)
+    rate_limited_by_requests = models.BigIntegerField(default=0)
+    rate_limited_by_input_tokens = models.BigIntegerField(default=0)
+    rate_limited_by_output_tokens = models.BigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class MinuteBucket(Bucket):
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["series", "start"], name="minute_series_start")
+        ]
+        indexes = [models.Index(fields=["org", "start"], name="minute_org_start")]
+
+
+class HourBucket(Bucket):
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["series", "start"], name="hour_series_start")
+        ]
+        indexes = [models.Index(fields=["org", "start"], name="hour_org_start")]
+
+
+class DayBucket(Bucket):
+    """UTC days; other zones combine them with hour and minute buckets at the edges."""
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["series", "start"], name="day_series_start")]
+        indexes = [models.Index(fields=["org", "start"], name="day_org_start")]
+
+
+class IngestKey(models.Model):
+    """A bearer secret that lets a gateway send an organisation's logs; stored hashed."""
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="ingest_keys")
+    name = models.CharField(max_length=200)
+    prefix = models.CharField(max_length=16, help_text="The first characters, to recognise it.")
+    key_hash = models.CharField(max_length=128, unique=True)
+    created_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class RateLimit(models.Model):
+    """An organisation's per-minute limits for one model, drawn on the Usage page."""
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="rate_limits")
+    model = models.ForeignKey(LlmModel, on_delete=models.CASCADE, related_name="+")
+    requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    input_tokens_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens_per_minute = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["org", "model"], name="one_rate_limit_per_model")
+        ]
