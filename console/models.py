@@ -27,7 +27,7 @@ class Organization(models.Model):
 class Workspace(models.Model):
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="workspaces")
     # ``wrkspc_...`` as sent in logs; the Default workspace has none, as in the Anthropic API.
-    external_id = models.CharField(max_length=128, null=True, blank=True)
+    external_id = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
     name = models.CharField(max_length=200)
     is_default = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -136,8 +136,8 @@ class RequestLog(Counts):
     request_id = models.CharField(max_length=255)
     timestamp = models.DateTimeField()
     status_code = models.PositiveSmallIntegerField(default=200)
-    rate_limit_type = models.CharField(
-        max_length=16, choices=RateLimitType.choices, null=True, blank=True
+    rate_limit_type = models.CharField(  # "" unless the request got a 429 naming its limit
+        max_length=16, choices=RateLimitType.choices, blank=True, default=""
     )
 
     class Meta:

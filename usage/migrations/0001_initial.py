@@ -97,7 +97,7 @@ class Migration(migrations.Migration):
                 ('request_id', models.CharField(max_length=255)),
                 ('timestamp', models.DateTimeField()),
                 ('status_code', models.PositiveSmallIntegerField(default=200)),
-                ('rate_limit_type', models.CharField(blank=True, choices=[('requests', 'Requests'), ('input_tokens', 'Input tokens'), ('output_tokens', 'Output tokens')], max_length=16, null=True)),
+                ('rate_limit_type', models.CharField(blank=True, choices=[('requests', 'Requests'), ('input_tokens', 'Input tokens'), ('output_tokens', 'Output tokens')], default='', max_length=16)),
                 ('batch', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='usage.ingestbatch')),
                 ('org', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='console.organization')),
                 ('series', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='usage.series')),
