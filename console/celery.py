@@ -3,9 +3,26 @@
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
 
 app = Celery("meterboard")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@app.on_after_finalize.connect
+def schedule_periodic_tasks(sender, **kwargs):
+    from django.conf import settings
+
+    # Ingest nudges a rollup after each batch; this sweep catches anything a nudge missed
+    # (a lost message, a worker killed mid-rollup) within the freshness target.
+    sender.add_periodic_task(
+        settings.ROLLUP_INTERVAL_SECONDS, sender.signature("usage.tasks.rollup_pending"),
+        name="rollup pending batches",
+    )
+    sender.add_periodic_task(
+        crontab(minute=17, hour=3), sender.signature("usage.tasks.purge_raw_logs"),
+        name="purge raw logs past retention",
+    )

@@ -1,0 +1,104 @@
+"""Write raw request logs straight to the tables, the way ingest stores them.
+
+Rollup tests use this so that they exercise the rollup alone; an independent aggregate of
+the same rows (``expected_buckets``) is what the buckets are compared against.
+"""
+
+import datetime as dt
+import itertools
+from collections import Counter, defaultdict
+
+from django.db import transaction
+
+from console.models import LlmModel, Workspace
+from usage.models import (
+    DayBucket,
+    HourBucket,
+    IngestBatch,
+    MinuteBucket,
+    RequestId,
+    RequestLog,
+    Series,
+)
+from usage.rollups import BUCKET_COLUMNS, COUNT_COLUMNS
+
+_ids = itertools.count(1)
+
+
+def series_for(
+    org,
+    *,
+    workspace=None,
+    api_key=None,
+    model="claude-sonnet-4-5-20250929",
+    service_tier="standard",
+    context_window="0-200k",
+) -> Series:
+    workspace = workspace or Workspace.objects.get(org=org, is_default=True)
+    llm = LlmModel.objects.get_or_create(model_id=model)[0]
+    return Series.objects.get_or_create(
+        org=org,
+        workspace=workspace,
+        api_key=api_key,
+        model=llm,
+        service_tier=service_tier,
+        context_window=context_window,
+    )[0]
+
+
+def raw(series: Series, timestamp: dt.datetime, **counts) -> RequestLog:
+    """An unsaved raw row; counts default to zero, status to 200."""
+    return RequestLog(
+        org_id=series.org_id,
+        series=series,
+        timestamp=timestamp,
+        request_id=counts.pop("request_id", f"req_{next(_ids):012d}"),
+        **counts,
+    )
+
+
+@transaction.atomic
+def store_batch(org, rows: list[RequestLog], source="import") -> IngestBatch:
+    """Store rows as one accepted batch (with their de-duplication keys)."""
+    batch = IngestBatch.objects.create(org=org, source=source, accepted=len(rows))
+    for row in rows:
+        row.batch_id = batch.id
+    RequestId.objects.bulk_create(RequestId(org=org, request_id=r.request_id) for r in rows)
+    RequestLog.objects.bulk_create(rows)
+    return batch
+
+
+def _truncate(ts: dt.datetime, unit: str) -> dt.datetime:
+    ts = ts.astimezone(dt.UTC)
+    if unit == "minute":
+        return ts.replace(second=0, microsecond=0)
+    if unit == "hour":
+        return ts.replace(minute=0, second=0, microsecond=0)
+    return ts.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def expected_buckets(rows, unit: str) -> dict:
+    """Independent aggregate: {(series_id, start): Counter of bucket columns}."""
+    out: dict = defaultdict(Counter)
+    for r in rows:
+        c = out[(r.series_id, _truncate(r.timestamp, unit))]
+        c["requests"] += 1
+        if r.status_code == 429:
+            c["rate_limited_requests"] += 1
+            if r.rate_limit_type:
+                c[f"rate_limited_by_{r.rate_limit_type}"] += 1
+        for column in COUNT_COLUMNS:
+            c[column] += getattr(r, column)
+    return {k: {col: v[col] for col in BUCKET_COLUMNS} for k, v in out.items()}
+
+
+def stored_buckets(org, unit: str) -> dict:
+    model = {"minute": MinuteBucket, "hour": HourBucket, "day": DayBucket}[unit]
+    return {
+        (b["series_id"], b["start"]): {col: b[col] for col in BUCKET_COLUMNS}
+        for b in model.objects.filter(org=org).values("series_id", "start", *BUCKET_COLUMNS)
+    }
+
+
+def raw_rows_of(org) -> list[RequestLog]:
+    return list(RequestLog.objects.filter(org=org))

@@ -1,0 +1,145 @@
+import datetime as dt
+
+import pytest
+from django.core.management import call_command
+from django.test import override_settings
+
+from tests import factories
+from tests.usage.rawrows import (
+    expected_buckets,
+    raw,
+    raw_rows_of,
+    series_for,
+    store_batch,
+    stored_buckets,
+)
+from usage import rollups
+from usage.models import IngestBatch, RequestLog
+
+T0 = dt.datetime(2026, 11, 3, 14, 5, 9, 123000, tzinfo=dt.UTC)
+
+
+def assert_buckets_match_raw(org, rows=None):
+    rows = raw_rows_of(org) if rows is None else rows
+    for unit in ("minute", "hour", "day"):
+        assert stored_buckets(org, unit) == expected_buckets(rows, unit), unit
+
+
+@pytest.fixture
+def two_series(org):
+    key = factories.make_api_key(org)
+    return (
+        series_for(org),
+        series_for(org, api_key=key, model="claude-haiku-4-5-20251001", service_tier="batch"),
+    )
+
+
+def test_rollup_sums_every_column_at_every_level(org, two_series):
+    a, b = two_series
+    rows = [
+        raw(
+            a,
+            T0,
+            uncached_input_tokens=1200,
+            output_tokens=350,
+            cache_write_5m_tokens=500,
+            cache_read_tokens=3000,
+            web_search_requests=1,
+        ),
+        raw(
+            a,
+            T0 + dt.timedelta(seconds=40),
+            uncached_input_tokens=7,
+            cache_write_1h_tokens=9,
+            code_execution_ms=1500,
+        ),
+        raw(a, T0 + dt.timedelta(minutes=1), status_code=429, rate_limit_type="requests"),
+        raw(b, T0 + dt.timedelta(hours=1), status_code=429, rate_limit_type="input_tokens"),
+        raw(
+            b,
+            T0 + dt.timedelta(hours=1, minutes=3),
+            status_code=429,
+            rate_limit_type="output_tokens",
+        ),
+        raw(b, T0 + dt.timedelta(days=1), output_tokens=5, status_code=429),
+    ]
+    store_batch(org, rows)
+
+    assert rollups.rollup_pending(org_id=org.id) == 1
+
+    assert_buckets_match_raw(org)
+    assert not IngestBatch.objects.filter(rolled_up_at__isnull=True).exists()
+
+
+def test_rerun_and_later_batches_add_exactly_once(org, two_series):
+    a, b = two_series
+    store_batch(org, [raw(a, T0, output_tokens=10), raw(b, T0, output_tokens=1)])
+    rollups.rollup_pending()
+    assert rollups.rollup_pending() == 0  # nothing pending: a rerun changes nothing
+
+    # A later batch lands in the same buckets, and a late row in an old day.
+    store_batch(
+        org,
+        [
+            raw(a, T0 + dt.timedelta(seconds=5), output_tokens=32),
+            raw(a, T0 - dt.timedelta(days=300), output_tokens=4),
+        ],
+    )
+    rollups.rollup_pending()
+
+    assert_buckets_match_raw(org)
+
+
+def test_rollup_of_one_organisation_leaves_others_pending(org, other_org):
+    store_batch(org, [raw(series_for(org), T0, output_tokens=1)])
+    other = store_batch(other_org, [raw(series_for(other_org), T0, output_tokens=2)])
+
+    rollups.rollup_pending(org_id=org.id)
+
+    other.refresh_from_db()
+    assert other.rolled_up_at is None
+    assert_buckets_match_raw(org)
+    assert stored_buckets(other_org, "minute") == {}
+
+
+def test_rebuild_recomputes_a_range_from_raw_rows(org, two_series):
+    a, _ = two_series
+    store_batch(org, [raw(a, T0, output_tokens=10), raw(a, T0 + dt.timedelta(days=2))])
+    rollups.rollup_pending()
+    # Damage the buckets of one day, as a bug or a manual edit might.
+    from usage.models import HourBucket
+
+    HourBucket.objects.filter(org=org).update(output_tokens=999)
+
+    call_command(
+        "rebuild_rollups", "--org", org.slug, "--since", "2026-11-01", "--until", "2026-11-10"
+    )
+
+    assert_buckets_match_raw(org)
+
+
+@override_settings(RAW_RETENTION_DAYS=30)
+def test_purge_keeps_buckets_and_refuses_rebuild_of_purged_days(org, two_series):
+    a, _ = two_series
+    now = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+    old, recent = now - dt.timedelta(days=45), now - dt.timedelta(days=2)
+    store_batch(org, [raw(a, old, output_tokens=3), raw(a, recent, output_tokens=4)])
+    rollups.rollup_pending()
+    before = {u: stored_buckets(org, u) for u in ("minute", "hour", "day")}
+
+    assert rollups.purge_raw_logs(now) == 1
+
+    assert list(RequestLog.objects.values_list("output_tokens", flat=True)) == [4]
+    assert {u: stored_buckets(org, u) for u in ("minute", "hour", "day")} == before
+    with pytest.raises(rollups.RebuildRefused, match="purged"):
+        rollups.rebuild_rollups(org.id, old.date(), now.date())
+
+
+def test_purge_never_drops_rows_that_are_not_rolled_up(org, two_series):
+    a, _ = two_series
+    store_batch(org, [raw(a, T0 - dt.timedelta(days=900), output_tokens=3)])
+
+    assert rollups.purge_raw_logs() == 0
+
+    rollups.rollup_pending()
+    assert stored_buckets(org, "day")  # the late row reached its bucket before any purge
