@@ -1,6 +1,16 @@
 import pytest
 
+from console.celery import app as celery_app
 from tests import factories
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _tasks_run_in_process():
+    """Tasks run in the test process; tests that need a real worker process start one."""
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
 
 
 @pytest.fixture

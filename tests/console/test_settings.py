@@ -1,0 +1,81 @@
+"""Settings read the environment strictly; production settings pass the deploy checks."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PRODUCTION = {
+    "METERBOARD_MODE": "production",
+    "SECRET_KEY": "x" * 30 + "-production-secret-for-the-deploy-check-only",
+    "ALLOWED_HOSTS": "meterboard.example.com",
+}
+
+
+def run(code: str, **env) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("METERBOARD_", "DEBUG"))}
+    clean.pop("SECRET_KEY", None)
+    clean.pop("ALLOWED_HOSTS", None)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+SETTINGS = "import console.settings as s; print(s.DEBUG, s.SECRET_KEY[:3], s.ALLOWED_HOSTS)"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"METERBOARD_MODE": "production"}, "SECRET_KEY is required"),
+        ({"METERBOARD_MODE": "staging"}, "METERBOARD_MODE='staging'"),
+        ({**PRODUCTION, "ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS is required"),
+        ({**PRODUCTION, "DEBUG": "true"}, "DEBUG=true is only allowed"),
+        ({"METERBOARD_MODE": "dev", "DEBUG": "maybe"}, "DEBUG='maybe' is not a boolean"),
+        ({"METERBOARD_MODE": "dev", "DATABASE_URL": "mysql://x/y"}, "scheme 'mysql'"),
+        ({"METERBOARD_MODE": "dev", "RAW_RETENTION_DAYS": "soon"}, "is not an integer"),
+        ({"METERBOARD_MODE": "dev", "RAW_RETENTION_DAYS": "0"}, "must be at least 1"),
+    ],
+)
+def test_bad_values_raise_improperly_configured(env, message):
+    result = run(SETTINGS, **env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert message in result.stderr
+
+
+def test_production_defaults_are_safe():
+    result = run(
+        SETTINGS + "; print(s.SESSION_COOKIE_SECURE, s.SECURE_HSTS_SECONDS > 0)", **PRODUCTION
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "xxx", "['meterboard.example.com']", "True", "True"]
+
+
+def test_dev_mode_needs_no_configuration():
+    result = run(SETTINGS, METERBOARD_MODE="dev")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[0] == "True"
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    env = {k: v for k, v in os.environ.items() if k not in ("DEBUG",)}
+    env.update(PRODUCTION)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
