@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from accounts.models import Membership, User
+from accounts.forms import AdminLoginForm
+from accounts.models import Invitation, Membership, User
 
 
 @admin.register(User)
@@ -23,3 +24,15 @@ class UserAdmin(BaseUserAdmin):
 class MembershipAdmin(admin.ModelAdmin):
     list_display = ["user", "org", "role"]
     list_filter = ["role"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["email", "org", "role", "created_at", "expires_at", "accepted_at", "revoked_at"]
+    list_filter = ["role"]
+    search_fields = ["email"]
+    readonly_fields = ["token_hash"]
+
+
+# The operators' admin site signs in through the same throttle as the console.
+admin.site.login_form = AdminLoginForm

@@ -1,5 +1,7 @@
 """People, their memberships in organisations, and the role each membership carries."""
 
+import hashlib
+
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.utils import timezone
@@ -79,3 +81,62 @@ class Membership(models.Model):
     @property
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN
+
+
+def hash_token(token: str) -> str:
+    """The stored form of an invitation token (the token itself is only in the link)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Invitation(models.Model):
+    """A single-use, expiring offer to join an organisation with a role.
+
+    Only a hash of the token is stored; the link in the email is the one copy of the secret.
+    """
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=32, choices=Role.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["org", "email"], name="invitation_org_email")]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.org} as {self.get_role_display()}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.problem() is None
+
+    def problem(self) -> str | None:
+        """Why this invitation can no longer be used, or None when it can."""
+        if self.accepted_at is not None:
+            return "This invitation has already been used."
+        if self.revoked_at is not None:
+            return "This invitation was withdrawn by an Admin."
+        if self.expires_at <= timezone.now():
+            return "This invitation has expired. Ask an Admin to invite you again."
+        return None
+
+
+class LoginFailure(models.Model):
+    """One failed sign-in, counted per account and per address to slow and lock guessing."""
+
+    username = models.CharField(max_length=254, db_index=True)  # as typed, lower-cased
+    ip_address = models.GenericIPAddressField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]

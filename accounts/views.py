@@ -1,9 +1,21 @@
+from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
-from django.shortcuts import redirect
-from django.views.decorators.http import require_POST
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts import selectors, services
+from accounts.access import admin_required
+from accounts.forms import AcceptInvitationForm, AuditFilterForm, InviteForm, RoleForm
 from accounts.middleware import SESSION_KEY
+from accounts.models import Role, User
+
+AUDIT_PAGE_SIZE = 50
 
 
 @require_POST
@@ -15,3 +27,189 @@ def switch_organization(request):
         raise Http404("No such organisation.")
     request.session[SESSION_KEY] = membership.org_id
     return redirect("console:home")
+
+
+def _members_page(request, invite_form=None, status=200):
+    context = {
+        "members": selectors.members(request.org),
+        "invitations": selectors.pending_invitations(request.org),
+        "admin_count": selectors.admin_count(request.org),
+        "invite_form": invite_form or InviteForm(),
+        "roles": Role.choices,
+    }
+    return render(request, "accounts/members.html", context, status=status)
+
+
+@require_GET
+@admin_required
+def members(request):
+    """Members with role and last sign-in, pending invitations, and the invite form."""
+    return _members_page(request)
+
+
+@require_POST
+@admin_required
+def invite(request):
+    """Invite someone by email with a role; the link is emailed and shown to the Admin."""
+    form = InviteForm(request.POST)
+    if form.is_valid():
+        try:
+            invitation, token = services.invite(
+                request.org,
+                email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"],
+                actor=request.user,
+            )
+        except ValidationError as exc:
+            form.add_error("email", exc)
+        else:
+            link = request.build_absolute_uri(reverse("accounts:accept_invitation", args=[token]))
+            services.send_invitation_email(invitation, link)
+            messages.success(
+                request,
+                f"Invitation sent to {invitation.email} as {invitation.get_role_display()}. "
+                f"The link works once, until {invitation.expires_at:%Y-%m-%d %H:%M} UTC: {link}",
+            )
+            return redirect("accounts:members")
+    return _members_page(request, invite_form=form, status=400)
+
+
+def _membership_or_404(request, pk):
+    membership = selectors.member(request.org, pk)
+    if membership is None:
+        raise Http404("No such member in this organisation.")
+    return membership
+
+
+@require_POST
+@admin_required
+def change_role(request, pk):
+    """Give a member another role (never leaving the organisation without an Admin)."""
+    membership = _membership_or_404(request, pk)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest("Choose one of the roles.")
+    try:
+        membership = services.change_role(membership, form.cleaned_data["role"], actor=request.user)
+    except services.LastAdminError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request, f"{membership.user.email} is now {membership.get_role_display()}."
+        )
+    return redirect("accounts:members")
+
+
+@require_POST
+@admin_required
+def remove_member(request, pk):
+    """Take a member out of the organisation (never the last Admin)."""
+    membership = _membership_or_404(request, pk)
+    try:
+        services.remove_member(membership, actor=request.user)
+    except services.LastAdminError as exc:
+        messages.error(request, exc.message)
+        return redirect("accounts:members")
+    messages.success(request, f"{membership.user.email} was removed from {request.org.name}.")
+    if membership.user_id == request.user.pk:
+        return redirect("console:home")
+    return redirect("accounts:members")
+
+
+@require_POST
+@admin_required
+def revoke_invitation(request, pk):
+    """Withdraw a pending invitation."""
+    invitation = selectors.invitation(request.org, pk)
+    if invitation is None:
+        raise Http404("No such invitation in this organisation.")
+    try:
+        services.revoke_invitation(invitation, actor=request.user)
+    except ValidationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"The invitation for {invitation.email} was withdrawn.")
+    return redirect("accounts:members")
+
+
+@require_http_methods(["GET", "POST"])
+def accept_invitation(request, token):
+    """Open an invitation link: create the account or add the membership, once."""
+    invitation = selectors.invitation_by_token(token)
+    if invitation is None:
+        raise Http404("No such invitation.")
+    context = {"invitation": invitation}
+    problem = invitation.problem()
+    if problem:
+        context["problem"] = problem
+        return render(request, "accounts/invitation.html", context, status=410)
+
+    existing = User.objects.filter(email__iexact=invitation.email).exists()
+    if request.user.is_authenticated:
+        if request.user.email.lower() != invitation.email.lower():
+            context["problem"] = (
+                f"This invitation is for {invitation.email}, but you are signed in as "
+                f"{request.user.email}. Log out, then open the link again."
+            )
+            return render(request, "accounts/invitation.html", context, status=403)
+        if request.method == "POST":
+            return _accepted(request, invitation, user=request.user)
+        return render(request, "accounts/invitation.html", context)
+    if existing:
+        context["login_url"] = f"{reverse('accounts:login')}?{urlencode({'next': request.path})}"
+        return render(request, "accounts/invitation.html", context)
+
+    form = AcceptInvitationForm(
+        request.POST if request.method == "POST" else None, email=invitation.email
+    )
+    if request.method == "POST" and form.is_valid():
+        return _accepted(
+            request,
+            invitation,
+            name=form.cleaned_data["name"],
+            password=form.cleaned_data["password1"],
+        )
+    context["form"] = form
+    return render(
+        request, "accounts/invitation.html", context, status=400 if form.is_bound else 200
+    )
+
+
+def _accepted(request, invitation, **kwargs):
+    try:
+        membership = services.accept_invitation(invitation, **kwargs)
+    except services.InvitationError as exc:
+        return render(
+            request,
+            "accounts/invitation.html",
+            {"invitation": invitation, "problem": exc.message},
+            status=410,
+        )
+    if not request.user.is_authenticated:
+        login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
+    request.session[SESSION_KEY] = membership.org_id
+    messages.success(
+        request, f"Welcome to {membership.org.name}: you are {membership.get_role_display()}."
+    )
+    return redirect("console:home")
+
+
+@require_GET
+@admin_required
+def audit_log(request):
+    """The organisation's audit log, newest first, filterable by action, paginated."""
+    form = AuditFilterForm(request.GET)
+    if not form.is_valid():
+        return render(request, "accounts/audit_log.html", {"form": form}, status=400)
+    action = form.cleaned_data["action"]
+    paginator = Paginator(selectors.audit_entries(request.org, action), AUDIT_PAGE_SIZE)
+    page_number = form.cleaned_data["page"] or 1
+    if page_number > paginator.num_pages:
+        raise Http404("No such page.")
+    context = {
+        "form": form,
+        "page": paginator.page(page_number),
+        "action": action,
+        "actions": selectors.audit_actions(request.org),
+    }
+    return render(request, "accounts/audit_log.html", context)

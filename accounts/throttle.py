@@ -1,0 +1,116 @@
+"""Slow down, then lock, repeated failed sign-ins for one account or from one address.
+
+Failures are rows in the database (not a per-process cache), so every web process sees the
+same count. Within a sliding window, after a few failures each further attempt must wait a
+growing delay after the last failure; after more failures the account or address is locked
+until the window has passed since the last failure. While slowed or locked, the password is
+not even checked, so guessing gains nothing, and the lock applies to any email typed, so it
+does not reveal which accounts exist. A successful sign-in clears the account's failures.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Count, Max
+from django.utils import timezone
+
+from accounts.models import LoginFailure
+
+
+@dataclass(frozen=True)
+class Policy:
+    slow_after: int  # failures before each attempt must wait
+    lock_after: int  # failures that lock for the rest of the window
+
+
+WINDOW = timedelta(minutes=getattr(settings, "LOGIN_THROTTLE_WINDOW_MINUTES", 15))
+ACCOUNT = Policy(slow_after=3, lock_after=10)
+# Many people can share one address (an office behind NAT), so an address gets more room.
+ADDRESS = Policy(slow_after=20, lock_after=50)
+MAX_DELAY_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    retry_after_seconds: int = 0
+    locked: bool = False
+
+    @property
+    def message(self) -> str:
+        if self.locked:
+            minutes = max(1, -(-self.retry_after_seconds // 60))
+            return (
+                "Too many failed sign-ins: signing in to this account or from this address is "
+                f"locked for {minutes} more minute{'s' if minutes != 1 else ''}. "
+                "You can reset your password meanwhile."
+            )
+        return (
+            "Too many failed sign-ins. Please wait "
+            f"{self.retry_after_seconds} second{'s' if self.retry_after_seconds != 1 else ''} "
+            "before trying again."
+        )
+
+
+def normalize(username: str) -> str:
+    return (username or "").strip().lower()[:254]
+
+
+def client_address(request) -> str | None:
+    """The address the request came from, as the web server (or trusted proxy) reports it."""
+    if request is None:
+        return None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _delay_seconds(failures: int, policy: Policy) -> int:
+    # 1 s after the first counted failure, doubling each time, capped.
+    return min(MAX_DELAY_SECONDS, 2 ** (failures - policy.slow_after))
+
+
+def _judge(failures: int, last_at, policy: Policy, now) -> Verdict:
+    if failures >= policy.lock_after:
+        wait = (last_at + WINDOW - now).total_seconds()
+        if wait > 0:
+            return Verdict(False, int(wait) + 1, locked=True)
+    elif failures >= policy.slow_after:
+        wait = (last_at + timedelta(seconds=_delay_seconds(failures, policy)) - now).total_seconds()
+        if wait > 0:
+            return Verdict(False, int(wait) + 1)
+    return Verdict(True)
+
+
+def check(username: str, ip_address: str | None) -> Verdict:
+    """Whether a sign-in attempt may be checked now, and if not, for how long to wait."""
+    now = timezone.now()
+    since = now - WINDOW
+    recent = LoginFailure.objects.filter(created_at__gte=since)
+    verdicts = []
+    account = recent.filter(username=normalize(username)).aggregate(
+        n=Count("id"), last=Max("created_at")
+    )
+    if account["n"]:
+        verdicts.append(_judge(account["n"], account["last"], ACCOUNT, now))
+    if ip_address:
+        address = recent.filter(ip_address=ip_address).aggregate(
+            n=Count("id"), last=Max("created_at")
+        )
+        if address["n"]:
+            verdicts.append(_judge(address["n"], address["last"], ADDRESS, now))
+    refused = [v for v in verdicts if not v.allowed]
+    if not refused:
+        return Verdict(True)
+    return max(refused, key=lambda v: (v.locked, v.retry_after_seconds))
+
+
+def record_failure(username: str, ip_address: str | None) -> None:
+    """Count one failed sign-in, and forget failures older than the window."""
+    now = timezone.now()
+    LoginFailure.objects.create(username=normalize(username), ip_address=ip_address, created_at=now)
+    LoginFailure.objects.filter(created_at__lt=now - WINDOW).delete()
+
+
+def record_success(username: str) -> None:
+    """Forget the account's failures once its owner has signed in."""
+    LoginFailure.objects.filter(username=normalize(username)).delete()
