@@ -1,5 +1,11 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from usage import manage_views as views
 
 app_name = "ingest_keys"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.ingest_keys, name="list"),
+    path("create/", views.create_ingest_key, name="create"),
+    path("<int:pk>/revoke/", views.revoke_ingest_key, name="revoke"),
+]

@@ -1,0 +1,30 @@
+"""Forms of the settings pages; a bad query string or post gets a 400 with these messages."""
+
+from django import forms
+
+from console.models import ApiKey, LlmModel
+
+
+class RenameForm(forms.Form):
+    name = forms.CharField(max_length=200, strip=True)
+
+
+class ApiKeyStatusForm(forms.Form):
+    status = forms.ChoiceField(choices=ApiKey.Status.choices)
+
+
+class ApiKeyFilterForm(forms.Form):
+    """?workspace=<id>: list the keys of one workspace (another org's id is a 404)."""
+
+    workspace = forms.IntegerField(required=False, min_value=1)
+
+
+class RateLimitForm(forms.Form):
+    model = forms.ModelChoiceField(queryset=LlmModel.objects.all(), to_field_name="model_id")
+    requests_per_minute = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
+    input_tokens_per_minute = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
+    output_tokens_per_minute = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
+
+
+class IngestKeyForm(forms.Form):
+    name = forms.CharField(max_length=200, strip=True)

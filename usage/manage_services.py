@@ -1,0 +1,138 @@
+"""Writes from the settings pages: renames, key status, rate limits and ingest keys; all audited."""
+
+import hashlib
+import secrets
+
+from django.db import transaction
+from django.utils import timezone
+
+from console.models import ApiKey, LlmModel, Organization, Workspace
+from console.services import record_audit
+from usage.models import IngestKey, RateLimit
+
+INGEST_KEY_PREFIX = "mbi_"
+LIMIT_FIELDS = ("requests_per_minute", "input_tokens_per_minute", "output_tokens_per_minute")
+
+
+def hash_ingest_secret(secret: str) -> str:
+    """The stored form of an ingest key; look keys up by this hash of the bearer token."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@transaction.atomic
+def rename_workspace(workspace: Workspace, name: str, *, actor) -> Workspace:
+    """Give a workspace another display name (the Default workspace keeps its own)."""
+    if workspace.is_default:
+        raise ValueError("The Default workspace keeps its name.")
+    before = workspace.name
+    if before != name:
+        workspace.name = name
+        workspace.save(update_fields=["name"])
+        record_audit(
+            workspace.org,
+            actor,
+            "workspace.rename",
+            target=workspace.external_id or "default",
+            before={"name": before},
+            after={"name": name},
+        )
+    return workspace
+
+
+@transaction.atomic
+def rename_api_key(key: ApiKey, name: str, *, actor) -> ApiKey:
+    """Give an API key another display name."""
+    before = key.name
+    if before != name:
+        key.name = name
+        key.save(update_fields=["name"])
+        record_audit(
+            key.org,
+            actor,
+            "api_key.rename",
+            target=key.external_id,
+            before={"name": before},
+            after={"name": name},
+        )
+    return key
+
+
+@transaction.atomic
+def set_api_key_status(key: ApiKey, status: str, *, actor) -> ApiKey:
+    """Disable an API key, or make a disabled one active again."""
+    if status not in ApiKey.Status.values:
+        raise ValueError(f"{status!r} is not a key status.")
+    before = key.status
+    if before != status:
+        key.status = status
+        key.save(update_fields=["status"])
+        action = "api_key.disable" if status == ApiKey.Status.DISABLED else "api_key.enable"
+        record_audit(
+            key.org,
+            actor,
+            action,
+            target=key.external_id,
+            before={"status": before},
+            after={"status": status},
+        )
+    return key
+
+
+@transaction.atomic
+def set_rate_limit(org: Organization, model: LlmModel, *, actor, **limits) -> RateLimit | None:
+    """Set the org's per-minute limits for a model; all empty removes them."""
+    values = {f: limits.get(f) for f in LIMIT_FIELDS}
+    current = RateLimit.objects.select_for_update().filter(org=org, model=model).first()
+    before = {f: getattr(current, f) for f in LIMIT_FIELDS} if current else None
+    if all(v is None for v in values.values()):
+        if current:
+            current.delete()
+        after, result = None, None
+    else:
+        result, _ = RateLimit.objects.update_or_create(org=org, model=model, defaults=values)
+        after = values
+    if before != after:
+        record_audit(
+            org, actor, "rate_limit.set", target=model.model_id, before=before, after=after
+        )
+    return result
+
+
+@transaction.atomic
+def create_ingest_key(org: Organization, name: str, *, actor=None) -> tuple[IngestKey, str]:
+    """Create an ingest key and return it with its secret, which is never stored or shown again."""
+    secret = INGEST_KEY_PREFIX + secrets.token_urlsafe(32)
+    key = IngestKey.objects.create(
+        org=org,
+        name=name,
+        prefix=secret[:12],
+        key_hash=hash_ingest_secret(secret),
+        created_by=actor,
+    )
+    record_audit(
+        org,
+        actor,
+        "ingest_key.create",
+        target=f"{name} ({key.prefix}…)",
+        before=None,
+        after={"name": name, "prefix": key.prefix},
+    )
+    return key, secret
+
+
+@transaction.atomic
+def revoke_ingest_key(key: IngestKey, *, actor) -> IngestKey:
+    """Stop an ingest key from working; revoking twice changes nothing."""
+    key = IngestKey.objects.select_for_update().get(pk=key.pk)
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+        record_audit(
+            key.org,
+            actor,
+            "ingest_key.revoke",
+            target=f"{key.name} ({key.prefix}…)",
+            before={"revoked": False},
+            after={"revoked": True},
+        )
+    return key

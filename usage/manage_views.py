@@ -1,0 +1,218 @@
+"""Settings pages: workspaces and API keys (reports roles see, Admins change), ingest keys and
+rate limits (Admins only). Anything of another organisation is a 404."""
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.access import admin_required, reports_required
+from usage import manage_selectors as selectors
+from usage import manage_services as services
+from usage.manage_forms import (
+    ApiKeyFilterForm,
+    ApiKeyStatusForm,
+    IngestKeyForm,
+    RateLimitForm,
+    RenameForm,
+)
+
+# The Usage page's filter values for the Default workspace and for usage without a key.
+DEFAULT_WORKSPACE_PARAM = "default"
+NO_API_KEY_PARAM = "none"
+
+
+def usage_url(**params) -> str:
+    """A link to the Usage page (current month) filtered by the given parameters."""
+    return f"{reverse('usage:page')}?{urlencode(params)}"
+
+
+def _workspace_param(workspace) -> str:
+    return workspace.external_id or DEFAULT_WORKSPACE_PARAM
+
+
+def _or_404(obj, what: str):
+    if obj is None:
+        raise Http404(f"No such {what} in this organisation.")
+    return obj
+
+
+@require_GET
+@reports_required
+def workspaces(request):
+    """Workspaces with their API key count and usage this month."""
+    start = selectors.month_start()
+    rows = [
+        {
+            "workspace": w,
+            "usage": usage,
+            "usage_url": usage_url(workspace=_workspace_param(w)),
+            "keys_url": f"{reverse('manage:api_keys')}?{urlencode({'workspace': w.pk})}",
+        }
+        for w, usage in selectors.workspaces_with_usage(request.org, start)
+    ]
+    return render(request, "settings/workspaces.html", {"rows": rows, "month": start})
+
+
+@require_POST
+@admin_required
+def rename_workspace(request, pk):
+    """Rename a workspace (Admin)."""
+    workspace = _or_404(selectors.workspace(request.org, pk), "workspace")
+    form = RenameForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "A workspace needs a name of at most 200 characters.")
+        return redirect("manage:workspaces")
+    try:
+        services.rename_workspace(workspace, form.cleaned_data["name"], actor=request.user)
+    except ValueError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Workspace renamed to {workspace.name}.")
+    return redirect("manage:workspaces")
+
+
+@require_GET
+@reports_required
+def api_keys(request):
+    """API keys (optionally of one workspace) with their usage this month."""
+    form = ApiKeyFilterForm(request.GET)
+    if not form.is_valid():
+        context = {"form": form, "workspaces": selectors.workspaces(request.org)}
+        return render(request, "settings/api_keys.html", context, status=400)
+    workspace = None
+    if form.cleaned_data["workspace"]:
+        workspace = _or_404(
+            selectors.workspace(request.org, form.cleaned_data["workspace"]), "workspace"
+        )
+    start = selectors.month_start()
+    keys, keyless = selectors.api_keys_with_usage(request.org, start, workspace)
+    ws_filter = {"workspace": _workspace_param(workspace)} if workspace else {}
+    rows = [
+        {
+            "key": key,
+            "usage": usage,
+            "usage_url": usage_url(
+                workspace=_workspace_param(key.workspace), api_key=key.external_id
+            ),
+        }
+        for key, usage in keys
+    ]
+    context = {
+        "form": form,
+        "rows": rows,
+        "keyless": keyless,
+        "keyless_url": usage_url(**ws_filter, api_key=NO_API_KEY_PARAM),
+        "workspace": workspace,
+        "workspaces": selectors.workspaces(request.org),
+        "month": start,
+    }
+    return render(request, "settings/api_keys.html", context)
+
+
+def _back_to_keys(request):
+    # Return to the list as it was filtered, but only to our own page.
+    workspace = request.POST.get("back_workspace", "")
+    url = reverse("manage:api_keys")
+    return redirect(f"{url}?{urlencode({'workspace': workspace})}" if workspace.isdigit() else url)
+
+
+@require_POST
+@admin_required
+def rename_api_key(request, pk):
+    """Rename an API key (Admin)."""
+    key = _or_404(selectors.api_key(request.org, pk), "API key")
+    form = RenameForm(request.POST)
+    if form.is_valid():
+        services.rename_api_key(key, form.cleaned_data["name"], actor=request.user)
+        messages.success(request, f"API key renamed to {key.name}.")
+    else:
+        messages.error(request, "An API key needs a name of at most 200 characters.")
+    return _back_to_keys(request)
+
+
+@require_POST
+@admin_required
+def set_api_key_status(request, pk):
+    """Disable an API key, or re-enable it (Admin)."""
+    key = _or_404(selectors.api_key(request.org, pk), "API key")
+    form = ApiKeyStatusForm(request.POST)
+    if form.is_valid():
+        services.set_api_key_status(key, form.cleaned_data["status"], actor=request.user)
+        messages.success(request, f"API key {key.name} is now {key.get_status_display().lower()}.")
+    else:
+        messages.error(request, "Choose active or disabled.")
+    return _back_to_keys(request)
+
+
+def _limits_page(request, form=None, status=200):
+    context = {
+        "rows": selectors.models_for_limits(request.org),
+        "form": form or RateLimitForm(),
+        "models": selectors.all_models(),
+    }
+    return render(request, "settings/limits.html", context, status=status)
+
+
+@require_GET
+@admin_required
+def limits(request):
+    """Per-model rate limits (per minute) that the Usage page draws against."""
+    return _limits_page(request)
+
+
+@require_POST
+@admin_required
+def set_limit(request):
+    """Set or clear one model's rate limits (Admin)."""
+    form = RateLimitForm(request.POST)
+    if not form.is_valid():
+        return _limits_page(request, form, status=400)
+    data = dict(form.cleaned_data)
+    model = data.pop("model")
+    services.set_rate_limit(request.org, model, actor=request.user, **data)
+    messages.success(request, f"Rate limits for {model.display_name} saved.")
+    return redirect("manage:limits")
+
+
+def _ingest_keys_page(request, form=None, created=None, status=200):
+    context = {
+        "keys": selectors.ingest_keys(request.org),
+        "form": form or IngestKeyForm(),
+        "created": created,
+    }
+    return render(request, "settings/ingest_keys.html", context, status=status)
+
+
+@require_GET
+@admin_required
+def ingest_keys(request):
+    """Ingest keys with their last use; revoked ones stay listed."""
+    return _ingest_keys_page(request)
+
+
+@require_POST
+@admin_required
+def create_ingest_key(request):
+    """Create an ingest key and show its secret this once (Admin)."""
+    form = IngestKeyForm(request.POST)
+    if not form.is_valid():
+        return _ingest_keys_page(request, form, status=400)
+    key, secret = services.create_ingest_key(
+        request.org, form.cleaned_data["name"], actor=request.user
+    )
+    response = _ingest_keys_page(request, created={"key": key, "secret": secret})
+    response["Cache-Control"] = "no-store"  # the secret must not be kept by any cache
+    return response
+
+
+@require_POST
+@admin_required
+def revoke_ingest_key(request, pk):
+    """Revoke an ingest key; requests with it get 401 from then on (Admin)."""
+    key = _or_404(selectors.ingest_key(request.org, pk), "ingest key")
+    services.revoke_ingest_key(key, actor=request.user)
+    messages.success(request, f"Ingest key {key.name} revoked.")
+    return redirect("ingest_keys:list")
