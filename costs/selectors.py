@@ -1,0 +1,503 @@
+"""Reads for the Cost page and the Prices page: buckets x prices, computed when read.
+
+How a cost report is computed (``cost_report``):
+
+1. The view's local periods (the days of a month, or the hours of a day, in the chosen
+   zone) are cut further into *segments* wherever a price comes into force (at 00:00 UTC of
+   its date) and wherever the organisation's free code-execution allowance changes state
+   (see 3). Within one segment every bucket has the same prices, so the price in force at a
+   bucket's UTC start is the price of its segment.
+2. Each segment is split into whole UTC days, hours and minutes (``usage.timeslice``) and
+   the buckets of those ranges are summed in SQL, grouped by segment (a CASE on ``start``)
+   and by model, service tier, context window (and workspace when grouping by it). Bucket
+   rows never straddle a segment, so the sums are exact.
+3. Code execution: the allowance is per organisation and UTC calendar month and covers the
+   month's earliest usage. The organisation's hourly code-execution totals (all workspaces,
+   whatever the filters) say which hours are wholly free, wholly billed, or the one hour in
+   which the allowance runs out; that hour is read by minute and shared in time order (then
+   by series id within a minute, which buckets cannot order further). Anthropic's 5-minute
+   minimum per container cannot be applied: logs carry container time per request, not
+   containers.
+4. Each segment's sums are priced with ``costs.pricing.cost_lines`` and added up by chart
+   period, group and cost line. Unpriced usage stays visible as tokens with no amount.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.db.models import Case, IntegerField, Q, Sum, Value, When
+
+from costs.models import ModelPrice, ToolPrice
+from costs.pricing import (
+    CODE_EXECUTION,
+    COST_TYPES,
+    COUNT_FIELDS,
+    TOKEN_TYPE_LABELS,
+    TOKEN_TYPES,
+    TOKENS,
+    WEB_SEARCH,
+    CostLine,
+    PriceBook,
+    Usage,
+    allowance_ms,
+    code_execution_free_ms,
+    cost_lines,
+    month_start,
+    split_free,
+    token_rates_from,
+    tool_rate_from,
+)
+from usage import timeslice
+from usage.models import DayBucket, HourBucket, MinuteBucket, Series, ServiceTier
+
+ZERO = Decimal(0)
+HOUR = dt.timedelta(hours=1)
+LEVEL_MODELS = {"day": DayBucket, "hour": HourBucket, "minute": MinuteBucket}
+
+GROUPS = {
+    "model": "Model",
+    "workspace": "Workspace",
+    "cost_type": "Cost type",
+    "token_type": "Token type",
+    "service_tier": "Service tier",
+}
+_COST_TYPE_ORDER = {TOKENS: 0, WEB_SEARCH: 1, CODE_EXECUTION: 2}
+_TOKEN_TYPE_ORDER = {t.api_name: i for i, t in enumerate(TOKEN_TYPES)}
+_TIER_LABELS = dict(ServiceTier.choices)
+
+FREE, BILLED, PARTIAL = "free", "billed", "partial"
+
+
+def price_book(org) -> PriceBook:
+    """The organisation's prices and the shipped defaults, as a PriceBook (2 queries)."""
+    owners = Q(org__isnull=True) | Q(org=org)
+    return PriceBook(
+        [token_rates_from(r) for r in ModelPrice.objects.filter(owners)],
+        [tool_rate_from(r) for r in ToolPrice.objects.filter(owners)],
+    )
+
+
+def price_catalogue(org) -> dict:
+    """The catalogue as shown: {"models": [ModelPrice...], "tools": [ToolPrice...]}."""
+    owners = Q(org__isnull=True) | Q(org=org)
+    models = ModelPrice.objects.filter(owners).select_related("created_by")
+    tools = ToolPrice.objects.filter(owners).select_related("created_by")
+    return {
+        "models": list(
+            models.order_by(
+                "model_pattern", "service_tier", "context_window", "-effective_from", "org_id"
+            )
+        ),
+        "tools": list(tools.order_by("kind", "-effective_from", "org_id")),
+    }
+
+
+@dataclass(frozen=True)
+class LineKey:
+    """What a cost line of the report is: a Cost API line, per workspace when grouped so."""
+
+    workspace: str
+    description: str
+    model: str
+    cost_type: str
+    token_type: str
+    service_tier: str
+    context_window: str
+    unpriced: bool
+
+    def sort_key(self):
+        return (
+            self.workspace,
+            self.model,
+            _COST_TYPE_ORDER[self.cost_type],
+            _TOKEN_TYPE_ORDER.get(self.token_type, 99),
+            self.service_tier,
+            self.context_window,
+            self.unpriced,
+        )
+
+
+@dataclass
+class LineTotal:
+    key: LineKey
+    quantity: int = 0
+    free_quantity: int = 0
+    amount: Decimal | None = ZERO
+
+    @property
+    def unit(self) -> str:
+        return {TOKENS: "tokens", WEB_SEARCH: "searches", CODE_EXECUTION: "ms"}[self.key.cost_type]
+
+    def add(self, line: CostLine) -> None:
+        self.quantity += line.quantity
+        self.free_quantity += line.free_quantity
+        if line.amount is None:
+            self.amount = None
+        elif self.amount is not None:
+            self.amount += line.amount
+
+
+@dataclass
+class Totals:
+    total: Decimal = ZERO
+    tokens: Decimal = ZERO
+    by_token_type: dict = field(default_factory=dict)  # Cost API token_type -> Decimal
+    web_search: Decimal = ZERO
+    code_execution: Decimal = ZERO
+    code_execution_ms: int = 0
+    code_execution_free_ms: int = 0
+    unpriced_tokens: int = 0
+    unpriced_models: dict = field(default_factory=dict)  # model id -> unpriced quantity
+
+    def add(self, line: CostLine) -> None:
+        if line.amount is None:
+            if line.cost_type == TOKENS:
+                self.unpriced_tokens += line.quantity
+            self.unpriced_models[line.model] = (
+                self.unpriced_models.get(line.model, 0) + line.quantity
+            )
+            return
+        self.total += line.amount
+        if line.cost_type == TOKENS:
+            self.tokens += line.amount
+            self.by_token_type[line.token_type] = (
+                self.by_token_type.get(line.token_type, ZERO) + line.amount
+            )
+        elif line.cost_type == WEB_SEARCH:
+            self.web_search += line.amount
+        else:
+            self.code_execution += line.amount
+        if line.cost_type == CODE_EXECUTION:
+            self.code_execution_ms += line.quantity
+            self.code_execution_free_ms += line.free_quantity
+
+    @property
+    def token_types(self) -> list[tuple[str, Decimal]]:
+        """(label, amount) of each token type, in the Cost API's order."""
+        return [
+            (TOKEN_TYPE_LABELS[t.api_name], self.by_token_type.get(t.api_name, ZERO))
+            for t in TOKEN_TYPES
+        ]
+
+
+@dataclass
+class CostReport:
+    """A Cost page: periods, the chart by group, cost lines, totals and comparisons."""
+
+    level: str  # "month" (periods are days) or "day" (periods are hours)
+    periods: list
+    start: dt.datetime
+    end: dt.datetime
+    group: str
+    groups: list[str]  # group labels, largest first
+    chart: dict[str, list[Decimal]]  # group label -> amount per period
+    lines: list[LineTotal]
+    period_lines: list[tuple[int, LineTotal]]  # (period index, line), for the CSV
+    totals: Totals
+    previous_total: Decimal | None = None
+    projection: Decimal | None = None
+
+    @property
+    def change(self) -> Decimal | None:
+        """Relative change against the previous period, as a fraction (None if undefined)."""
+        if self.previous_total is None or self.previous_total == 0:
+            return None
+        return (self.totals.total - self.previous_total) / self.previous_total
+
+    @property
+    def has_data(self) -> bool:
+        return bool(self.lines)
+
+
+def _group_label(group: str, line: CostLine, row: dict) -> str:
+    if group == "model":
+        return row["series__model__display_name"]
+    if group == "workspace":
+        return row["series__workspace__name"]
+    if group == "cost_type":
+        return COST_TYPES[line.cost_type]
+    if group == "token_type":
+        return TOKEN_TYPE_LABELS.get(line.token_type) or COST_TYPES[line.cost_type]
+    return _TIER_LABELS.get(line.service_tier, line.service_tier)
+
+
+def _utc_midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+
+
+def _hour_floor(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+class _CodeAllowance:
+    """Which of the organisation's hours of code execution the free allowance covers."""
+
+    def __init__(self, org, book: PriceBook, start: dt.datetime, end: dt.datetime):
+        self.org = org
+        hourly = (
+            HourBucket.objects.filter(
+                org=org, start__gte=month_start(start), start__lt=end, code_execution_ms__gt=0
+            )
+            .values("start")
+            .annotate(ms=Sum("code_execution_ms"))
+            .order_by("start")
+        )
+        self.hours = {row["start"]: row["ms"] for row in hourly}
+        self.sorted_hours = sorted(self.hours)
+
+        def allowance_at(moment):
+            return allowance_ms(book.tool_rate_for(CODE_EXECUTION, moment.date()))
+
+        self.free = code_execution_free_ms(self.hours.items(), allowance_at)
+
+    def state(self, hour: dt.datetime) -> str:
+        free = self.free.get(hour, 0)
+        if free == 0:
+            return BILLED
+        return FREE if free >= self.hours[hour] else PARTIAL
+
+    def boundaries(self, start: dt.datetime, end: dt.datetime) -> set[dt.datetime]:
+        """Instants in (start, end) where the free state of used hours changes."""
+        cuts = set()
+        previous = None
+        for hour in (h for h in self.sorted_hours if h < end and h + HOUR > start):
+            state = self.state(hour)
+            if state == PARTIAL:
+                cuts.update((hour, hour + HOUR))
+            elif previous is not None and state != previous:
+                cuts.add(hour)
+            previous = state
+        return {c for c in cuts if start < c < end}
+
+    def segment_state(self, seg_start: dt.datetime, seg_end: dt.datetime) -> str:
+        """The state of the used hours a segment overlaps (all alike, by ``boundaries``)."""
+        i = bisect.bisect_right(self.sorted_hours, seg_start - HOUR)
+        if i < len(self.sorted_hours) and self.sorted_hours[i] < seg_end:
+            return self.state(self.sorted_hours[i])
+        return BILLED
+
+    def partial_free(self, hour: dt.datetime) -> dict[tuple[dt.datetime, int], int]:
+        """{(minute, series id): free ms} within the hour where the allowance runs out."""
+        minutes = (
+            MinuteBucket.objects.filter(
+                org=self.org, start__gte=hour, start__lt=hour + HOUR, code_execution_ms__gt=0
+            )
+            .order_by("start", "series_id")
+            .values_list("start", "series_id", "code_execution_ms")
+        )
+        return split_free(self.free[hour], [((m, s), ms) for m, s, ms in minutes])
+
+
+def _segments(bounds: list[dt.datetime], extra: set[dt.datetime]) -> list[dt.datetime]:
+    return sorted(set(bounds) | {c for c in extra if bounds[0] < c < bounds[-1]})
+
+
+def _bucket_sums(org, edges, filters: Q, dims: list[str]) -> dict[tuple, dict]:
+    """Sums per (segment index, *dims) over the buckets of [edges[0], edges[-1])."""
+    ranges = []
+    for a, b in zip(edges, edges[1:], strict=False):
+        ranges += timeslice.decompose(a, b)
+    segment = Case(
+        *[When(start__lt=edge, then=Value(i)) for i, edge in enumerate(edges[1:-1])],
+        default=Value(len(edges) - 2),
+        output_field=IntegerField(),
+    )
+    sums: dict[tuple, dict] = {}
+    for unit, spans in timeslice.merge(ranges).items():
+        if not spans:
+            continue
+        where = Q()
+        for a, b in spans:
+            where |= Q(start__gte=a, start__lt=b)
+        rows = (
+            LEVEL_MODELS[unit]
+            .objects.filter(where, filters, org=org)
+            .annotate(segment=segment)
+            .values("segment", *dims)
+            .annotate(**{f"sum_{name}": Sum(name) for name in COUNT_FIELDS})
+            .order_by()
+        )
+        for row in rows:
+            key = (row["segment"], *(row[d] for d in dims))
+            into = sums.setdefault(key, dict.fromkeys(COUNT_FIELDS, 0) | {"row": row})
+            for name in COUNT_FIELDS:
+                into[name] += row[f"sum_{name}"] or 0
+    return sums
+
+
+_DIMS = [
+    "series__model_id",
+    "series__model__model_id",
+    "series__model__display_name",
+    "series__service_tier",
+    "series__context_window",
+]
+_WORKSPACE_DIMS = ["series__workspace_id", "series__workspace__name"]
+
+
+def _priced(org, book, allowance, edges, series_filters: dict, group):
+    """Yield (segment index, group label, line key, CostLine) for every priced segment."""
+    dims = _DIMS + (_WORKSPACE_DIMS if group == "workspace" else [])
+    filters = Q(**{f"series__{name}": value for name, value in series_filters.items()})
+    sums = _bucket_sums(org, edges, filters, dims)
+    states = [allowance.segment_state(a, b) for a, b in zip(edges, edges[1:], strict=False)]
+    partial: dict[tuple, int] = defaultdict(int)
+    partial_series: set[int] = set()
+    shares_by_hour = {}
+    for i, state in enumerate(states):
+        if state == PARTIAL:
+            hour = _hour_floor(edges[i])
+            if hour not in shares_by_hour:
+                shares_by_hour[hour] = allowance.partial_free(hour)
+            for (minute, series_id), ms in shares_by_hour[hour].items():
+                if edges[i] <= minute < edges[i + 1]:
+                    partial[(i, series_id)] += ms
+                    partial_series.add(series_id)
+    free_by_key: dict[tuple, int] = defaultdict(int)
+    if partial:
+        series = {
+            s["id"]: s
+            for s in Series.objects.filter(id__in=partial_series, **series_filters).values(
+                "id", *(d.removeprefix("series__") for d in dims)
+            )
+        }
+        for (i, series_id), ms in partial.items():
+            if series_id in series:
+                s = series[series_id]
+                free_by_key[(i, *(s[d.removeprefix("series__")] for d in dims))] += ms
+
+    for key, values in sums.items():
+        i = key[0]
+        row = values["row"]
+        usage = Usage.of(values)
+        state = states[i]
+        if state == FREE:
+            free = usage.code_execution_ms
+        elif state == PARTIAL:
+            free = free_by_key.get(key, 0)
+        else:
+            free = 0
+        lines = cost_lines(
+            usage,
+            model_id=row["series__model__model_id"],
+            model_name=row["series__model__display_name"],
+            service_tier=row["series__service_tier"],
+            context_window=row["series__context_window"],
+            day=edges[i].astimezone(dt.UTC).date(),
+            book=book,
+            code_execution_free_ms=free,
+        )
+        workspace = row.get("series__workspace__name", "") if group == "workspace" else ""
+        for line in lines:
+            line_key = LineKey(
+                workspace,
+                line.description,
+                line.model,
+                line.cost_type,
+                line.token_type,
+                line.service_tier,
+                line.context_window,
+                line.unpriced,
+            )
+            yield i, _group_label(group, line, row), line_key, line
+
+
+def _filters(workspace, model) -> dict:
+    """The filters on Series fields (bucket queries prefix them with ``series__``)."""
+    filters = {}
+    if workspace is not None:
+        filters["workspace"] = workspace
+    if model is not None:
+        filters["model"] = model
+    return filters
+
+
+def _total_between(org, book, allowance, start, end, filters) -> Decimal:
+    edges = _segments([start, end], _cuts(book, allowance, start, end))
+    total = ZERO
+    for _i, _group, _key, line in _priced(org, book, allowance, edges, filters, "model"):
+        if line.amount is not None:
+            total += line.amount
+    return total
+
+
+def _cuts(book: PriceBook, allowance: _CodeAllowance, start, end) -> set[dt.datetime]:
+    cuts = {_utc_midnight(d) for d in book.change_dates()}
+    return {c for c in cuts if start < c < end} | allowance.boundaries(start, end)
+
+
+def cost_report(
+    org,
+    *,
+    zone: ZoneInfo,
+    year: int,
+    month: int,
+    day: dt.date | None = None,
+    workspace=None,
+    model=None,
+    group: str = "model",
+    now: dt.datetime | None = None,
+) -> CostReport:
+    """The cost of a local month by day (or of a local day by hour), priced at read time."""
+    if day is None:
+        level, periods = "month", timeslice.days_of_month(year, month, zone)
+        prev_year, prev_month = (year, month - 1) if month > 1 else (year - 1, 12)
+        prev_start, prev_end = timeslice.month_bounds(prev_year, prev_month, zone)
+    else:
+        level, periods = "day", timeslice.hours_of_day(day, zone)
+        prev_start, prev_end = timeslice.day_bounds(day - dt.timedelta(days=1), zone)
+    start, end = periods[0].start, periods[-1].end
+    filters = _filters(workspace, model)
+    book = price_book(org)
+    allowance = _CodeAllowance(org, book, prev_start, end)
+
+    bounds = [p.start for p in periods] + [end]
+    edges = _segments(bounds, _cuts(book, allowance, start, end))
+    period_of = [bisect.bisect_right(bounds, a) - 1 for a in edges[:-1]]
+
+    chart: dict[str, list[Decimal]] = {}
+    lines: dict[LineKey, LineTotal] = {}
+    per_period: dict[tuple[int, LineKey], LineTotal] = {}
+    totals = Totals()
+    for i, label, key, line in _priced(org, book, allowance, edges, filters, group):
+        p = period_of[i]
+        totals.add(line)
+        lines.setdefault(key, LineTotal(key)).add(line)
+        per_period.setdefault((p, key), LineTotal(key)).add(line)
+        if line.amount is not None:
+            chart.setdefault(label, [ZERO] * len(periods))[p] += line.amount
+
+    previous = _total_between(org, book, allowance, prev_start, prev_end, filters)
+    now = now or dt.datetime.now(dt.UTC)
+    projection = None
+    if level == "month" and start <= now < end:
+        elapsed = Decimal(int((now - start).total_seconds()))
+        length = Decimal(int((end - start).total_seconds()))
+        if elapsed > 0:
+            projection = totals.total * length / elapsed
+
+    return CostReport(
+        level=level,
+        periods=periods,
+        start=start,
+        end=end,
+        group=group,
+        groups=sorted(chart, key=lambda g: (-sum(chart[g]), g)),
+        chart=chart,
+        lines=sorted(lines.values(), key=lambda t: t.key.sort_key()),
+        period_lines=[
+            (p, line)
+            for (p, key), line in sorted(
+                per_period.items(), key=lambda kv: (kv[0][0], kv[0][1].sort_key())
+            )
+        ],
+        totals=totals,
+        previous_total=previous,
+        projection=projection,
+    )
