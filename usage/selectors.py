@@ -1,0 +1,301 @@
+"""Reads for the Usage page (and the Cost page): exact sums over local periods.
+
+Every sum comes from the buckets, never from raw rows, except the list of rate-limited
+requests (which needs the requests themselves). A local period is read as whole UTC
+days, whole UTC hours and edge minutes (``usage.timeslice.decompose``), with at most one
+query per bucket level whatever the number of rows, keys, models or days.
+"""
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from django.core.paginator import Paginator
+from django.db.models import Case, F, IntegerField, Q, Sum, Value, When
+
+from console.models import ApiKey, LlmModel, Workspace
+from usage import timeslice
+from usage.models import DayBucket, HourBucket, MinuteBucket, RateLimit, RequestLog
+from usage.rollups import BUCKET_COLUMNS, raw_retention_horizon
+
+BUCKETS = {"minute": MinuteBucket, "hour": HourBucket, "day": DayBucket}
+
+# Group-by dimension -> the Series field it reads.
+DIMENSIONS = {
+    "model": "series__model_id",
+    "api_key": "series__api_key_id",
+    "workspace": "series__workspace_id",
+    "service_tier": "series__service_tier",
+    "context_window": "series__context_window",
+}
+
+
+class Span(Protocol):
+    start: dt.datetime
+    end: dt.datetime
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which usage to count: one organisation, optionally narrowed (None means all)."""
+
+    org_id: int
+    workspace_id: int | None = None
+    api_key_id: int | None = None
+    no_key: bool = False  # only usage sent without an API key
+    model_id: int | None = None
+
+    def q(self, prefix: str = "") -> Q:
+        """The filter on a table with ``org_id`` and ``series`` (bucket or raw log)."""
+        q = Q(**{f"{prefix}org_id": self.org_id})
+        if self.workspace_id is not None:
+            q &= Q(**{f"{prefix}series__workspace_id": self.workspace_id})
+        if self.no_key:
+            q &= Q(**{f"{prefix}series__api_key__isnull": True})
+        elif self.api_key_id is not None:
+            q &= Q(**{f"{prefix}series__api_key_id": self.api_key_id})
+        if self.model_id is not None:
+            q &= Q(**{f"{prefix}series__model_id": self.model_id})
+        return q
+
+
+@dataclass(frozen=True)
+class _Whole:
+    start: dt.datetime
+    end: dt.datetime
+
+
+def _period_index(periods: Sequence[Span]) -> Case:
+    """SQL mapping a bucket's start to the index of the period holding it."""
+    return Case(
+        *[When(start__lt=p.end, then=Value(i)) for i, p in enumerate(periods)],
+        output_field=IntegerField(),
+    )
+
+
+def usage_by_period(
+    scope: Scope, periods: Sequence[Span], group_by: Sequence[str] = ()
+) -> list[dict]:
+    """Exact sums per period and group, ordered by period then group.
+
+    Returns ``[{"period": i, "group": (value, ...), <each of BUCKET_COLUMNS>: int}]`` for
+    the (period, group) pairs that have usage; ``i`` indexes ``periods`` (consecutive,
+    minute-aligned ``[start, end)`` UTC spans) and ``group`` holds the raw values of the
+    ``group_by`` dimensions (ids for model/api_key/workspace, None for "no key"), ``()``
+    without a group-by. At most three queries (one per bucket level read).
+    """
+    unknown = set(group_by) - DIMENSIONS.keys()
+    if unknown:
+        raise ValueError(f"Unknown group-by dimension(s): {sorted(unknown)}")
+    if not periods:
+        return []
+    fields = [DIMENSIONS[d] for d in group_by]
+    index = _period_index(periods)
+    sums: dict[tuple, dict] = {}
+    for unit, spans in timeslice.decompose_periods(list(periods)).items():
+        if not spans:
+            continue
+        within = Q()
+        for a, b in spans:
+            within |= Q(start__gte=a, start__lt=b)
+        rows = (
+            BUCKETS[unit]
+            .objects.filter(scope.q())
+            .filter(within)
+            .annotate(period=index)
+            .order_by()
+            .values("period", *fields)
+            .annotate(**{f"sum_{c}": Sum(c) for c in BUCKET_COLUMNS})
+        )
+        for row in rows:
+            key = (row["period"], tuple(row[f] for f in fields))
+            acc = sums.setdefault(key, dict.fromkeys(BUCKET_COLUMNS, 0))
+            for c in BUCKET_COLUMNS:
+                acc[c] += row[f"sum_{c}"] or 0
+    return [
+        {"period": period, "group": group, **counts}
+        for (period, group), counts in sorted(sums.items(), key=lambda kv: _sort_key(kv[0]))
+    ]
+
+
+def _sort_key(key: tuple) -> tuple:
+    period, group = key
+    return (period, tuple((v is None, str(v) if v is not None else "") for v in group))
+
+
+def usage_total(scope: Scope, start: dt.datetime, end: dt.datetime) -> dict:
+    """The sums of BUCKET_COLUMNS over ``[start, end)``: ``{column: int}`` (zeros when none)."""
+    rows = usage_by_period(scope, [_Whole(start, end)])
+    return add_up(rows)
+
+
+def add_up(rows: Iterable[dict]) -> dict:
+    """The sums of BUCKET_COLUMNS over rows of ``usage_by_period``: ``{column: int}``."""
+    total = dict.fromkeys(BUCKET_COLUMNS, 0)
+    for row in rows:
+        for c in BUCKET_COLUMNS:
+            total[c] += row[c]
+    return total
+
+
+def derived(counts: dict) -> dict:
+    """Counts with the figures the page shows: input, cache writes, cache read rate."""
+    cache_writes = counts["cache_write_5m_tokens"] + counts["cache_write_1h_tokens"]
+    input_tokens = counts["uncached_input_tokens"] + cache_writes + counts["cache_read_tokens"]
+    rate = counts["cache_read_tokens"] / input_tokens if input_tokens else None
+    return {
+        **counts,
+        "cache_write_tokens": cache_writes,
+        "input_tokens": input_tokens,
+        "cache_read_rate": rate,  # a share for display only, never summed
+    }
+
+
+def change(current: int, previous: int) -> float | None:
+    """Relative change from ``previous`` to ``current`` (None when previous is zero)."""
+    if not previous:
+        return None
+    return (current - previous) / previous
+
+
+def dimension_labels(org_id: int, group_by: Sequence[str], rows: Iterable[dict]) -> dict:
+    """``{dimension: {raw value: label}}`` for the group values in rows (one query each)."""
+    values: dict[str, set] = {d: set() for d in group_by}
+    for row in rows:
+        for d, v in zip(group_by, row["group"], strict=True):
+            values[d].add(v)
+    labels: dict[str, dict] = {}
+    for d, seen in values.items():
+        ids = {v for v in seen if v is not None}
+        if d == "model":
+            found = LlmModel.objects.filter(id__in=ids).values_list("id", "model_id")
+            labels[d] = dict(found)
+        elif d == "api_key":
+            keys = ApiKey.objects.filter(org_id=org_id, id__in=ids)
+            labels[d] = {k.id: f"{k.name} ({k.external_id})" for k in keys}
+            labels[d][None] = "No API key"
+        elif d == "workspace":
+            spaces = Workspace.objects.filter(org_id=org_id, id__in=ids)
+            labels[d] = {w.id: w.name for w in spaces}
+        else:
+            labels[d] = {v: v for v in seen}
+    return labels
+
+
+def rate_limit_use(scope: Scope, hours: Sequence[Span]) -> list[dict]:
+    """Per model and hour, the peak per-minute input (uncached + cache writes), output and
+    requests, and the hour's cache read rate, with the organisation's limits.
+
+    Returns ``[{"model_id", "model", "period": i, "peak_input_tpm", "peak_output_tpm",
+    "peak_rpm", "cache_read_rate", "input_limit", "output_limit", "requests_limit"}]``
+    ordered by model then hour; ``i`` indexes ``hours``. Two queries; reads minute buckets
+    of the hours given, so callers keep it to a day or an hour.
+    """
+    if not hours:
+        return []
+    per_minute = (
+        MinuteBucket.objects.filter(scope.q())
+        .filter(start__gte=hours[0].start, start__lt=hours[-1].end)
+        .annotate(period=_period_index(hours))
+        .order_by()
+        .values("series__model_id", "start", "period")
+        .annotate(
+            written=Sum(
+                F("uncached_input_tokens") + F("cache_write_5m_tokens") + F("cache_write_1h_tokens")
+            ),
+            read=Sum("cache_read_tokens"),
+            out=Sum("output_tokens"),
+            reqs=Sum("requests"),
+        )
+    )
+    peaks: dict[tuple, dict] = {}
+    for row in per_minute:
+        key = (row["series__model_id"], row["period"])
+        p = peaks.setdefault(key, {"in": 0, "out": 0, "rpm": 0, "written": 0, "read": 0})
+        p["in"] = max(p["in"], row["written"])
+        p["out"] = max(p["out"], row["out"])
+        p["rpm"] = max(p["rpm"], row["reqs"])
+        p["written"] += row["written"]
+        p["read"] += row["read"]
+    model_ids = {m for m, _ in peaks}
+    models = dict(LlmModel.objects.filter(id__in=model_ids).values_list("id", "model_id"))
+    limits = {
+        r.model_id: r for r in RateLimit.objects.filter(org_id=scope.org_id, model_id__in=model_ids)
+    }
+    out = []
+    for (model_id, period), p in sorted(peaks.items(), key=lambda kv: (models[kv[0][0]], kv[0][1])):
+        limit = limits.get(model_id)
+        total_in = p["written"] + p["read"]
+        out.append(
+            {
+                "model_id": model_id,
+                "model": models[model_id],
+                "period": period,
+                "peak_input_tpm": p["in"],
+                "peak_output_tpm": p["out"],
+                "peak_rpm": p["rpm"],
+                "cache_read_rate": p["read"] / total_in if total_in else None,
+                "input_limit": limit.input_tokens_per_minute if limit else None,
+                "output_limit": limit.output_tokens_per_minute if limit else None,
+                "requests_limit": limit.requests_per_minute if limit else None,
+            }
+        )
+    return out
+
+
+def rate_limited_requests(
+    scope: Scope,
+    periods: Sequence[Span],
+    per_period: Sequence[int],
+    page: int = 1,
+    per_page: int = 50,
+):
+    """One page of the 429 requests of the view, newest first, from the raw logs.
+
+    ``per_period`` is the rate-limited count of each period (from ``usage_by_period``),
+    so that only the periods holding the wanted page are scanned and no COUNT over raw
+    rows is needed. Returns ``(page object of RequestLog with series, workspace, api_key
+    and model loaded, horizon)``; raw rows before ``horizon`` are purged, so periods
+    before it show in the counts but not in the list. Two queries at most.
+    """
+    horizon = raw_retention_horizon()
+    total = sum(per_period)
+    paginator = Paginator(_Counted(total), per_page)
+    page_obj = paginator.get_page(page)
+    first, last = page_obj.start_index() - 1, page_obj.end_index()  # [first, last) newest first
+    # Walk periods newest first to find the span holding rows first..last.
+    seen, span_start, span_end, skip = 0, None, None, 0
+    for period, count in reversed(list(zip(periods, per_period, strict=True))):
+        if count == 0:
+            continue
+        if seen + count > first and span_end is None:
+            span_end, skip = period.end, first - seen
+        if span_end is not None:
+            span_start = period.start
+        seen += count
+        if seen >= last:
+            break
+    rows: list = []
+    if total and span_end is not None:
+        rows = list(
+            RequestLog.objects.filter(scope.q())
+            .filter(status_code=429, timestamp__gte=span_start, timestamp__lt=span_end)
+            .select_related("series__workspace", "series__api_key", "series__model")
+            .order_by("-timestamp", "-id")[skip : skip + (last - first)]
+        )
+    page_obj.object_list = rows
+    return page_obj, horizon
+
+
+class _Counted:
+    """A sized stand-in for a list whose length is already known (no COUNT query)."""
+
+    def __init__(self, count: int):
+        self.count = count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, item):
+        return []
