@@ -1,11 +1,166 @@
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+import json
 
-from accounts.access import reports_required
+from django.contrib import messages
+from django.http import StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.access import reports_required, role_required
+from accounts.models import Role
+from console.models import LlmModel
+from costs import export, services
+from costs.forms import CostFilterForm, ModelPriceForm, ToolPriceForm, time_zones
+from costs.pricing import TOKEN_TYPE_LABELS
+from costs.selectors import GROUPS, cost_report, price_catalogue
+from costs.templatetags.money import usd, usd_exact
+from usage.models import Series
+
+PRICE_EDITORS = (Role.ADMIN, Role.BILLING)
+
+
+def _filter_form(request) -> CostFilterForm:
+    zone = getattr(request.user, "time_zone", "UTC") or "UTC"
+    return CostFilterForm(request.GET, org=request.org, default_zone=zone)
+
+
+def _choices(org) -> dict:
+    used = Series.objects.filter(org=org).values("model_id")
+    return {
+        "workspaces": list(org.workspaces.all()),
+        "models": list(LlmModel.objects.filter(pk__in=used)),
+        "groups": GROUPS,
+        "time_zones": time_zones(),
+    }
+
+
+def _chart(report) -> dict:
+    """What cost.js draws: floats for the bars, exact strings for hover and titles."""
+    keys = [
+        p.start.astimezone(p.local_start.tzinfo).date().isoformat()
+        if report.level == "month"
+        else p.label
+        for p in report.periods
+    ]
+    return {
+        "level": report.level,
+        "x": [p.label for p in report.periods],
+        "keys": keys,
+        "traces": [
+            {
+                "name": group,
+                "y": [float(a) for a in report.chart[group]],
+                "text": [usd_exact(a) for a in report.chart[group]],
+                "shown": [usd(a) for a in report.chart[group]],
+            }
+            for group in report.groups
+        ],
+    }
 
 
 @require_GET
 @reports_required
 def cost_page(request):
-    """The Cost page."""
-    return render(request, "costs/page.html")
+    """The Cost page (the whole page, or its results partial for htmx)."""
+    form = _filter_form(request)
+    template = "costs/page.html#view" if request.htmx else "costs/page.html"
+    context = {"form": form, **_choices(request.org)}
+    if not form.is_valid():
+        return render(request, template, context, status=400)
+    data = form.cleaned_data
+    report = cost_report(
+        request.org,
+        zone=data["tz"],
+        year=data["month"][0],
+        month=data["month"][1],
+        day=data["day"],
+        workspace=data["workspace"],
+        model=data["model"],
+        group=data["group"],
+    )
+    context.update(
+        report=report,
+        chart=json.dumps(_chart(report)),
+        token_type_labels=TOKEN_TYPE_LABELS,
+        month_url="?" + form.query_string(day=""),
+        export_url=reverse("costs:export") + "?" + form.query_string(),
+        month_value="{}-{:02d}".format(*data["month"]),
+        group_label=GROUPS[data["group"]],
+    )
+    return render(request, template, context)
+
+
+@require_GET
+@reports_required
+def cost_export(request):
+    """The Cost page's lines as a streamed CSV file."""
+    form = _filter_form(request)
+    if not form.is_valid():
+        return render(
+            request, "costs/page.html", {"form": form, **_choices(request.org)}, status=400
+        )
+    data = form.cleaned_data
+    report = cost_report(
+        request.org,
+        zone=data["tz"],
+        year=data["month"][0],
+        month=data["month"][1],
+        day=data["day"],
+        workspace=data["workspace"],
+        model=data["model"],
+        group=data["group"],
+    )
+    response = StreamingHttpResponse(
+        export.stream(report, data["tz"]), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{export.filename(request.org, form)}"'
+    return response
+
+
+def _prices_context(request, model_form=None, tool_form=None) -> dict:
+    editor = request.membership.role in PRICE_EDITORS
+    context = {"catalogue": price_catalogue(request.org), "can_edit": editor}
+    if editor:
+        context["model_form"] = model_form or ModelPriceForm(org=request.org)
+        context["tool_form"] = tool_form or ToolPriceForm(org=request.org)
+    return context
+
+
+@require_GET
+@reports_required
+def prices(request):
+    """The price catalogue; Admin and Billing also get the forms to add a price."""
+    return render(request, "costs/prices.html", _prices_context(request))
+
+
+@require_POST
+@role_required(*PRICE_EDITORS)
+def add_model_price(request):
+    """Add a token price from a date (and its batch half when asked)."""
+    form = ModelPriceForm(request.POST, org=request.org)
+    if not form.is_valid():
+        return render(
+            request, "costs/prices.html", _prices_context(request, model_form=form), status=400
+        )
+    added = services.add_model_price(
+        request.org,
+        request.user,
+        form.save(commit=False),
+        also_batch=form.cleaned_data["also_batch"],
+    )
+    messages.success(request, "Added: " + "; ".join(str(p) for p in added) + ".")
+    return redirect("costs:prices")
+
+
+@require_POST
+@role_required(*PRICE_EDITORS)
+def add_tool_price(request):
+    """Add a web-search or code-execution price from a date."""
+    form = ToolPriceForm(request.POST, org=request.org)
+    if not form.is_valid():
+        return render(
+            request, "costs/prices.html", _prices_context(request, tool_form=form), status=400
+        )
+    added = services.add_tool_price(request.org, request.user, form.save(commit=False))
+    messages.success(request, f"Added: {added}.")
+    return redirect("costs:prices")

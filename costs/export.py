@@ -1,0 +1,92 @@
+"""The Cost page as CSV: one row per period and cost line, amounts with every digit.
+
+Columns: period_start, period_end (ISO 8601 with the chosen zone's offset), workspace
+(only when grouped by workspace), description, model, cost_type, token_type,
+service_tier, context_window, quantity, unit (tokens, searches, ms), free_quantity (code
+execution covered by the monthly allowance, ms), amount_usd (blank when unpriced), priced.
+The amount_usd column sums exactly to the total on the page.
+"""
+
+import csv
+import re
+
+from costs.templatetags.money import usd_full
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value) -> str:
+    """A text cell a spreadsheet will not run as a formula (prefixed with ')."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def header(report) -> list[str]:
+    columns = ["period_start", "period_end"]
+    if report.group == "workspace":
+        columns.append("workspace")
+    return columns + [
+        "description",
+        "model",
+        "cost_type",
+        "token_type",
+        "service_tier",
+        "context_window",
+        "quantity",
+        "unit",
+        "free_quantity",
+        "amount_usd",
+        "priced",
+    ]
+
+
+def rows(report, zone):
+    """Yield the CSV rows (lists of cells), header first."""
+    yield header(report)
+    for index, line in report.period_lines:
+        period = report.periods[index]
+        key = line.key
+        cells = [
+            period.start.astimezone(zone).isoformat(),
+            period.end.astimezone(zone).isoformat(),
+        ]
+        if report.group == "workspace":
+            cells.append(safe_cell(key.workspace))
+        cells += [
+            safe_cell(key.description),
+            safe_cell(key.model),
+            key.cost_type,
+            key.token_type,
+            key.service_tier,
+            key.context_window,
+            line.quantity,
+            line.unit,
+            line.free_quantity,
+            "" if line.amount is None else usd_full(line.amount),
+            "no" if line.amount is None else "yes",
+        ]
+        yield cells
+
+
+def stream(report, zone):
+    """Yield encoded CSV lines, one at a time."""
+    writer = csv.writer(_Echo())
+    for row in rows(report, zone):
+        yield writer.writerow(row)
+
+
+def filename(org, form) -> str:
+    """e.g. cost_acme_2026-05-14_by-model_Asia-Kolkata_ws-3_claude-sonnet-4-5.csv"""
+    data = form.cleaned_data
+    when = data["day"].isoformat() if data.get("day") else "{}-{:02d}".format(*data["month"])
+    parts = ["cost", org.slug, when, f"by-{data['group']}", data["tz"].key]
+    if data.get("workspace"):
+        parts.append(f"workspace-{data['workspace'].pk}")
+    if data.get("model"):
+        parts.append(data["model"].model_id)
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", "_".join(parts)) + ".csv"

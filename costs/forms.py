@@ -1,0 +1,199 @@
+"""Forms: the Cost page's query string, and a new price on the Prices page."""
+
+import datetime as dt
+import re
+import zoneinfo
+from functools import lru_cache
+from urllib.parse import urlencode
+
+from django import forms
+from django.http import Http404
+
+from console.models import LlmModel, Workspace
+from costs.models import ModelPrice, PricedTier, ToolPrice
+from costs.selectors import GROUPS
+from usage.models import Series
+
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+
+
+@lru_cache(maxsize=1)
+def time_zones() -> list[str]:
+    """Every IANA zone name this server knows, sorted."""
+    return sorted(zoneinfo.available_timezones())
+
+
+class CostFilterForm(forms.Form):
+    """What the Cost page shows. Malformed values are errors (400); a workspace or model
+    that is well formed but not this organisation's raises Http404."""
+
+    workspace = forms.IntegerField(required=False, min_value=1)
+    model = forms.CharField(required=False, max_length=128)
+    month = forms.CharField(required=False, max_length=7)
+    day = forms.DateField(required=False, input_formats=["%Y-%m-%d"])
+    tz = forms.CharField(required=False, max_length=64)
+    group = forms.ChoiceField(required=False, choices=list(GROUPS.items()))
+
+    def __init__(self, data, *, org, default_zone: str = "UTC", today=None):
+        super().__init__(data)
+        self.org = org
+        self.default_zone = default_zone if default_zone in time_zones() else "UTC"
+        self.today = today
+
+    def clean_workspace(self):
+        pk = self.cleaned_data["workspace"]
+        if pk is None:
+            return None
+        workspace = Workspace.objects.filter(org=self.org, pk=pk).first()
+        if workspace is None:
+            raise Http404("No such workspace in this organisation.")
+        return workspace
+
+    def clean_model(self):
+        model_id = self.cleaned_data["model"]
+        if not model_id:
+            return None
+        if not _MODEL_ID.match(model_id):
+            raise forms.ValidationError("A model id has letters, digits, dots and dashes only.")
+        used = Series.objects.filter(org=self.org, model__model_id=model_id).values("model_id")
+        model = LlmModel.objects.filter(pk__in=used).first()
+        if model is None:
+            raise Http404("This organisation has no usage of that model.")
+        return model
+
+    def clean_tz(self):
+        name = self.cleaned_data["tz"] or self.default_zone
+        if name not in time_zones():
+            raise forms.ValidationError(f"{name!r} is not a time zone name such as Europe/Paris.")
+        return zoneinfo.ZoneInfo(name)
+
+    def clean_month(self):
+        value = self.cleaned_data["month"]
+        if not value:
+            return None
+        match = _MONTH.match(value)
+        if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 2000:
+            raise forms.ValidationError("Month must look like 2026-05.")
+        return int(match.group(1)), int(match.group(2))
+
+    def clean_group(self):
+        return self.cleaned_data["group"] or "model"
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        day, month = data.get("day"), data.get("month")
+        if day is not None and month is not None and (day.year, day.month) != month:
+            raise forms.ValidationError(
+                f"The day {day} is not in the month {month[0]}-{month[1]:02d}."
+            )
+        if month is None:
+            if day is not None:
+                month = (day.year, day.month)
+            else:
+                today = self.today or dt.datetime.now(data["tz"]).date()
+                month = (today.year, today.month)
+        data["month"] = month
+        return data
+
+    def query_string(self, **changes) -> str:
+        """The canonical query string of this view, with some values changed."""
+        data = self.cleaned_data
+        values = {
+            "workspace": data["workspace"].pk if data.get("workspace") else "",
+            "model": data["model"].model_id if data.get("model") else "",
+            "month": "{}-{:02d}".format(*data["month"]),
+            "day": data["day"].isoformat() if data.get("day") else "",
+            "tz": data["tz"].key,
+            "group": data["group"],
+        }
+        values.update(changes)
+        return urlencode({k: v for k, v in values.items() if v not in ("", None)})
+
+
+class ModelPriceForm(forms.ModelForm):
+    """A token price for models matching a pattern, in force from a UTC date."""
+
+    also_batch = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Also add the batch price at 50% off (for a standard price)",
+    )
+
+    class Meta:
+        model = ModelPrice
+        fields = [
+            "model_pattern",
+            "service_tier",
+            "context_window",
+            "effective_from",
+            "input_per_mtok",
+            "output_per_mtok",
+            "cache_write_5m_per_mtok",
+            "cache_write_1h_per_mtok",
+            "cache_read_per_mtok",
+            "source",
+        ]
+        widgets = {"effective_from": forms.DateInput(attrs={"type": "date"})}
+        labels = {
+            "input_per_mtok": "Input (USD / MTok)",
+            "output_per_mtok": "Output (USD / MTok)",
+            "cache_write_5m_per_mtok": "5m cache write (USD / MTok)",
+            "cache_write_1h_per_mtok": "1h cache write (USD / MTok)",
+            "cache_read_per_mtok": "Cache read (USD / MTok)",
+            "source": "Source note (contract, quote, ...)",
+        }
+
+    def __init__(self, *args, org, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.org = org
+
+    def clean(self):
+        data = super().clean()
+        tiers = [data.get("service_tier")]
+        if data.get("also_batch") and data.get("service_tier") == PricedTier.STANDARD:
+            tiers.append(PricedTier.BATCH)
+        clash = ModelPrice.objects.filter(
+            org=self.org,
+            model_pattern=data.get("model_pattern"),
+            service_tier__in=tiers,
+            context_window=data.get("context_window"),
+            effective_from=data.get("effective_from"),
+        )
+        if clash.exists():
+            raise forms.ValidationError(
+                "This organisation already has a price for that model, tier and window from "
+                "that date; add one from another date instead."
+            )
+        return data
+
+
+class ToolPriceForm(forms.ModelForm):
+    """A web-search or code-execution price, in force from a UTC date."""
+
+    class Meta:
+        model = ToolPrice
+        fields = ["kind", "effective_from", "unit_price", "free_hours_per_month", "source"]
+        widgets = {"effective_from": forms.DateInput(attrs={"type": "date"})}
+        labels = {
+            "unit_price": "Price (USD per 1,000 searches, or per container-hour)",
+            "free_hours_per_month": "Free container-hours per month (code execution)",
+            "source": "Source note",
+        }
+
+    def __init__(self, *args, org, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.org = org
+
+    def clean(self):
+        data = super().clean()
+        clash = ToolPrice.objects.filter(
+            org=self.org, kind=data.get("kind"), effective_from=data.get("effective_from")
+        )
+        if clash.exists():
+            raise forms.ValidationError(
+                "This organisation already has that price from that date; use another date."
+            )
+        return data

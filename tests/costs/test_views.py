@@ -1,0 +1,268 @@
+import csv
+import io
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from accounts.models import Role
+from console.models import AuditEntry
+from costs.models import ModelPrice
+from tests import factories
+from tests.costs.builders import raw, series_for, store_and_roll_up, utc
+
+PAGE = reverse("costs:page")
+EXPORT = reverse("costs:export")
+QUERY = {"month": "2026-05", "tz": "UTC"}
+
+
+@pytest.fixture
+def usage(org):
+    sonnet = series_for(org)
+    research = factories.make_workspace(org, "Research")
+    haiku = series_for(org, workspace=research, model="claude-haiku-4-5-20251001")
+    store_and_roll_up(
+        org,
+        [
+            raw(sonnet, utc(2026, 5, 3, 10), uncached_input_tokens=1_000_000, output_tokens=2000),
+            raw(haiku, utc(2026, 5, 4, 23, 59), cache_read_tokens=500_000, web_search_requests=3),
+            raw(series_for(org, model="mystery-model-1"), utc(2026, 5, 5), output_tokens=77),
+        ],
+    )
+    return {"research": research}
+
+
+def client_for(client, org, role):
+    client.force_login(factories.make_member(org, role))
+    return client
+
+
+# Who may open what -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", [PAGE, EXPORT, reverse("costs:prices")])
+def test_anonymous_goes_to_login(client, org, url):
+    response = client.get(url, QUERY)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("accounts:login"))
+
+
+@pytest.mark.parametrize("role", [Role.USER, Role.CLAUDE_CODE_USER])
+@pytest.mark.parametrize("url", [PAGE, EXPORT, reverse("costs:prices")])
+def test_roles_without_reports_get_403(client, org, role, url):
+    response = client_for(client, org, role).get(url, QUERY)
+    assert response.status_code == 403
+    assert "Admin, Billing, Developer" in response.content.decode()
+
+
+@pytest.mark.parametrize("role", [Role.USER, Role.CLAUDE_CODE_USER])
+def test_partial_for_roles_without_reports_is_403(client, org, role):
+    response = client_for(client, org, role).get(PAGE, QUERY, HTTP_HX_REQUEST="true")
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize("url", [PAGE, EXPORT])
+@pytest.mark.parametrize("param", ["workspace", "model"])
+def test_other_organisations_workspace_or_model_is_404(client, org, other_org, url, param):
+    foreign = factories.make_workspace(other_org, "Theirs")
+    series_for(other_org, workspace=foreign, model="claude-opus-4-7-foreign")
+    value = foreign.pk if param == "workspace" else "claude-opus-4-7-foreign"
+    c = client_for(client, org, Role.BILLING)
+    assert c.get(url, {**QUERY, param: value}).status_code == 404
+    assert c.get(url, {**QUERY, param: value}, HTTP_HX_REQUEST="true").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"month": "May 2026"},
+        {"month": "2026-13"},
+        {"day": "2026-02-30"},
+        {"month": "2026-05", "day": "2026-06-01"},
+        {"tz": "Mars/Olympus"},
+        {"group": "colour"},
+        {"workspace": "abc"},
+        {"model": "<script>"},
+    ],
+)
+def test_malformed_filters_are_400_with_a_message(client, org, bad):
+    c = client_for(client, org, Role.DEVELOPER)
+    for headers in ({}, {"HTTP_HX_REQUEST": "true"}):
+        response = c.get(PAGE, {**QUERY, **bad}, **headers)
+        assert response.status_code == 400
+        assert "These filters cannot be shown" in response.content.decode()
+    assert c.get(EXPORT, {**QUERY, **bad}).status_code == 400
+
+
+@pytest.mark.parametrize("role", [Role.DEVELOPER, Role.BILLING, Role.ADMIN])
+def test_allowed_roles_see_page_partial_and_export(client, org, usage, role):
+    c = client_for(client, org, role)
+    page = c.get(PAGE, QUERY)
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "<html" in body and 'id="cost-view"' in body
+    # 1M Sonnet input at $3 + 2,000 output at $15/M + 500k Haiku cache reads at $0.10/M
+    # + 3 searches at $10/1,000 = 3 + 0.03 + 0.05 + 0.03
+    assert 'data-testid="total" title="$3.11"' in body
+    assert "mystery-model-1" in body and "Unpriced" in body
+
+    partial = c.get(PAGE, QUERY, HTTP_HX_REQUEST="true")
+    assert partial.status_code == 200
+    assert "<html" not in partial.content.decode()
+    assert 'id="cost-view"' in partial.content.decode()
+
+    export = c.get(EXPORT, QUERY)
+    assert export.status_code == 200
+    assert export["Content-Type"].startswith("text/csv")
+    assert 'filename="cost_acme_2026-05_by-model_UTC.csv"' in export["Content-Disposition"]
+
+
+def test_export_sums_to_the_page_total_and_escapes_formulas(client, org):
+    evil = factories.make_workspace(org, '=HYPERLINK("http://x")')
+    series = series_for(org, workspace=evil, model="claude-3-haiku-20240307")
+    store_and_roll_up(
+        org,
+        [raw(series, utc(2026, 5, d, 12), uncached_input_tokens=333_333 * d) for d in (1, 9, 31)],
+    )
+    c = client_for(client, org, Role.BILLING)
+    query = {**QUERY, "group": "workspace"}
+    body = b"".join(c.get(EXPORT, query).streaming_content).decode()
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert {r["workspace"] for r in rows} == {'\'=HYPERLINK("http://x")'}
+    assert len(rows) == 3
+    total = sum(Decimal(r["amount_usd"]) for r in rows)
+    # independent: 333,333 x (1 + 9 + 31) tokens at $0.25 per million
+    assert total == Decimal(333_333 * 41) * Decimal("0.25") / 1_000_000
+    page = c.get(PAGE, query).content.decode()
+    assert f'data-testid="total" title="${total.normalize():f}"' in page
+
+
+def test_page_query_count_does_not_grow_with_rows(client, org, django_assert_max_num_queries):
+    c = client_for(client, org, Role.DEVELOPER)
+    keys = [factories.make_api_key(org, name=f"k{i}") for i in range(6)]
+    rows = [
+        raw(series_for(org, api_key=k, model=m), utc(2026, 5, d, h), output_tokens=d * h + 1)
+        for k in keys
+        for m in ("claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001")
+        for d in (1, 15, 28)
+        for h in (0, 13)
+    ]
+    store_and_roll_up(org, rows)
+    with django_assert_max_num_queries(16) as captured:
+        assert c.get(PAGE, {**QUERY, "tz": "Asia/Kolkata"}).status_code == 200
+    first = len(captured)
+    store_and_roll_up(
+        org,
+        [
+            raw(
+                series_for(org, api_key=keys[0], model="claude-opus-4-5-x"),
+                utc(2026, 5, 20, 5),
+                output_tokens=5,
+            )
+        ],
+    )
+    with django_assert_max_num_queries(first):
+        assert c.get(PAGE, {**QUERY, "tz": "Asia/Kolkata"}).status_code == 200
+
+
+# The Prices page ---------------------------------------------------------------------
+
+
+def price_post(**changes):
+    data = {
+        "model_pattern": "claude-sonnet-4-5*",
+        "service_tier": "standard",
+        "context_window": "0-200k",
+        "effective_from": "2026-05-15",
+        "input_per_mtok": "2",
+        "output_per_mtok": "10",
+        "cache_write_5m_per_mtok": "2.5",
+        "cache_write_1h_per_mtok": "4",
+        "cache_read_per_mtok": "0.2",
+        "source": "Contract 2026",
+        "also_batch": "on",
+    }
+    data.update(changes)
+    return data
+
+
+def test_developer_sees_prices_read_only(client, org):
+    c = client_for(client, org, Role.DEVELOPER)
+    body = c.get(reverse("costs:prices")).content.decode()
+    assert "claude-sonnet-4-5*" in body and "Only Admin and Billing" in body
+    assert 'data-testid="model-price-form"' not in body
+    response = c.post(reverse("costs:add_model_price"), price_post())
+    assert response.status_code == 403
+    assert not ModelPrice.objects.filter(org=org).exists()
+
+
+@pytest.mark.parametrize("role", [Role.ADMIN, Role.BILLING])
+def test_editors_add_a_price_from_a_date_with_audit_and_immediate_effect(client, org, role):
+    sonnet = series_for(org)
+    store_and_roll_up(
+        org,
+        [
+            raw(sonnet, utc(2026, 5, 14, 23, 59), uncached_input_tokens=1_000_000),
+            raw(sonnet, utc(2026, 5, 15, 0, 0), uncached_input_tokens=1_000_000),
+            raw(sonnet, utc(2026, 4, 30, 12), uncached_input_tokens=1_000_000),
+        ],
+    )
+    c = client_for(client, org, role)
+    assert 'data-testid="total" title="$6.00"' in c.get(PAGE, QUERY).content.decode()
+
+    response = c.post(reverse("costs:add_model_price"), price_post())
+    assert response.status_code == 302
+    assert ModelPrice.objects.filter(org=org).count() == 2  # standard and its batch half
+    batch = ModelPrice.objects.get(org=org, service_tier="batch")
+    assert batch.input_per_mtok == Decimal("1") and batch.cache_read_per_mtok == Decimal("0.1")
+    entries = AuditEntry.objects.filter(org=org, action="price.add")
+    assert entries.count() == 2
+    assert entries.filter(after__input_per_mtok="2").exists()
+
+    # 14 May keeps $3; from 15 May $2: the month is 3 + 2; April is untouched.
+    assert 'data-testid="total" title="$5.00"' in c.get(PAGE, QUERY).content.decode()
+    april = c.get(PAGE, {**QUERY, "month": "2026-04"}).content.decode()
+    assert 'data-testid="total" title="$3.00"' in april
+
+
+def test_price_form_errors_are_400_and_not_saved(client, org):
+    c = client_for(client, org, Role.BILLING)
+    response = c.post(reverse("costs:add_model_price"), price_post(input_per_mtok="-1"))
+    assert response.status_code == 400
+    response = c.post(reverse("costs:add_model_price"), price_post(model_pattern="claude*x*"))
+    assert response.status_code == 400
+    assert not ModelPrice.objects.filter(org=org).exists()
+    tool = c.post(
+        reverse("costs:add_tool_price"),
+        {
+            "kind": "web_search",
+            "effective_from": "2026-01-01",
+            "unit_price": "8",
+            "free_hours_per_month": "5",
+        },
+    )
+    assert tool.status_code == 400
+
+
+def test_add_tool_price(client, org):
+    c = client_for(client, org, Role.ADMIN)
+    response = c.post(
+        reverse("costs:add_tool_price"),
+        {
+            "kind": "code_execution",
+            "effective_from": "2026-06-01",
+            "unit_price": "0.04",
+            "free_hours_per_month": "100",
+            "source": "quote",
+        },
+    )
+    assert response.status_code == 302
+    assert AuditEntry.objects.filter(org=org, action="price.add").count() == 1
+
+
+def test_prices_are_per_organisation(client, org, other_org):
+    c = client_for(client, other_org, Role.ADMIN)
+    c.post(reverse("costs:add_model_price"), price_post(model_pattern="claude-secret-1"))
+    mine = client_for(Client(), org, Role.ADMIN).get(reverse("costs:prices")).content.decode()
+    assert "claude-secret-1" not in mine
