@@ -3,6 +3,7 @@
 from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
+from django.http import Http404
 from django.shortcuts import render
 
 from accounts.models import REPORT_ROLES, Role
@@ -35,3 +36,29 @@ def role_required(*roles):
 
 reports_required = role_required(*REPORT_ROLES)
 admin_required = role_required(Role.ADMIN)
+
+
+def scoped(find):
+    """Resolve the URL's ``pk`` to an object of the current organisation before any role check.
+
+    ``find(org, pk)`` returns the object or None. An id of another organisation (or of nothing)
+    is a 404 for every signed-in person whatever their role, so a URL naming another
+    organisation's workspace, key, member, invitation or ingest key never gets a 403. The
+    view receives the object instead of the id.
+    """
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, pk, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            obj = find(request.org, pk) if request.org is not None else None
+            if obj is None:
+                raise Http404("Not found in this organisation.")
+            return view(request, obj, *args, **kwargs)
+
+        if hasattr(view, "allowed_roles"):
+            wrapped.allowed_roles = view.allowed_roles
+        return wrapped
+
+    return decorator

@@ -10,7 +10,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import selectors, services
-from accounts.access import admin_required
+from accounts.access import admin_required, scoped
 from accounts.forms import AcceptInvitationForm, AuditFilterForm, InviteForm, RoleForm
 from accounts.middleware import SESSION_KEY
 from accounts.models import Role, User
@@ -74,18 +74,11 @@ def invite(request):
     return _members_page(request, invite_form=form, status=400)
 
 
-def _membership_or_404(request, pk):
-    membership = selectors.member(request.org, pk)
-    if membership is None:
-        raise Http404("No such member in this organisation.")
-    return membership
-
-
 @require_POST
+@scoped(selectors.member)
 @admin_required
-def change_role(request, pk):
+def change_role(request, membership):
     """Give a member another role (never leaving the organisation without an Admin)."""
-    membership = _membership_or_404(request, pk)
     form = RoleForm(request.POST)
     if not form.is_valid():
         return HttpResponseBadRequest("Choose one of the roles.")
@@ -101,10 +94,10 @@ def change_role(request, pk):
 
 
 @require_POST
+@scoped(selectors.member)
 @admin_required
-def remove_member(request, pk):
+def remove_member(request, membership):
     """Take a member out of the organisation (never the last Admin)."""
-    membership = _membership_or_404(request, pk)
     try:
         services.remove_member(membership, actor=request.user)
     except services.LastAdminError as exc:
@@ -117,12 +110,10 @@ def remove_member(request, pk):
 
 
 @require_POST
+@scoped(selectors.invitation)
 @admin_required
-def revoke_invitation(request, pk):
+def revoke_invitation(request, invitation):
     """Withdraw a pending invitation."""
-    invitation = selectors.invitation(request.org, pk)
-    if invitation is None:
-        raise Http404("No such invitation in this organisation.")
     try:
         services.revoke_invitation(invitation, actor=request.user)
     except ValidationError as exc:

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.access import admin_required, reports_required
+from accounts.access import admin_required, reports_required, scoped
 from usage import manage_selectors as selectors
 from usage import manage_services as services
 from usage.manage_forms import (
@@ -57,10 +57,10 @@ def workspaces(request):
 
 
 @require_POST
+@scoped(selectors.workspace)
 @admin_required
-def rename_workspace(request, pk):
+def rename_workspace(request, workspace):
     """Rename a workspace (Admin)."""
-    workspace = _or_404(selectors.workspace(request.org, pk), "workspace")
     form = RenameForm(request.POST)
     if not form.is_valid():
         messages.error(request, "A workspace needs a name of at most 200 characters.")
@@ -120,10 +120,10 @@ def _back_to_keys(request):
 
 
 @require_POST
+@scoped(selectors.api_key)
 @admin_required
-def rename_api_key(request, pk):
+def rename_api_key(request, key):
     """Rename an API key (Admin)."""
-    key = _or_404(selectors.api_key(request.org, pk), "API key")
     form = RenameForm(request.POST)
     if form.is_valid():
         services.rename_api_key(key, form.cleaned_data["name"], actor=request.user)
@@ -134,10 +134,10 @@ def rename_api_key(request, pk):
 
 
 @require_POST
+@scoped(selectors.api_key)
 @admin_required
-def set_api_key_status(request, pk):
+def set_api_key_status(request, key):
     """Disable an API key, or re-enable it (Admin)."""
-    key = _or_404(selectors.api_key(request.org, pk), "API key")
     form = ApiKeyStatusForm(request.POST)
     if form.is_valid():
         services.set_api_key_status(key, form.cleaned_data["status"], actor=request.user)
@@ -209,10 +209,10 @@ def create_ingest_key(request):
 
 
 @require_POST
+@scoped(selectors.ingest_key)
 @admin_required
-def revoke_ingest_key(request, pk):
+def revoke_ingest_key(request, key):
     """Revoke an ingest key; requests with it get 401 from then on (Admin)."""
-    key = _or_404(selectors.ingest_key(request.org, pk), "ingest key")
     services.revoke_ingest_key(key, actor=request.user)
     messages.success(request, f"Ingest key {key.name} revoked.")
     return redirect("ingest_keys:list")

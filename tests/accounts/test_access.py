@@ -1,0 +1,317 @@
+"""The access matrix: every console URL x each role x own versus another organisation.
+
+Each row states independently of the views which roles may use a URL and what they get.
+``test_every_console_url_is_in_the_matrix`` fails when a URL is added without a row here, so
+no page, partial, export or POST can skip the gate unnoticed.
+"""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
+
+from accounts.models import Invitation, Membership, Role
+from console.models import ApiKey
+from tests import factories
+from usage.models import IngestKey
+
+ALL = frozenset(Role.values)
+REPORTS = frozenset({Role.ADMIN, Role.BILLING, Role.DEVELOPER})
+ADMIN = frozenset({Role.ADMIN})
+
+
+@dataclass
+class World:
+    """One organisation's objects that URLs can name."""
+
+    org: object
+    workspace: object
+    api_key: object
+    member: Membership
+    invitation: Invitation
+    ingest_key: IngestKey
+    model: object
+
+
+def build_world(slug: str) -> World:
+    org = factories.make_org(slug, slug.title())
+    workspace = factories.make_workspace(org, f"{slug} research")
+    target = factories.make_member(org, Role.DEVELOPER, f"target@{slug}.test")
+    return World(
+        org=org,
+        workspace=workspace,
+        api_key=factories.make_api_key(org, workspace, f"{slug}-key"),
+        member=Membership.objects.get(user=target, org=org),
+        invitation=Invitation.objects.create(
+            org=org,
+            email=f"invitee@{slug}.test",
+            role=Role.BILLING,
+            token_hash=f"hash-{slug}",
+            expires_at=timezone.now() + timedelta(days=7),
+        ),
+        ingest_key=IngestKey.objects.create(
+            org=org, name=f"{slug} gateway", prefix="mbi_x", key_hash=f"h-{slug}"
+        ),
+        model=factories.make_model(),
+    )
+
+
+@dataclass
+class Case:
+    name: str
+    method: str
+    roles: frozenset
+    ok: int  # status for an allowed role
+    args: object = None  # World -> URL args, for URLs that name an object
+    data: object = field(default=lambda w: {})  # World -> POST data
+    query: str = ""
+    htmx: bool = False
+
+    def __str__(self):
+        return f"{self.method} {self.name}{'?' + self.query if self.query else ''}"
+
+    def url(self, world: World) -> str:
+        url = reverse(self.name, args=self.args(world) if self.args else [])
+        return f"{url}?{self.query}" if self.query else url
+
+
+CASES = [
+    Case("console:home", "GET", ALL, ok=200),  # reports roles are redirected, see below
+    Case("usage:page", "GET", REPORTS, ok=200),
+    Case("costs:page", "GET", REPORTS, ok=200),
+    Case("accounts:password_change", "GET", ALL, ok=200),
+    Case(
+        "accounts:password_change",
+        "POST",
+        ALL,
+        ok=302,
+        data=lambda w: {
+            "old_password": factories.PASSWORD,
+            "new_password1": "another-long-passphrase-42",
+            "new_password2": "another-long-passphrase-42",
+        },
+    ),
+    Case("accounts:password_change_done", "GET", ALL, ok=200),
+    Case("accounts:switch_org", "POST", ALL, ok=302, data=lambda w: {"org": w.org.slug}),
+    Case("accounts:members", "GET", ADMIN, ok=200),
+    Case(
+        "accounts:invite",
+        "POST",
+        ADMIN,
+        ok=302,
+        data=lambda w: {"email": "new@example.test", "role": Role.BILLING},
+    ),
+    Case(
+        "accounts:change_role",
+        "POST",
+        ADMIN,
+        ok=302,
+        args=lambda w: [w.member.pk],
+        data=lambda w: {"role": Role.BILLING},
+    ),
+    Case("accounts:remove_member", "POST", ADMIN, ok=302, args=lambda w: [w.member.pk]),
+    Case("accounts:revoke_invitation", "POST", ADMIN, ok=302, args=lambda w: [w.invitation.pk]),
+    Case("accounts:audit_log", "GET", ADMIN, ok=200),
+    Case("manage:workspaces", "GET", REPORTS, ok=200),
+    Case(
+        "manage:rename_workspace",
+        "POST",
+        ADMIN,
+        ok=302,
+        args=lambda w: [w.workspace.pk],
+        data=lambda w: {"name": "Renamed"},
+    ),
+    Case("manage:api_keys", "GET", REPORTS, ok=200),
+    Case(
+        "manage:rename_api_key",
+        "POST",
+        ADMIN,
+        ok=302,
+        args=lambda w: [w.api_key.pk],
+        data=lambda w: {"name": "Renamed"},
+    ),
+    Case(
+        "manage:set_api_key_status",
+        "POST",
+        ADMIN,
+        ok=302,
+        args=lambda w: [w.api_key.pk],
+        data=lambda w: {"status": ApiKey.Status.DISABLED},
+    ),
+    Case("manage:limits", "GET", ADMIN, ok=200),
+    Case(
+        "manage:set_limit",
+        "POST",
+        ADMIN,
+        ok=302,
+        data=lambda w: {"model": w.model.model_id, "requests_per_minute": "50"},
+    ),
+    Case("ingest_keys:list", "GET", ADMIN, ok=200),
+    Case("ingest_keys:create", "POST", ADMIN, ok=200, data=lambda w: {"name": "gateway"}),
+    Case("ingest_keys:revoke", "POST", ADMIN, ok=302, args=lambda w: [w.ingest_key.pk]),
+]
+
+# Reachable without a session: signing in, password reset, invitation links (which carry
+# their own secret), the ingest API (its own bearer keys) and the operators' admin site
+# (is_staff only; tested in test_admin_site_is_for_staff_only).
+PUBLIC = {
+    "accounts:login",
+    "accounts:logout",
+    "accounts:password_reset",
+    "accounts:password_reset_done",
+    "accounts:password_reset_confirm",
+    "accounts:password_reset_complete",
+    "accounts:accept_invitation",
+}
+PUBLIC_NAMESPACES = {"admin", "api"}
+
+
+def _url_names(resolver=None, prefix=""):
+    resolver = resolver or get_resolver()
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            namespace = f"{prefix}{entry.namespace}:" if entry.namespace else prefix
+            yield from _url_names(entry, namespace)
+        elif isinstance(entry, URLPattern) and entry.name:
+            yield prefix + entry.name
+
+
+def test_every_console_url_is_in_the_matrix():
+    covered = {case.name for case in CASES} | PUBLIC
+    missing = sorted(
+        name
+        for name in set(_url_names())
+        if name not in covered and name.split(":")[0] not in PUBLIC_NAMESPACES
+    )
+    assert missing == [], f"Add these URLs to the access matrix with their roles: {missing}"
+
+
+def _request(client: Client, case: Case, world: World):
+    extra = {"HTTP_HX_REQUEST": "true"} if case.htmx else {}
+    if case.method == "GET":
+        return client.get(case.url(world), **extra)
+    return client.post(case.url(world), case.data(world), **extra)
+
+
+@pytest.fixture
+def worlds(db):
+    return build_world("acme"), build_world("globex")
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_anonymous_is_sent_to_login(client, worlds, case):
+    own, _ = worlds
+    response = _request(client, case, own)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("accounts:login"))
+
+
+@pytest.mark.parametrize("role", Role.values)
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_role_in_own_organisation(client, worlds, case, role):
+    own, _ = worlds
+    client.force_login(factories.make_member(own.org, role))
+    response = _request(client, case, own)
+    if role not in case.roles:
+        assert response.status_code == 403
+        assert "This page is open to these roles" in response.content.decode()
+    elif case.name == "console:home" and role in REPORTS:
+        assert response.status_code == 302  # straight to the first report they may open
+    else:
+        assert response.status_code == case.ok, response.content[:500]
+
+
+NAMING_CASES = [case for case in CASES if case.args]
+
+
+@pytest.mark.parametrize("role", Role.values)
+@pytest.mark.parametrize("case", NAMING_CASES, ids=str)
+def test_object_of_another_organisation_is_404_for_every_role(client, worlds, case, role):
+    own, other = worlds
+    client.force_login(factories.make_member(own.org, role))
+    before = _snapshot(other)
+    response = _request(client, case, other)
+    assert response.status_code == 404
+    assert _snapshot(other) == before
+
+
+def _snapshot(world: World):
+    world.workspace.refresh_from_db()
+    world.api_key.refresh_from_db()
+    world.invitation.refresh_from_db()
+    world.ingest_key.refresh_from_db()
+    return (
+        world.workspace.name,
+        world.api_key.name,
+        world.api_key.status,
+        list(Membership.objects.filter(org=world.org).values_list("user_id", "role")),
+        world.invitation.revoked_at,
+        world.ingest_key.revoked_at,
+        world.org.audit_entries.count(),
+    )
+
+
+@pytest.mark.parametrize("role", sorted(REPORTS))
+def test_api_key_filter_naming_another_organisations_workspace_is_404(client, worlds, role):
+    own, other = worlds
+    client.force_login(factories.make_member(own.org, role))
+    url = reverse("manage:api_keys")
+    assert client.get(url, {"workspace": own.workspace.pk}).status_code == 200
+    assert client.get(url, {"workspace": other.workspace.pk}).status_code == 404
+    assert client.get(url, {"workspace": "wrkspc_nonsense"}).status_code == 400
+
+
+@pytest.mark.parametrize("role", Role.values)
+def test_switching_to_an_organisation_one_is_not_in_is_404(client, worlds, role):
+    own, other = worlds
+    client.force_login(factories.make_member(own.org, role))
+    response = client.post(reverse("accounts:switch_org"), {"org": other.org.slug})
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.method == "GET"], ids=str)
+def test_lists_show_nothing_of_another_organisation(client, worlds, case):
+    own, other = worlds
+    client.force_login(factories.make_member(own.org, Role.ADMIN))
+    body = _request(client, case, own).content.decode()
+    for secret in (
+        other.workspace.name,
+        other.api_key.name,
+        other.api_key.external_id,
+        other.member.user.email,
+        other.invitation.email,
+        other.ingest_key.name,
+    ):
+        assert secret not in body
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.method == "POST"], ids=str)
+def test_posts_without_a_csrf_token_are_refused(worlds, case):
+    own, _ = worlds
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(factories.make_member(own.org, Role.ADMIN))
+    response = _request(client, case, own)
+    assert response.status_code == 403
+    assert b"CSRF" in response.content
+
+
+def test_htmx_posts_carry_the_csrf_token_from_the_page(client, worlds):
+    own, _ = worlds
+    client.force_login(factories.make_member(own.org, Role.ADMIN))
+    body = client.get(reverse("accounts:members")).content.decode()
+    assert 'hx-headers=\'{"X-CSRFToken": "' in body
+
+
+def test_admin_site_is_for_staff_only(client, worlds):
+    own, _ = worlds
+    admin_member = factories.make_member(own.org, Role.ADMIN)
+    client.force_login(admin_member)
+    response = client.get("/ops/admin/")
+    assert response.status_code == 302
+    assert "/ops/admin/login/" in response["Location"]
+    operator = factories.make_user("ops@example.test", is_staff=True, is_superuser=True)
+    client.force_login(operator)
+    assert client.get("/ops/admin/").status_code == 200

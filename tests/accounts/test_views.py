@@ -1,0 +1,248 @@
+import re
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts import services
+from accounts.middleware import SESSION_KEY
+from accounts.models import Invitation, Membership, Role, User
+from console.models import AuditEntry
+from tests import factories
+
+NEW_PASSWORD = "a-fresh-long-passphrase-7"
+
+
+@pytest.fixture
+def admin(org):
+    return factories.make_member(org, Role.ADMIN, "boss@acme.test")
+
+
+@pytest.fixture
+def admin_client(client, admin):
+    client.force_login(admin)
+    return client
+
+
+def _link_token(text: str) -> str:
+    return re.search(r"/accounts/invitations/([\w-]+)/", text).group(1)
+
+
+def test_members_page_lists_members_with_role_and_last_login(admin_client, org, admin):
+    dev = factories.make_member(org, Role.DEVELOPER, "dev@acme.test")
+    factories.make_member(org, Role.USER, "idle@acme.test")
+    seen = timezone.now() - timedelta(days=2)
+    User.objects.filter(pk=dev.pk).update(last_login=seen)
+    body = admin_client.get(reverse("accounts:members")).content.decode()
+    assert "dev@acme.test" in body and "boss@acme.test" in body
+    assert f"{seen:%Y-%m-%d %H:%M} UTC" in body
+    assert "never" in body  # idle@ has not signed in yet
+    assert 'value="developer" selected' in body
+    assert "last Admin" in body  # no Remove button for the only Admin
+
+
+def test_invite_sends_a_link_that_creates_the_account(client, admin_client, org, mailoutbox):
+    response = admin_client.post(
+        reverse("accounts:invite"), {"email": "new@acme.test", "role": Role.BILLING}
+    )
+    assert response.status_code == 302
+    (mail,) = mailoutbox
+    token = _link_token(mail.body)
+    assert "http://testserver/accounts/invitations/" in mail.body
+    page = admin_client.get(reverse("accounts:members")).content.decode()
+    assert "new@acme.test" in page and "Pending invitations" in page
+
+    client.logout()
+    url = reverse("accounts:accept_invitation", args=[token])
+    assert "Create account and join" in client.get(url).content.decode()
+    response = client.post(
+        url, {"name": "New", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
+    )
+    assert response.status_code == 302
+    user = User.objects.get(email="new@acme.test")
+    assert Membership.objects.get(user=user, org=org).role == Role.BILLING
+    assert client.session["_auth_user_id"] == str(user.pk)
+    assert client.session[SESSION_KEY] == org.pk
+    # Single use: the same link now says so, for anyone.
+    client.logout()
+    again = client.get(url)
+    assert again.status_code == 410
+    assert "already been used" in again.content.decode()
+
+
+def test_invite_form_errors_are_a_400_with_the_reason(admin_client, org):
+    response = admin_client.post(reverse("accounts:invite"), {"email": "nope", "role": "owner"})
+    assert response.status_code == 400
+    assert "Enter a valid email address." in response.content.decode()
+    response = admin_client.post(
+        reverse("accounts:invite"), {"email": "boss@acme.test", "role": "billing"}
+    )
+    assert response.status_code == 400
+    assert "already a member" in response.content.decode()
+
+
+def test_accept_form_refuses_mismatched_or_weak_passwords(client, org, admin):
+    invitation, token = services.invite(org, email="n@x.test", role="billing", actor=admin)
+    url = reverse("accounts:accept_invitation", args=[token])
+    response = client.post(url, {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD + "x"})
+    assert response.status_code == 400
+    assert "The two passwords differ." in response.content.decode()
+    response = client.post(url, {"password1": "123", "password2": "123"})
+    assert response.status_code == 400
+    assert not User.objects.filter(email="n@x.test").exists()
+    invitation.refresh_from_db()
+    assert invitation.accepted_at is None
+
+
+def test_expired_revoked_and_unknown_links(client, org, admin):
+    expired, expired_token = services.invite(org, email="e@x.test", role="billing", actor=admin)
+    Invitation.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(1))
+    response = client.get(reverse("accounts:accept_invitation", args=[expired_token]))
+    assert response.status_code == 410
+    assert "expired" in response.content.decode()
+    response = client.post(
+        reverse("accounts:accept_invitation", args=[expired_token]),
+        {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+    )
+    assert response.status_code == 410
+    assert not User.objects.filter(email="e@x.test").exists()
+
+    revoked, revoked_token = services.invite(org, email="r@x.test", role="billing", actor=admin)
+    services.revoke_invitation(revoked, actor=admin)
+    response = client.get(reverse("accounts:accept_invitation", args=[revoked_token]))
+    assert response.status_code == 410
+    assert "withdrawn" in response.content.decode()
+
+    assert client.get(reverse("accounts:accept_invitation", args=["madeup"])).status_code == 404
+
+
+def test_an_existing_account_signs_in_then_accepts(client, org, other_org, admin):
+    person = factories.make_member(other_org, Role.DEVELOPER, "p@x.test")
+    _, token = services.invite(org, email="p@x.test", role="billing", actor=admin)
+    url = reverse("accounts:accept_invitation", args=[token])
+    body = client.get(url).content.decode()
+    assert "Log in as p@x.test" in body and "next=" in body
+    client.force_login(person)
+    assert "Accept and join" in client.get(url).content.decode()
+    assert client.post(url).status_code == 302
+    assert Membership.objects.get(user=person, org=org).role == Role.BILLING
+    assert client.session[SESSION_KEY] == org.pk
+
+
+def test_someone_else_signed_in_cannot_take_the_invitation(client, org, admin):
+    _, token = services.invite(org, email="p@x.test", role="admin", actor=admin)
+    intruder = factories.make_user("intruder@x.test")
+    client.force_login(intruder)
+    url = reverse("accounts:accept_invitation", args=[token])
+    assert client.get(url).status_code == 403
+    assert client.post(url).status_code == 403
+    assert not Membership.objects.filter(user=intruder).exists()
+
+
+def test_invitation_of_another_organisation_cannot_be_revoked(client, org, other_org, admin):
+    other_admin = factories.make_member(other_org, Role.ADMIN)
+    theirs, _ = services.invite(other_org, email="t@x.test", role="user", actor=other_admin)
+    client.force_login(admin)
+    response = client.post(reverse("accounts:revoke_invitation", args=[theirs.pk]))
+    assert response.status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.revoked_at is None
+
+
+def test_change_role_refuses_to_demote_the_last_admin_with_a_message(admin_client, org, admin):
+    me = Membership.objects.get(user=admin, org=org)
+    response = admin_client.post(
+        reverse("accounts:change_role", args=[me.pk]), {"role": Role.USER}, follow=True
+    )
+    assert "at least one Admin" in response.content.decode()
+    me.refresh_from_db()
+    assert me.role == Role.ADMIN
+
+
+def test_change_role_with_an_unknown_role_is_400(admin_client, org):
+    dev = factories.make_member(org, Role.DEVELOPER)
+    membership = Membership.objects.get(user=dev)
+    response = admin_client.post(reverse("accounts:change_role", args=[membership.pk]), {})
+    assert response.status_code == 400
+    membership.refresh_from_db()
+    assert membership.role == Role.DEVELOPER
+
+
+def test_an_admin_who_removes_themselves_loses_access(admin_client, org, admin):
+    factories.make_member(org, Role.ADMIN, "second@acme.test")
+    me = Membership.objects.get(user=admin, org=org)
+    response = admin_client.post(reverse("accounts:remove_member", args=[me.pk]))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("console:home")
+    assert admin_client.get(reverse("accounts:members")).status_code == 403
+
+
+def test_audit_log_shows_who_when_and_before_after(admin_client, org, admin):
+    dev = factories.make_member(org, Role.DEVELOPER, "dev@acme.test")
+    services.change_role(Membership.objects.get(user=dev), Role.BILLING, actor=admin)
+    services.invite(org, email="n@x.test", role="user", actor=admin)
+    body = admin_client.get(reverse("accounts:audit_log")).content.decode()
+    assert "member.role_change" in body and "invitation.create" in body
+    assert "&#x27;role&#x27;: &#x27;developer&#x27;" in body  # before
+    assert "&#x27;role&#x27;: &#x27;billing&#x27;" in body  # after
+    filtered = admin_client.get(reverse("accounts:audit_log"), {"action": "invitation.create"})
+    assert "member.role_change</td>" not in filtered.content.decode()
+    assert "n@x.test" in filtered.content.decode()
+
+
+def test_audit_log_bad_page_is_400_and_past_the_end_404(admin_client, org, admin):
+    url = reverse("accounts:audit_log")
+    assert admin_client.get(url, {"page": "abc"}).status_code == 400
+    assert admin_client.get(url, {"page": "0"}).status_code == 400
+    assert admin_client.get(url, {"page": "2"}).status_code == 404
+
+
+def test_audit_log_paginates(admin_client, org, admin):
+    AuditEntry.objects.bulk_create(
+        AuditEntry(org=org, actor=admin, action="api_key.rename", target=f"k{i}") for i in range(55)
+    )
+    first = admin_client.get(reverse("accounts:audit_log")).content.decode()
+    assert "Page 1 of 2" in first
+    second = admin_client.get(reverse("accounts:audit_log"), {"page": 2}).content.decode()
+    assert second.count("api_key.rename</td>") == 5
+
+
+def test_switching_organisation_scopes_the_pages(client, org, other_org):
+    person = factories.make_member(org, Role.ADMIN, "both@x.test")
+    Membership.objects.create(user=person, org=other_org, role=Role.USER)
+    factories.make_member(org, Role.DEVELOPER, "acme-dev@x.test")
+    client.force_login(person)
+    assert "acme-dev@x.test" in client.get(reverse("accounts:members")).content.decode()
+    client.post(reverse("accounts:switch_org"), {"org": "globex"})
+    assert client.get(reverse("accounts:members")).status_code == 403
+    assert client.get(reverse("usage:page")).status_code == 403
+
+
+def test_password_reset_sends_a_working_link(client, org, mailoutbox):
+    user = factories.make_member(org, Role.DEVELOPER, "forgot@acme.test")
+    response = client.post(reverse("accounts:password_reset"), {"email": "forgot@acme.test"})
+    assert response.status_code == 302
+    (mail,) = mailoutbox
+    link = re.search(r"http://testserver(/accounts/password/reset/\S+/)", mail.body).group(1)
+    form_url = client.get(link)["Location"]  # Django swaps the token into the session
+    response = client.post(form_url, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert user.check_password(NEW_PASSWORD)
+
+
+def test_password_change(client, org):
+    user = factories.make_member(org, Role.USER)
+    client.force_login(user)
+    response = client.post(
+        reverse("accounts:password_change"),
+        {
+            "old_password": factories.PASSWORD,
+            "new_password1": NEW_PASSWORD,
+            "new_password2": NEW_PASSWORD,
+        },
+    )
+    assert response["Location"] == reverse("accounts:password_change_done")
+    user.refresh_from_db()
+    assert user.check_password(NEW_PASSWORD)
