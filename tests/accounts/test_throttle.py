@@ -12,7 +12,7 @@ from tests import factories
 LOGIN = "/accounts/login/"
 
 
-def _attempt(client, email, password="wrong-password", address="10.0.0.1"):
+def _attempt(client, email, password="wrong-password", address="10.0.0.1"):  # noqa: S107
     return client.post(
         reverse("accounts:login"), {"username": email, "password": password}, REMOTE_ADDR=address
     )
