@@ -31,13 +31,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from django.db.models import Case, IntegerField, Q, Sum, Value, When
+from django.db.models import Q, Sum
 
+from console.models import LlmModel, Workspace
 from costs.models import ModelPrice, ToolPrice
 from costs.pricing import (
     CODE_EXECUTION,
     COST_TYPES,
-    COUNT_FIELDS,
     TOKEN_TYPE_LABELS,
     TOKEN_TYPES,
     TOKENS,
@@ -54,11 +54,11 @@ from costs.pricing import (
     tool_rate_from,
 )
 from usage import timeslice
-from usage.models import DayBucket, HourBucket, MinuteBucket, Series, ServiceTier
+from usage.models import HourBucket, MinuteBucket, Series, ServiceTier
+from usage.selectors import Scope, usage_by_period
 
 ZERO = Decimal(0)
 HOUR = dt.timedelta(hours=1)
-LEVEL_MODELS = {"day": DayBucket, "hour": HourBucket, "minute": MinuteBucket}
 
 GROUPS = {
     "model": "Model",
@@ -215,11 +215,11 @@ class CostReport:
         return bool(self.lines)
 
 
-def _group_label(group: str, line: CostLine, row: dict) -> str:
+def _group_label(group: str, line: CostLine, model_name: str, workspace: str) -> str:
     if group == "model":
-        return row["series__model__display_name"]
+        return model_name
     if group == "workspace":
-        return row["series__workspace__name"]
+        return workspace
     if group == "cost_type":
         return COST_TYPES[line.cost_type]
     if group == "token_type":
@@ -298,57 +298,33 @@ def _segments(bounds: list[dt.datetime], extra: set[dt.datetime]) -> list[dt.dat
     return sorted(set(bounds) | {c for c in extra if bounds[0] < c < bounds[-1]})
 
 
-def _bucket_sums(org, edges, filters: Q, dims: list[str]) -> dict[tuple, dict]:
-    """Sums per (segment index, *dims) over the buckets of [edges[0], edges[-1])."""
-    ranges = []
-    for a, b in zip(edges, edges[1:], strict=False):
-        ranges += timeslice.decompose(a, b)
-    segment = Case(
-        *[When(start__lt=edge, then=Value(i)) for i, edge in enumerate(edges[1:-1])],
-        default=Value(len(edges) - 2),
-        output_field=IntegerField(),
-    )
-    sums: dict[tuple, dict] = {}
-    for unit, spans in timeslice.merge(ranges).items():
-        if not spans:
-            continue
-        where = Q()
-        for a, b in spans:
-            where |= Q(start__gte=a, start__lt=b)
-        rows = (
-            LEVEL_MODELS[unit]
-            .objects.filter(where, filters, org=org)
-            .annotate(segment=segment)
-            .values("segment", *dims)
-            .annotate(**{f"sum_{name}": Sum(name) for name in COUNT_FIELDS})
-            .order_by()
-        )
-        for row in rows:
-            key = (row["segment"], *(row[d] for d in dims))
-            into = sums.setdefault(key, dict.fromkeys(COUNT_FIELDS, 0) | {"row": row})
-            for name in COUNT_FIELDS:
-                into[name] += row[f"sum_{name}"] or 0
-    return sums
+@dataclass(frozen=True)
+class _Span:
+    start: dt.datetime
+    end: dt.datetime
 
 
-_DIMS = [
-    "series__model_id",
-    "series__model__model_id",
-    "series__model__display_name",
-    "series__service_tier",
-    "series__context_window",
-]
-_WORKSPACE_DIMS = ["series__workspace_id", "series__workspace__name"]
+_GROUP_BY = ("model", "service_tier", "context_window")
 
 
-def _priced(org, book, allowance, edges, series_filters: dict, group):
+def _priced(org, book, allowance, edges, scope: Scope, group):
     """Yield (segment index, group label, line key, CostLine) for every priced segment."""
-    dims = _DIMS + (_WORKSPACE_DIMS if group == "workspace" else [])
-    filters = Q(**{f"series__{name}": value for name, value in series_filters.items()})
-    sums = _bucket_sums(org, edges, filters, dims)
-    states = [allowance.segment_state(a, b) for a, b in zip(edges, edges[1:], strict=False)]
+    group_by = _GROUP_BY + (("workspace",) if group == "workspace" else ())
+    spans = [_Span(a, b) for a, b in zip(edges, edges[1:], strict=False)]
+    rows = usage_by_period(scope, spans, group_by)
+    models = {
+        m["id"]: m
+        for m in LlmModel.objects.filter(id__in={r["group"][0] for r in rows}).values(
+            "id", "model_id", "display_name"
+        )
+    }
+    workspaces = {}
+    if group == "workspace":
+        workspaces = dict(Workspace.objects.filter(org=org).values_list("id", "name"))
+
+    states = [allowance.segment_state(span.start, span.end) for span in spans]
+    free_by_key: dict[tuple, int] = defaultdict(int)
     partial: dict[tuple, int] = defaultdict(int)
-    partial_series: set[int] = set()
     shares_by_hour = {}
     for i, state in enumerate(states):
         if state == PARTIAL:
@@ -358,42 +334,37 @@ def _priced(org, book, allowance, edges, series_filters: dict, group):
             for (minute, series_id), ms in shares_by_hour[hour].items():
                 if edges[i] <= minute < edges[i + 1]:
                     partial[(i, series_id)] += ms
-                    partial_series.add(series_id)
-    free_by_key: dict[tuple, int] = defaultdict(int)
     if partial:
-        series = {
-            s["id"]: s
-            for s in Series.objects.filter(id__in=partial_series, **series_filters).values(
-                "id", *(d.removeprefix("series__") for d in dims)
-            )
-        }
+        series = Series.objects.filter(scope.q(), id__in={sid for _i, sid in partial})
+        fields = ["model_id", "service_tier", "context_window", "workspace_id"][: len(group_by)]
+        dims = {s["id"]: tuple(s[f] for f in fields) for s in series.values("id", *fields)}
         for (i, series_id), ms in partial.items():
-            if series_id in series:
-                s = series[series_id]
-                free_by_key[(i, *(s[d.removeprefix("series__")] for d in dims))] += ms
+            if series_id in dims:
+                free_by_key[(i, dims[series_id])] += ms
 
-    for key, values in sums.items():
-        i = key[0]
-        row = values["row"]
-        usage = Usage.of(values)
+    for row in rows:
+        i, dims = row["period"], row["group"]
+        model_pk, tier, window = dims[:3]
+        model = models[model_pk]
+        usage = Usage.of(row)
         state = states[i]
         if state == FREE:
             free = usage.code_execution_ms
         elif state == PARTIAL:
-            free = free_by_key.get(key, 0)
+            free = free_by_key.get((i, dims), 0)
         else:
             free = 0
         lines = cost_lines(
             usage,
-            model_id=row["series__model__model_id"],
-            model_name=row["series__model__display_name"],
-            service_tier=row["series__service_tier"],
-            context_window=row["series__context_window"],
+            model_id=model["model_id"],
+            model_name=model["display_name"],
+            service_tier=tier,
+            context_window=window,
             day=edges[i].astimezone(dt.UTC).date(),
             book=book,
             code_execution_free_ms=free,
         )
-        workspace = row.get("series__workspace__name", "") if group == "workspace" else ""
+        workspace = workspaces.get(dims[3], "") if group == "workspace" else ""
         for line in lines:
             line_key = LineKey(
                 workspace,
@@ -405,17 +376,15 @@ def _priced(org, book, allowance, edges, series_filters: dict, group):
                 line.context_window,
                 line.unpriced,
             )
-            yield i, _group_label(group, line, row), line_key, line
+            yield i, _group_label(group, line, model["display_name"], workspace), line_key, line
 
 
-def _filters(workspace, model) -> dict:
-    """The filters on Series fields (bucket queries prefix them with ``series__``)."""
-    filters = {}
-    if workspace is not None:
-        filters["workspace"] = workspace
-    if model is not None:
-        filters["model"] = model
-    return filters
+def _scope(org, workspace, model) -> Scope:
+    return Scope(
+        org_id=org.id,
+        workspace_id=workspace.pk if workspace is not None else None,
+        model_id=model.pk if model is not None else None,
+    )
 
 
 def _total_between(org, book, allowance, start, end, filters) -> Decimal:
@@ -453,7 +422,7 @@ def cost_report(
         level, periods = "day", timeslice.hours_of_day(day, zone)
         prev_start, prev_end = timeslice.day_bounds(day - dt.timedelta(days=1), zone)
     start, end = periods[0].start, periods[-1].end
-    filters = _filters(workspace, model)
+    filters = _scope(org, workspace, model)
     book = price_book(org)
     allowance = _CodeAllowance(org, book, prev_start, end)
 
