@@ -1,5 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from usage import api
 
 app_name = "api"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("v1/logs", api.ingest_logs, name="logs"),
+]
