@@ -335,7 +335,11 @@ def _priced(org, book, allowance, edges, scope: Scope, group):
                 if edges[i] <= minute < edges[i + 1]:
                     partial[(i, series_id)] += ms
     if partial:
-        series = Series.objects.filter(scope.q(), id__in={sid for _i, sid in partial})
+        series = Series.objects.filter(org_id=scope.org_id, id__in={sid for _i, sid in partial})
+        if scope.workspace_id is not None:
+            series = series.filter(workspace_id=scope.workspace_id)
+        if scope.model_id is not None:
+            series = series.filter(model_id=scope.model_id)
         fields = ["model_id", "service_tier", "context_window", "workspace_id"][: len(group_by)]
         dims = {s["id"]: tuple(s[f] for f in fields) for s in series.values("id", *fields)}
         for (i, series_id), ms in partial.items():

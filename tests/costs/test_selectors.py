@@ -1,0 +1,314 @@
+"""Cost reports against an independent computation from the raw rows and a price table.
+
+The expected figures never go through buckets, PriceBook or cost_lines: each raw row is
+priced on its own UTC date from the table below (typed in from the public price list),
+with Fractions, and the free code-execution allowance is spent request by request in
+time order.
+"""
+
+import datetime as dt
+from collections import defaultdict
+from decimal import Decimal
+from fractions import Fraction
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from costs.models import ModelPrice, ToolPrice
+from costs.selectors import cost_report
+from tests import factories
+from tests.costs.builders import raw, series_for, store_and_roll_up, utc
+
+UTC = ZoneInfo("UTC")
+KOLKATA = ZoneInfo("Asia/Kolkata")
+SONNET = "claude-sonnet-4-5-20250929"
+OPUS = "claude-opus-4-6-20260205"
+HAIKU3 = "claude-3-haiku-20240307"
+F = Fraction
+TOKEN_FIELDS = (
+    "uncached_input_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "cache_read_tokens",
+    "output_tokens",
+)
+# (input, 5m write, 1h write, read, output) USD per million tokens
+TABLE = {
+    (SONNET, "0-200k"): ("3", "3.75", "6", "0.30", "15"),
+    (SONNET, "200k-1M"): ("6", "7.50", "12", "0.60", "22.50"),
+    (OPUS, "0-200k"): ("5", "6.25", "10", "0.50", "25"),
+    (OPUS, "200k-1M"): ("5", "6.25", "10", "0.50", "25"),  # Opus 4.6: no long-context rate
+    (HAIKU3, "0-200k"): ("0.25", "0.30", "0.50", "0.03", "1.25"),
+}
+WEB_SEARCH_PER_1000 = F(10)
+
+
+def table_rates(row, overrides):
+    """Rates for a raw row: the org's override in force on its UTC date, else the table."""
+    series = row.series
+    key = (series.model.model_id, series.context_window)
+    day = row.timestamp.astimezone(dt.UTC).date()
+    chosen = None
+    for since, model, tier, rates in sorted(overrides):
+        if model == key[0] and tier == series.service_tier and since <= day:
+            chosen = rates
+    if chosen is None:
+        if key not in TABLE:
+            return None
+        chosen = TABLE[key]
+        if series.service_tier == "batch":
+            return tuple(F(v) / 2 for v in chosen)
+    return tuple(F(v) for v in chosen)
+
+
+def expected(rows, *, overrides=(), code=None, org_rows=None, start=None, end=None):
+    """Independent total (Fraction), unpriced tokens and per-row cost, from raw rows.
+
+    ``code`` = (USD per hour, free hours per month) applies the allowance org-wide over
+    ``org_rows`` (all the organisation's rows, in time order) before filtering.
+    """
+    per_row = {}
+    unpriced = 0
+    free_left = {}
+    if code is not None:
+        per_hour, free_hours = code
+        for r in sorted(org_rows or rows, key=lambda r: (r.timestamp, r.series_id)):
+            month = r.timestamp.astimezone(dt.UTC).strftime("%Y-%m")
+            left = free_left.setdefault(month, free_hours * 3_600_000)
+            free = min(left, r.code_execution_ms)
+            free_left[month] = left - free
+            per_row[r.request_id] = F(r.code_execution_ms - free) * F(per_hour) / 3_600_000
+    total = F(0)
+    costs = {}
+    for r in rows:
+        if start is not None and not (start <= r.timestamp < end):
+            continue
+        rates = table_rates(r, overrides)
+        # Web search and code execution are priced whether or not the model is.
+        web = F(r.web_search_requests) * WEB_SEARCH_PER_1000 / 1000
+        cost = per_row.get(r.request_id, F(0)) + web
+        if rates is None:
+            unpriced += sum(getattr(r, f) for f in TOKEN_FIELDS)
+        else:
+            cost += sum(
+                F(getattr(r, f)) * rate / 10**6 for f, rate in zip(TOKEN_FIELDS, rates, strict=True)
+            )
+        costs[r.request_id] = cost
+        total += cost
+    return total, unpriced, costs
+
+
+def close(decimal_amount: Decimal, fraction: Fraction, lines: int = 1000) -> bool:
+    """Equal up to the 1e-12 rounding of code-execution lines."""
+    return abs(F(decimal_amount) - fraction) <= F(lines, 10**12)
+
+
+@pytest.fixture
+def research(org):
+    return factories.make_workspace(org, "Research")
+
+
+def test_every_token_type_batch_long_context_priority_and_web_search(org, research):
+    s = series_for(org)
+    batch = series_for(org, workspace=research, service_tier="batch")
+    long = series_for(org, context_window="200k-1M")
+    long_batch = series_for(org, service_tier="batch", context_window="200k-1M")
+    priority = series_for(org, service_tier="priority")
+    opus_long = series_for(org, model=OPUS, context_window="200k-1M")
+    counts = dict(
+        uncached_input_tokens=123_457,
+        cache_write_5m_tokens=20_001,
+        cache_write_1h_tokens=30_003,
+        cache_read_tokens=400_009,
+        output_tokens=5_011,
+    )
+    rows = [
+        raw(series, utc(2026, 5, day, hour, 17), **counts, web_search_requests=day % 3)
+        for series in (s, batch, long, long_batch, priority, opus_long)
+        for day, hour in ((1, 0), (9, 13), (31, 23))
+    ]
+    store_and_roll_up(org, rows)
+    want, _, _ = expected(rows)
+
+    report = cost_report(org, zone=UTC, year=2026, month=5)
+    assert F(report.totals.total) == want
+    assert report.totals.unpriced_tokens == 0
+    # Token types add up to the token cost, and everything to the total.
+    assert sum(a for _l, a in report.totals.token_types) == report.totals.tokens
+    assert report.totals.tokens + report.totals.web_search == report.totals.total
+    assert F(report.totals.web_search) == F(6 * (1 + 0 + 1) * 10, 1000)  # 12 searches
+    assert sum(line.amount for line in report.lines) == report.totals.total
+    assert sum(sum(v) for v in report.chart.values()) == report.totals.total
+    # The batch series alone: half the standard price, cache multipliers included.
+    only_research = cost_report(org, zone=UTC, year=2026, month=5, workspace=research)
+    assert F(only_research.totals.total) == expected([r for r in rows if r.series == batch])[0]
+    tokens_of_s = expected([r for r in rows if r.series == s])[0] - F(2 * 10, 1000)
+    assert F(only_research.totals.tokens) * 2 == tokens_of_s
+
+
+@pytest.mark.parametrize("zone", [UTC, KOLKATA, ZoneInfo("America/New_York")])
+@pytest.mark.parametrize("group", ["model", "workspace", "cost_type", "token_type", "service_tier"])
+def test_daily_chart_matches_local_days_of_raw_rows(org, research, zone, group):
+    a = series_for(org)
+    b = series_for(org, workspace=research, model=HAIKU3, service_tier="batch")
+    u = series_for(org, model="claude-unknown-9")
+    rows = [
+        raw(
+            series,
+            utc(2026, 3, day, hour, minute),
+            uncached_input_tokens=1000 * day + hour,
+            output_tokens=day * 7,
+            cache_read_tokens=minute * 11,
+        )
+        for series in (a, b, u)
+        for day in (1, 8, 9, 31)
+        for hour, minute in ((0, 0), (5, 29), (5, 30), (18, 31), (23, 59))
+    ]
+    store_and_roll_up(org, rows)
+    report = cost_report(org, zone=zone, year=2026, month=3, group=group)
+    _, want_unpriced, per_row = expected(rows)
+    by_day = defaultdict(F)
+    for r in rows:
+        by_day[r.timestamp.astimezone(zone).date()] += per_row[r.request_id]
+    for i, period in enumerate(report.periods):
+        shown = sum(values[i] for values in report.chart.values())
+        assert F(shown) == by_day.get(period.local_start.date(), F(0)), period.label
+    in_month = [r for r in rows if r.timestamp.astimezone(zone).month == 3]
+    assert F(report.totals.total) == expected(in_month)[0]
+    assert report.totals.unpriced_tokens == sum(
+        sum(getattr(r, f) for f in TOKEN_FIELDS) for r in in_month if r.series == u
+    )
+    assert report.totals.unpriced_tokens < want_unpriced or zone == UTC
+
+
+def test_a_price_change_mid_month_applies_from_its_utc_date_in_any_zone(org):
+    s = series_for(org)
+    rows = [
+        raw(s, utc(2026, 5, 14, hour, 30), uncached_input_tokens=1_000_000, output_tokens=1000)
+        for hour in range(24)
+    ] + [
+        raw(s, utc(2026, 5, 15, hour, 30), uncached_input_tokens=1_000_000, output_tokens=1000)
+        for hour in range(24)
+    ]
+    store_and_roll_up(org, rows)
+    before = cost_report(org, zone=KOLKATA, year=2026, month=5)
+    ModelPrice.objects.create(
+        org=org,
+        model_pattern=SONNET,
+        service_tier="standard",
+        context_window="0-200k",
+        effective_from=dt.date(2026, 5, 15),
+        input_per_mtok=Decimal("2"),
+        output_per_mtok=Decimal("9"),
+        cache_write_5m_per_mtok=Decimal("2.5"),
+        cache_write_1h_per_mtok=Decimal("4"),
+        cache_read_per_mtok=Decimal("0.2"),
+    )
+    override = [(dt.date(2026, 5, 15), SONNET, "standard", ("2", "2.5", "4", "0.2", "9"))]
+    for zone in (UTC, KOLKATA):
+        report = cost_report(org, zone=zone, year=2026, month=5)
+        _, _, per_row = expected(rows, overrides=override)
+        by_day = defaultdict(F)
+        for r in rows:
+            by_day[r.timestamp.astimezone(zone).date()] += per_row[r.request_id]
+        for i, period in enumerate(report.periods):
+            shown = sum(values[i] for values in report.chart.values())
+            assert F(shown) == by_day.get(period.local_start.date(), F(0))
+        assert F(report.totals.total) == sum(per_row.values())
+    # Only the days from 15 May (UTC) changed.
+    after = cost_report(org, zone=KOLKATA, year=2026, month=5)
+    changed = [
+        p.label
+        for i, p in enumerate(before.periods)
+        if sum(v[i] for v in before.chart.values()) != sum(v[i] for v in after.chart.values())
+    ]
+    assert changed == ["2026-05-15", "2026-05-16"]  # 15 May UTC straddles both local days
+
+
+def test_code_execution_allowance_crossing_mid_month_in_time_order(org, research):
+    ToolPrice.objects.create(
+        org=org,
+        kind="code_execution",
+        effective_from=dt.date(2026, 1, 1),
+        unit_price=Decimal("0.07"),
+        free_hours_per_month=Decimal("2"),
+    )
+    a = series_for(org)
+    b = series_for(org, workspace=research, model=HAIKU3)
+    hour = 3_600_000
+    rows = [
+        raw(b, utc(2026, 4, 30, 23, 0), code_execution_ms=5 * hour),  # April: its own allowance
+        raw(a, utc(2026, 5, 2, 10, 0), code_execution_ms=hour // 2),
+        raw(b, utc(2026, 5, 9, 7, 45), code_execution_ms=hour // 2),
+        raw(a, utc(2026, 5, 12, 10, 10), code_execution_ms=hour // 2),
+        raw(b, utc(2026, 5, 12, 10, 40), code_execution_ms=hour),  # crosses: 30 min free
+        raw(a, utc(2026, 5, 12, 10, 50), code_execution_ms=hour // 3),
+        raw(b, utc(2026, 5, 20, 0, 0), code_execution_ms=1234),
+    ]
+    store_and_roll_up(org, rows)
+    code = (F("0.07"), 2)
+    may = [r for r in rows if r.timestamp.month == 5]
+    report = cost_report(org, zone=UTC, year=2026, month=5)
+    want, _, _ = expected(may, code=code, org_rows=rows)
+    assert close(report.totals.code_execution, want)
+    assert report.totals.code_execution_free_ms == 2 * hour
+    # Filtering to one workspace does not give it the others' allowance.
+    mine = cost_report(org, zone=UTC, year=2026, month=5, workspace=research)
+    want_b, _, _ = expected([r for r in may if r.series == b], code=code, org_rows=rows)
+    assert close(mine.totals.code_execution, want_b)
+    # The crossing hour read by local hour in a +05:30 zone: 10:00-10:30 UTC is one local
+    # hour, 10:30-11:00 the next; time order within the hour decides who is free.
+    day = cost_report(org, zone=KOLKATA, year=2026, month=5, day=dt.date(2026, 5, 12))
+    _, _, per_row = expected(may, code=code, org_rows=rows)
+    by_hour = defaultdict(F)
+    for r in may:
+        local = r.timestamp.astimezone(KOLKATA)
+        if local.date() == dt.date(2026, 5, 12):
+            by_hour[local.strftime("%H:%M")[:2]] += per_row[r.request_id]
+    for i, period in enumerate(day.periods):
+        shown = sum(values[i] for values in day.chart.values())
+        assert close(shown, by_hour.get(period.label[:2], F(0))), period.label
+    assert by_hour["15"] == 0 and by_hour["16"] > 0  # 10:10 UTC free, 10:40 UTC partly billed
+
+
+def test_unpriced_model_shows_tokens_not_zero(org):
+    u = series_for(org, model="claude-future-9")
+    store_and_roll_up(org, [raw(u, utc(2026, 5, 3), uncached_input_tokens=10, output_tokens=5)])
+    report = cost_report(org, zone=UTC, year=2026, month=5)
+    assert report.totals.total == 0 and report.totals.unpriced_tokens == 15
+    assert report.totals.unpriced_models == {"claude-future-9": 15}
+    assert [(line.key.unpriced, line.amount) for line in report.lines] == [(True, None)] * 2
+    assert report.chart == {}
+
+
+def test_previous_month_change_and_run_rate_projection(org):
+    s = series_for(org)
+    rows = [
+        raw(s, utc(2026, 4, 10), uncached_input_tokens=1_000_000),  # $3
+        raw(s, utc(2026, 5, 2), uncached_input_tokens=2_000_000),  # $6
+    ]
+    store_and_roll_up(org, rows)
+    now = utc(2026, 5, 11)  # 10 of 31 days
+    report = cost_report(org, zone=UTC, year=2026, month=5, now=now)
+    assert report.previous_total == Decimal(3)
+    assert report.change == Decimal(1)
+    assert report.projection == Decimal(6) * 31 / 10
+    past = cost_report(org, zone=UTC, year=2026, month=4, now=now)
+    assert past.projection is None and past.previous_total == 0 and past.change is None
+
+
+def test_day_view_by_hour_and_model_filter(org):
+    s = series_for(org)
+    o = series_for(org, model=OPUS)
+    rows = [
+        raw(x, utc(2026, 5, 7, h, 5), output_tokens=1000 * (h + 1))
+        for x in (s, o)
+        for h in (0, 9, 23)
+    ]
+    store_and_roll_up(org, rows)
+    report = cost_report(org, zone=UTC, year=2026, month=5, day=dt.date(2026, 5, 7), model=o.model)
+    assert report.level == "day" and len(report.periods) == 24
+    assert list(report.chart) == ["Claude Opus 4.6"]
+    assert [F(v) for v in report.chart["Claude Opus 4.6"]] == [
+        F(1000 * (h + 1) * 25, 10**6) if h in (0, 9, 23) else 0 for h in range(24)
+    ]
