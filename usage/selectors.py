@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from django.core.paginator import Paginator
 from django.db.models import Case, F, IntegerField, Q, Sum, Value, When
@@ -299,3 +300,98 @@ class _Counted:
 
     def __getitem__(self, item):
         return []
+
+
+@dataclass(frozen=True)
+class UsageQuery:
+    """One view of the Usage page: scope, zone, drill level and grouping."""
+
+    scope: Scope
+    zone: ZoneInfo
+    year: int
+    month: int
+    day: dt.date | None = None
+    hour: timeslice.Period | None = None
+    group_by: str = ""
+    sort: str = ""
+    rl_page: int = 1
+
+    @property
+    def level_and_periods(self) -> tuple[str, list[timeslice.Period]]:
+        return timeslice.periods_for(self.zone, self.year, self.month, self.day, self.hour)
+
+    @property
+    def group_dims(self) -> tuple[str, ...]:
+        return (self.group_by,) if self.group_by else ()
+
+
+RATE_LIMIT_TYPES = [
+    ("rate_limited_by_requests", "Requests per minute"),
+    ("rate_limited_by_input_tokens", "Input tokens per minute"),
+    ("rate_limited_by_output_tokens", "Output tokens per minute"),
+]
+CHANGE_FIGURES = ["input_tokens", "output_tokens", "requests", "web_search_requests"]
+
+
+def _group_label(query: UsageQuery, labels: dict, group: tuple) -> str:
+    if not group:
+        return "All usage"
+    value = group[0]
+    return str(labels[query.group_by].get(value, value))
+
+
+def usage_report(query: UsageQuery) -> dict:
+    """Everything the Usage page shows for one view, from at most eight queries.
+
+    Returns ``{"level", "periods", "rows", "per_period": [derived counts per period],
+    "totals", "previous": {"start", "end", "totals"}, "changes": {figure: float|None},
+    "groups": [{"group", "label", **derived counts}] (sorted as asked), "labels",
+    "rate_limited": [{"name", "column", "y": [per period]}], "has_data"}``.
+    """
+    level, periods = query.level_and_periods
+    rows = usage_by_period(query.scope, periods, query.group_dims)
+    per_period_counts = [dict.fromkeys(BUCKET_COLUMNS, 0) for _ in periods]
+    per_group: dict[tuple, dict] = {}
+    for row in rows:
+        acc = per_period_counts[row["period"]]
+        grp = per_group.setdefault(row["group"], dict.fromkeys(BUCKET_COLUMNS, 0))
+        for c in BUCKET_COLUMNS:
+            acc[c] += row[c]
+            grp[c] += row[c]
+    totals = derived(add_up(per_period_counts))
+    prev_start, prev_end = timeslice.previous_periods(level, periods, query.zone)
+    previous = derived(usage_total(query.scope, prev_start, prev_end))
+    labels = dimension_labels(query.scope.org_id, query.group_dims, rows)
+    groups = [
+        {"group": g, "label": _group_label(query, labels, g), **derived(c)}
+        for g, c in per_group.items()
+    ]
+    sort = query.sort or "-input_tokens"
+    column, reverse = sort.lstrip("-"), sort.startswith("-")
+    if column == "group":
+        groups.sort(key=lambda g: g["label"].lower(), reverse=reverse)
+    else:
+        groups.sort(key=lambda g: (g[column], g["label"].lower()), reverse=reverse)
+    return {
+        "level": level,
+        "periods": periods,
+        "rows": rows,
+        "per_period": [derived(c) for c in per_period_counts],
+        "totals": totals,
+        "previous": {"start": prev_start, "end": prev_end, "totals": previous},
+        "changes": {f: change(totals[f], previous[f]) for f in CHANGE_FIGURES},
+        "groups": groups,
+        "labels": labels,
+        "rate_limited": [
+            {"name": name, "column": col, "y": [c[col] for c in per_period_counts]}
+            for col, name in RATE_LIMIT_TYPES
+        ],
+        "has_data": totals["requests"] > 0,
+    }
+
+
+def days_for_select(query: UsageQuery) -> list[dt.date]:
+    """The local dates of the chosen month (no query)."""
+    return [
+        p.local_start.date() for p in timeslice.days_of_month(query.year, query.month, query.zone)
+    ]

@@ -6,4 +6,5 @@ app_name = "usage"
 
 urlpatterns = [
     path("", views.usage_page, name="page"),
+    path("export.csv", views.export_csv, name="export"),
 ]
