@@ -21,6 +21,7 @@ from usage.models import IngestKey
 ALL = frozenset(Role.values)
 REPORTS = frozenset({Role.ADMIN, Role.BILLING, Role.DEVELOPER})
 ADMIN = frozenset({Role.ADMIN})
+PRICE_EDITORS = frozenset({Role.ADMIN, Role.BILLING})
 
 
 @dataclass
@@ -71,7 +72,7 @@ class Case:
     htmx: bool = False
 
     def __str__(self):
-        return f"{self.method} {self.name}{'?' + self.query if self.query else ''}"
+        return f"{self.method} {self.name}{' (htmx)' if self.htmx else ''}"
 
     def url(self, world: World) -> str:
         url = reverse(self.name, args=self.args(world) if self.args else [])
@@ -81,7 +82,41 @@ class Case:
 CASES = [
     Case("console:home", "GET", ALL, ok=200),  # reports roles are redirected, see below
     Case("usage:page", "GET", REPORTS, ok=200),
+    Case("usage:page", "GET", REPORTS, ok=200, htmx=True),
+    Case("usage:export", "GET", REPORTS, ok=200),
     Case("costs:page", "GET", REPORTS, ok=200),
+    Case("costs:page", "GET", REPORTS, ok=200, htmx=True),
+    Case("costs:export", "GET", REPORTS, ok=200),
+    Case("costs:prices", "GET", REPORTS, ok=200),
+    Case(
+        "costs:add_model_price",
+        "POST",
+        PRICE_EDITORS,
+        ok=302,
+        data=lambda w: {
+            "model_pattern": "claude-sonnet-4-5*",
+            "service_tier": "standard",
+            "context_window": "0-200k",
+            "effective_from": "2026-11-01",
+            "input_per_mtok": "3",
+            "output_per_mtok": "15",
+            "cache_write_5m_per_mtok": "3.75",
+            "cache_write_1h_per_mtok": "6",
+            "cache_read_per_mtok": "0.30",
+        },
+    ),
+    Case(
+        "costs:add_tool_price",
+        "POST",
+        PRICE_EDITORS,
+        ok=302,
+        data=lambda w: {
+            "kind": "web_search",
+            "effective_from": "2026-11-01",
+            "unit_price": "10",
+            "free_hours_per_month": "0",
+        },
+    ),
     Case("accounts:password_change", "GET", ALL, ok=200),
     Case(
         "accounts:password_change",
@@ -189,6 +224,12 @@ def test_every_console_url_is_in_the_matrix():
     assert missing == [], f"Add these URLs to the access matrix with their roles: {missing}"
 
 
+def _body(response) -> str:
+    if response.streaming:
+        return b"".join(response.streaming_content).decode()
+    return response.content.decode()
+
+
 def _request(client: Client, case: Case, world: World):
     extra = {"HTTP_HX_REQUEST": "true"} if case.htmx else {}
     if case.method == "GET":
@@ -217,11 +258,11 @@ def test_role_in_own_organisation(client, worlds, case, role):
     response = _request(client, case, own)
     if role not in case.roles:
         assert response.status_code == 403
-        assert "This page is open to these roles" in response.content.decode()
+        assert "This page is open to these roles" in _body(response)
     elif case.name == "console:home" and role in REPORTS:
         assert response.status_code == 302  # straight to the first report they may open
     else:
-        assert response.status_code == case.ok, response.content[:500]
+        assert response.status_code == case.ok, _body(response)[:500]
 
 
 NAMING_CASES = [case for case in CASES if case.args]
@@ -254,6 +295,31 @@ def _snapshot(world: World):
     )
 
 
+# Filters in query strings that name another organisation's workspace or API key.
+FOREIGN_FILTERS = [
+    ("usage:page", lambda w: {"workspace": w.workspace.external_id}),
+    ("usage:page", lambda w: {"api_key": w.api_key.external_id}),
+    ("usage:export", lambda w: {"workspace": w.workspace.external_id}),
+    ("usage:export", lambda w: {"api_key": w.api_key.external_id}),
+    ("costs:page", lambda w: {"workspace": w.workspace.pk}),
+    ("costs:export", lambda w: {"workspace": w.workspace.pk}),
+    ("manage:api_keys", lambda w: {"workspace": w.workspace.pk}),
+]
+
+
+@pytest.mark.parametrize("role", sorted(REPORTS))
+@pytest.mark.parametrize(
+    ("name", "params"), FOREIGN_FILTERS, ids=lambda v: getattr(v, "__name__", v)
+)
+def test_filter_naming_another_organisation_is_404(client, worlds, role, name, params):
+    own, other = worlds
+    client.force_login(factories.make_member(own.org, role))
+    assert client.get(reverse(name), params(own)).status_code == 200
+    response = client.get(reverse(name), params(other))
+    assert response.status_code == 404
+    assert other.workspace.name not in _body(response)
+
+
 @pytest.mark.parametrize("role", sorted(REPORTS))
 def test_api_key_filter_naming_another_organisations_workspace_is_404(client, worlds, role):
     own, other = worlds
@@ -276,7 +342,7 @@ def test_switching_to_an_organisation_one_is_not_in_is_404(client, worlds, role)
 def test_lists_show_nothing_of_another_organisation(client, worlds, case):
     own, other = worlds
     client.force_login(factories.make_member(own.org, Role.ADMIN))
-    body = _request(client, case, own).content.decode()
+    body = _body(_request(client, case, own))
     for secret in (
         other.workspace.name,
         other.api_key.name,
