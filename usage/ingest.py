@@ -817,7 +817,10 @@ def ingest_records(
             progress(result)
     if result.accepted:
         org_id = org.pk
-        transaction.on_commit(lambda: _nudge_rollup(org_id))
+        # Once per call, after the last chunk is committed (at once when no transaction
+        # encloses the call). Robust: a broker hiccup must not fail an ingest that is
+        # already stored; beat finds pending batches anyway.
+        transaction.on_commit(lambda: _nudge_rollup(org_id), robust=True)
     return result
 
 
