@@ -1,0 +1,174 @@
+"""Ingest keys: the service (create, revoke, authenticate) and the Admin-only page."""
+
+import datetime as dt
+import hashlib
+import re
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Role
+from console.models import AuditEntry
+from tests import factories
+from usage.ingest_keys import authenticate, create_ingest_key, revoke_ingest_key
+from usage.models import IngestKey
+
+pytestmark = pytest.mark.django_db
+
+
+# --- service ------------------------------------------------------------------------------
+
+
+def test_create_returns_the_secret_once_and_stores_only_its_hash(org):
+    admin = factories.make_member(org, Role.ADMIN)
+    key, secret = create_ingest_key(org, "gateway", actor=admin)
+    assert secret.startswith("mbi_") and len(secret) > 40
+    key.refresh_from_db()
+    assert key.key_hash == hashlib.sha256(secret.encode()).hexdigest()
+    assert key.prefix == secret[:12]
+    assert secret not in {key.name, key.prefix, key.key_hash}
+    entry = AuditEntry.objects.get(org=org, action="ingest_key.create")
+    assert entry.actor == admin
+    assert secret not in str(entry.after)
+
+
+def test_two_keys_have_different_secrets(org):
+    assert create_ingest_key(org, "a")[1] != create_ingest_key(org, "b")[1]
+
+
+def test_revoke_is_audited_once(org):
+    key, _ = create_ingest_key(org, "gateway")
+    revoke_ingest_key(key, actor=None)
+    revoke_ingest_key(key, actor=None)
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+    assert AuditEntry.objects.filter(org=org, action="ingest_key.revoke").count() == 1
+
+
+def test_authenticate_finds_the_key_of_a_secret(org):
+    key, secret = create_ingest_key(org, "gateway")
+    found = authenticate(secret)
+    assert found == key and found.org == org
+
+
+@pytest.mark.parametrize("bearer", [None, "", "mbi_", "mbi_wrong", "not-a-key", "mbi_" + "x" * 300])
+def test_authenticate_refuses_unknown_secrets(org, bearer):
+    create_ingest_key(org, "gateway")
+    assert authenticate(bearer) is None
+
+
+def test_authenticate_refuses_a_revoked_key(org):
+    key, secret = create_ingest_key(org, "gateway")
+    revoke_ingest_key(key, actor=None)
+    assert authenticate(secret) is None
+
+
+def test_last_use_is_written_at_most_once_a_minute(org):
+    key, secret = create_ingest_key(org, "gateway")
+    assert key.last_used_at is None
+    authenticate(secret)
+    first = IngestKey.objects.get(pk=key.pk).last_used_at
+    assert first is not None
+    recent = timezone.now() - dt.timedelta(seconds=30)
+    IngestKey.objects.filter(pk=key.pk).update(last_used_at=recent)
+    authenticate(secret)
+    assert IngestKey.objects.get(pk=key.pk).last_used_at == recent
+    old = timezone.now() - dt.timedelta(seconds=61)
+    IngestKey.objects.filter(pk=key.pk).update(last_used_at=old)
+    authenticate(secret)
+    assert IngestKey.objects.get(pk=key.pk).last_used_at > old + dt.timedelta(seconds=50)
+
+
+# --- page ---------------------------------------------------------------------------------
+
+LIST = "/settings/ingest-keys/"
+
+
+def login(client, org, role):
+    user = factories.make_member(org, role)
+    client.force_login(user)
+    return user
+
+
+def test_urls():
+    assert reverse("ingest_keys:list") == LIST
+    assert reverse("ingest_keys:create") == LIST + "create/"
+    assert reverse("ingest_keys:revoke", args=[5]) == LIST + "5/revoke/"
+
+
+def test_anonymous_goes_to_login(client, org):
+    key, _ = create_ingest_key(org, "gateway")
+    for method, url in [
+        ("get", LIST),
+        ("post", LIST + "create/"),
+        ("post", reverse("ingest_keys:revoke", args=[key.pk])),
+    ]:
+        response = getattr(client, method)(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("accounts:login"))
+    assert IngestKey.objects.get(pk=key.pk).revoked_at is None
+
+
+@pytest.mark.parametrize("role", [Role.BILLING, Role.DEVELOPER, Role.USER, Role.CLAUDE_CODE_USER])
+def test_other_roles_get_403(client, org, role):
+    key, _ = create_ingest_key(org, "gateway")
+    login(client, org, role)
+    assert client.get(LIST).status_code == 403
+    assert client.post(LIST + "create/", {"name": "x"}).status_code == 403
+    assert client.post(reverse("ingest_keys:revoke", args=[key.pk])).status_code == 403
+    assert IngestKey.objects.filter(org=org).count() == 1
+    assert IngestKey.objects.get(pk=key.pk).revoked_at is None
+
+
+def test_admin_lists_keys_without_secrets_or_hashes(client, org, other_org):
+    mine, secret = create_ingest_key(org, "our gateway")
+    theirs, _ = create_ingest_key(other_org, "their gateway")
+    login(client, org, Role.ADMIN)
+    response = client.get(LIST)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "our gateway" in page and mine.prefix in page
+    assert "their gateway" not in page
+    assert secret not in page and mine.key_hash not in page
+
+
+def test_admin_creates_a_key_and_sees_the_secret_only_once(client, org):
+    admin = login(client, org, Role.ADMIN)
+    response = client.post(LIST + "create/", {"name": "edge proxy"})
+    assert response.status_code == 200
+    key = IngestKey.objects.get(org=org, name="edge proxy")
+    assert key.created_by == admin
+    page = response.content.decode()
+    secrets_shown = re.findall(r"mbi_[A-Za-z0-9_-]{43}", page)
+    assert len(secrets_shown) == 1
+    secret = secrets_shown[0]
+    assert secret.startswith(key.prefix)
+    assert authenticate(secret) == key  # the secret on the page works
+    assert response["Cache-Control"] == "no-store"
+    assert secret not in client.get(LIST).content.decode()
+
+
+def test_blank_name_is_400(client, org):
+    login(client, org, Role.ADMIN)
+    assert client.post(LIST + "create/", {"name": "  "}).status_code == 400
+    assert not IngestKey.objects.exists()
+
+
+def test_admin_revokes_and_the_key_stops_working(client, org):
+    key, secret = create_ingest_key(org, "gateway")
+    login(client, org, Role.ADMIN)
+    response = client.post(reverse("ingest_keys:revoke", args=[key.pk]))
+    assert response.status_code == 302 and response["Location"] == LIST
+    assert IngestKey.objects.get(pk=key.pk).revoked_at is not None
+    assert authenticate(secret) is None
+    assert client.get(reverse("ingest_keys:revoke", args=[key.pk])).status_code == 405
+
+
+@pytest.mark.parametrize("role", [Role.ADMIN, Role.DEVELOPER])
+def test_another_organisations_key_is_404(client, org, other_org, role):
+    theirs, secret = create_ingest_key(other_org, "their gateway")
+    login(client, org, role)
+    assert client.post(reverse("ingest_keys:revoke", args=[theirs.pk])).status_code == 404
+    assert client.post(reverse("ingest_keys:revoke", args=[999_999])).status_code == 404
+    assert authenticate(secret) == theirs
