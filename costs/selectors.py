@@ -54,11 +54,12 @@ from costs.pricing import (
     tool_rate_from,
 )
 from usage import timeslice
-from usage.models import HourBucket, MinuteBucket, Series, ServiceTier
+from usage.models import DayBucket, HourBucket, MinuteBucket, Series, ServiceTier
 from usage.selectors import Scope, usage_by_period
 
 ZERO = Decimal(0)
 HOUR = dt.timedelta(hours=1)
+DAY = dt.timedelta(days=1)
 
 GROUPS = {
     "model": "Model",
@@ -236,50 +237,76 @@ def _hour_floor(moment: dt.datetime) -> dt.datetime:
 
 
 class _CodeAllowance:
-    """Which of the organisation's hours of code execution the free allowance covers."""
+    """Which of the organisation's code execution the monthly free allowance covers.
+
+    Read by UTC day first (allowances only change with a price, at 00:00 UTC): days wholly
+    free or wholly billed stay days, and only the day in which the allowance runs out is
+    read by hour (and its crossing hour by minute, in ``partial_free``).
+    """
 
     def __init__(self, org, book: PriceBook, start: dt.datetime, end: dt.datetime):
         self.org = org
-        hourly = (
-            HourBucket.objects.filter(
+
+        def allowance_at(moment):
+            return allowance_ms(book.tool_rate_for(CODE_EXECUTION, moment.date()))
+
+        daily = (
+            DayBucket.objects.filter(
                 org=org, start__gte=month_start(start), start__lt=end, code_execution_ms__gt=0
             )
             .values("start")
             .annotate(ms=Sum("code_execution_ms"))
             .order_by("start")
         )
-        self.hours = {row["start"]: row["ms"] for row in hourly}
-        self.sorted_hours = sorted(self.hours)
+        units = {}  # start -> (end, ms): whole days, or the hours of a crossing day
+        used: dict[dt.datetime, int] = {}
+        crossing = Q()
+        for row in daily:
+            day, ms = row["start"], row["ms"]
+            month = month_start(day)
+            before, allowance = used.get(month, 0), allowance_at(day)
+            used[month] = before + ms
+            if before < allowance < before + ms:
+                crossing |= Q(start__gte=day, start__lt=day + DAY)
+            else:
+                units[day] = (day + DAY, ms)
+        if crossing:
+            hourly = (
+                HourBucket.objects.filter(crossing, org=org, code_execution_ms__gt=0)
+                .values("start")
+                .annotate(ms=Sum("code_execution_ms"))
+                .order_by("start")
+            )
+            units.update({row["start"]: (row["start"] + HOUR, row["ms"]) for row in hourly})
+        self.starts = sorted(units)
+        self.units = units
+        # A unit's start stands for the whole unit: only the order within a month matters.
+        self.free = code_execution_free_ms(((u, units[u][1]) for u in self.starts), allowance_at)
 
-        def allowance_at(moment):
-            return allowance_ms(book.tool_rate_for(CODE_EXECUTION, moment.date()))
-
-        self.free = code_execution_free_ms(self.hours.items(), allowance_at)
-
-    def state(self, hour: dt.datetime) -> str:
-        free = self.free.get(hour, 0)
+    def state(self, unit: dt.datetime) -> str:
+        free = self.free.get(unit, 0)
         if free == 0:
             return BILLED
-        return FREE if free >= self.hours[hour] else PARTIAL
+        return FREE if free >= self.units[unit][1] else PARTIAL
 
     def boundaries(self, start: dt.datetime, end: dt.datetime) -> set[dt.datetime]:
-        """Instants in (start, end) where the free state of used hours changes."""
+        """Instants in (start, end) where the free state of used time changes."""
         cuts = set()
         previous = None
-        for hour in (h for h in self.sorted_hours if h < end and h + HOUR > start):
-            state = self.state(hour)
+        for unit in (u for u in self.starts if u < end and self.units[u][0] > start):
+            state = self.state(unit)
             if state == PARTIAL:
-                cuts.update((hour, hour + HOUR))
+                cuts.update((unit, self.units[unit][0]))
             elif previous is not None and state != previous:
-                cuts.add(hour)
+                cuts.add(unit)
             previous = state
         return {c for c in cuts if start < c < end}
 
     def segment_state(self, seg_start: dt.datetime, seg_end: dt.datetime) -> str:
-        """The state of the used hours a segment overlaps (all alike, by ``boundaries``)."""
-        i = bisect.bisect_right(self.sorted_hours, seg_start - HOUR)
-        if i < len(self.sorted_hours) and self.sorted_hours[i] < seg_end:
-            return self.state(self.sorted_hours[i])
+        """The state of the used time a segment overlaps (all alike, by ``boundaries``)."""
+        i = bisect.bisect_left(self.starts, seg_end) - 1
+        if i >= 0 and self.units[self.starts[i]][0] > seg_start:
+            return self.state(self.starts[i])
         return BILLED
 
     def partial_free(self, hour: dt.datetime) -> dict[tuple[dt.datetime, int], int]:
