@@ -1,7 +1,11 @@
+import threading
+import time
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts import services
@@ -185,3 +189,42 @@ def test_invitation_email_carries_the_link(org, mailoutbox):
     assert "Acme" in mail.subject
     assert f"https://mb.test/accounts/invitations/{token}/" in mail.body
     assert "Billing" in mail.body and "boss@acme.test" in mail.body
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not settings.USING_POSTGRES, reason="row locks need PostgreSQL")
+def test_two_admins_demoting_each_other_at_once_leave_one_admin(transactional_db):
+    org = factories.make_org("race", "Race")
+    first = factories.make_member(org, Role.ADMIN)
+    second = factories.make_member(org, Role.ADMIN)
+    first_locked = threading.Event()
+    outcome = {}
+
+    def demote_first():
+        try:
+            with transaction.atomic():
+                services.change_role(_membership(first, org), Role.USER, actor=first)
+                first_locked.set()
+                time.sleep(0.5)  # hold the Admin row locks while the other demotion starts
+        finally:
+            connection.close()
+
+    def demote_second():
+        first_locked.wait(5)
+        try:
+            services.change_role(_membership(second, org), Role.USER, actor=second)
+            outcome["second"] = "demoted"
+        except services.LastAdminError:
+            outcome["second"] = "refused"
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=demote_first), threading.Thread(target=demote_second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert outcome == {"second": "refused"}
+    assert list(
+        Membership.objects.filter(org=org, role=Role.ADMIN).values_list("user", flat=True)
+    ) == [second.pk]
