@@ -98,6 +98,24 @@ class CostFilterForm(forms.Form):
         data["month"] = month
         return data
 
+    def shown(self) -> dict:
+        """The value each filter control shows: the valid value, else what was sent."""
+        data = getattr(self, "cleaned_data", {})
+        raw = self.data
+        month = data.get("month")
+        if isinstance(month, tuple):
+            month = "{}-{:02d}".format(*month)
+        return {
+            "workspace": str(data["workspace"].pk) if data.get("workspace") else "",
+            "model": data["model"].model_id if data.get("model") else "",
+            "month": "{}-{:02d}".format(*month)
+            if isinstance(month, tuple)
+            else raw.get("month", ""),
+            "day": data["day"].isoformat() if data.get("day") else raw.get("day", ""),
+            "tz": data["tz"].key if data.get("tz") else raw.get("tz", self.default_zone),
+            "group": data.get("group") or raw.get("group", "model"),
+        }
+
     def query_string(self, **changes) -> str:
         """The canonical query string of this view, with some values changed."""
         data = self.cleaned_data

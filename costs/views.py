@@ -64,8 +64,9 @@ def cost_page(request):
     """The Cost page (the whole page, or its results partial for htmx)."""
     form = _filter_form(request)
     template = "costs/page.html#view" if request.htmx else "costs/page.html"
-    context = {"form": form, **_choices(request.org)}
-    if not form.is_valid():
+    valid = form.is_valid()
+    context = {"form": form, "shown": form.shown(), **_choices(request.org)}
+    if not valid:
         return render(request, template, context, status=400)
     data = form.cleaned_data
     report = cost_report(
@@ -96,9 +97,8 @@ def cost_export(request):
     """The Cost page's lines as a streamed CSV file."""
     form = _filter_form(request)
     if not form.is_valid():
-        return render(
-            request, "costs/page.html", {"form": form, **_choices(request.org)}, status=400
-        )
+        context = {"form": form, "shown": form.shown(), **_choices(request.org)}
+        return render(request, "costs/page.html", context, status=400)
     data = form.cleaned_data
     report = cost_report(
         request.org,

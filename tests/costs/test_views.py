@@ -91,6 +91,8 @@ def test_malformed_filters_are_400_with_a_message(client, org, bad):
     for headers in ({}, {"HTTP_HX_REQUEST": "true"}):
         response = c.get(PAGE, {**QUERY, **bad}, **headers)
         assert response.status_code == 400
+        response = c.get(PAGE, bad, **headers)  # with nothing else in the query string
+        assert response.status_code == 400
         assert "These filters cannot be shown" in response.content.decode()
     assert c.get(EXPORT, {**QUERY, **bad}).status_code == 400
 
