@@ -1,5 +1,3 @@
-import json
-
 from django.contrib import messages
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -81,7 +79,7 @@ def cost_page(request):
     )
     context.update(
         report=report,
-        chart=json.dumps(_chart(report)),
+        chart=_chart(report),
         token_type_labels=TOKEN_TYPE_LABELS,
         month_url="?" + form.query_string(day=""),
         export_url=reverse("costs:export") + "?" + form.query_string(),

@@ -120,6 +120,14 @@ def test_allowed_roles_see_page_partial_and_export(client, org, usage, role):
     assert 'filename="cost_acme_2026-05_by-model_UTC.csv"' in export["Content-Disposition"]
 
 
+def test_model_names_cannot_break_out_of_the_chart_data(client, org):
+    series = series_for(org, model="x</script><script>alert(1)</script>")
+    store_and_roll_up(org, [raw(series, utc(2026, 5, 2), web_search_requests=1)])
+    body = client_for(client, org, Role.ADMIN).get(PAGE, QUERY).content.decode()
+    assert "<script>alert(1)" not in body
+    assert "\\u003C/script\\u003E" in body
+
+
 def test_export_sums_to_the_page_total_and_escapes_formulas(client, org):
     evil = factories.make_workspace(org, '=HYPERLINK("http://x")')
     series = series_for(org, workspace=evil, model="claude-3-haiku-20240307")
