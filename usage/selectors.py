@@ -13,11 +13,12 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from django.core.paginator import Paginator
+from django.db import connection
 from django.db.models import Case, F, IntegerField, Q, Sum, Value, When
 
 from console.models import ApiKey, LlmModel, Workspace
 from usage import timeslice
-from usage.models import DayBucket, HourBucket, MinuteBucket, RateLimit, RequestLog
+from usage.models import DayBucket, HourBucket, MinuteBucket, RateLimit, RequestLog, Series
 from usage.rollups import BUCKET_COLUMNS, raw_retention_horizon
 
 BUCKETS = {"minute": MinuteBucket, "hour": HourBucket, "day": DayBucket}
@@ -75,6 +76,32 @@ def _period_index(periods: Sequence[Span]) -> Case:
     )
 
 
+_SERIES_COLUMNS = {
+    "model": "model_id",
+    "api_key": "api_key_id",
+    "workspace": "workspace_id",
+    "service_tier": "service_tier",
+    "context_window": "context_window",
+}
+
+
+def _scope_sql(scope: Scope) -> tuple[list[str], list]:
+    """WHERE terms on the series alias ``s`` for the scope's narrowing filters."""
+    terms, params = [], []
+    if scope.workspace_id is not None:
+        terms.append("s.workspace_id = %s")
+        params.append(scope.workspace_id)
+    if scope.no_key:
+        terms.append("s.api_key_id IS NULL")
+    elif scope.api_key_id is not None:
+        terms.append("s.api_key_id = %s")
+        params.append(scope.api_key_id)
+    if scope.model_id is not None:
+        terms.append("s.model_id = %s")
+        params.append(scope.model_id)
+    return terms, params
+
+
 def usage_by_period(
     scope: Scope, periods: Sequence[Span], group_by: Sequence[str] = ()
 ) -> list[dict]:
@@ -91,29 +118,40 @@ def usage_by_period(
         raise ValueError(f"Unknown group-by dimension(s): {sorted(unknown)}")
     if not periods:
         return []
-    fields = [DIMENSIONS[d] for d in group_by]
-    index = _period_index(periods)
+    # Each period's own ranges, per bucket level: a bucket is in exactly one of them.
+    by_unit: dict[str, list[tuple[int, dt.datetime, dt.datetime]]] = {u: [] for u in BUCKETS}
+    for i, p in enumerate(periods):
+        for r in timeslice.decompose(p.start, p.end):
+            by_unit[r.unit].append((i, r.start, r.end))
+    scope_terms, scope_params = _scope_sql(scope)
+    dims = [f"s.{_SERIES_COLUMNS[d]}" for d in group_by]
+    join_series = bool(dims or scope_terms)
+    adapt = connection.ops.adapt_datetimefield_value
     sums: dict[tuple, dict] = {}
-    for unit, spans in timeslice.decompose_periods(list(periods)).items():
-        if not spans:
+    for unit, ranges in by_unit.items():
+        if not ranges:
             continue
-        within = Q()
-        for a, b in spans:
-            within |= Q(start__gte=a, start__lt=b)
-        rows = (
-            BUCKETS[unit]
-            .objects.filter(scope.q())
-            .filter(within)
-            .annotate(period=index)
-            .order_by()
-            .values("period", *fields)
-            .annotate(**{f"sum_{c}": Sum(c) for c in BUCKET_COLUMNS})
+        table = BUCKETS[unit]._meta.db_table
+        values = ", ".join(["(%s, %s, %s)"] * len(ranges))
+        value_params = [x for i, a, b in ranges for x in (i, adapt(a), adapt(b))]
+        select = ", ".join(["v.column1", *dims, *(f"SUM(b.{c})" for c in BUCKET_COLUMNS)])
+        series_join = (
+            f"JOIN {Series._meta.db_table} s ON s.id = b.series_id " if join_series else ""
         )
-        for row in rows:
-            key = (row["period"], tuple(row[f] for f in fields))
+        where = " AND ".join(["b.org_id = %s", *scope_terms])
+        sql = (
+            f"SELECT {select} FROM (VALUES {values}) AS v "
+            f"JOIN {table} b ON b.start >= v.column2 AND b.start < v.column3 "
+            f"{series_join}WHERE {where} GROUP BY {', '.join(['v.column1', *dims])}"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*value_params, scope.org_id, *scope_params])
+            fetched = cursor.fetchall()
+        for row in fetched:
+            key = (row[0], tuple(row[1 : 1 + len(dims)]))
             acc = sums.setdefault(key, dict.fromkeys(BUCKET_COLUMNS, 0))
-            for c in BUCKET_COLUMNS:
-                acc[c] += row[f"sum_{c}"] or 0
+            for c, v in zip(BUCKET_COLUMNS, row[1 + len(dims) :], strict=True):
+                acc[c] += int(v or 0)
     return [
         {"period": period, "group": group, **counts}
         for (period, group), counts in sorted(sums.items(), key=lambda kv: _sort_key(kv[0]))

@@ -34,9 +34,17 @@ def _remember_time_zone(request, form: UsageFilterForm) -> None:
         request.user.time_zone = chosen
 
 
+PARAM_ORDER = [
+    "workspace", "model", "month", "day", "hour", "api_key", "group_by", "tz", "sort", "part",
+    "rl_page",
+]  # fmt: skip
+
+
 def _url(name: str, params: dict, **changes) -> str:
+    """A URL of the view with ``changes``, parameters in one order so each view has one URL."""
     merged = {**params, **changes}
-    return f"{reverse(name)}?{urlencode({k: v for k, v in merged.items() if v})}"
+    ordered = [(k, merged[k]) for k in PARAM_ORDER if merged.get(k)]
+    return f"{reverse(name)}?{urlencode(ordered)}"
 
 
 def _links(params: dict, level: str, periods) -> dict:
@@ -169,12 +177,12 @@ def _sort_headers(params: dict, sort: str) -> list[dict]:
     return headers
 
 
-def _filter_lists(form: UsageFilterForm, workspace) -> dict:
+def _filter_lists(form: UsageFilterForm, workspace, tz: str) -> dict:
     return {
         "workspaces": form.workspaces(),
         "api_keys": form.api_keys(workspace),
         "models": form.models(),
-        "time_zones": form.time_zone_choices(),
+        "time_zone_options": form.time_zone_options(tz),
         "NO_API_KEY": NO_API_KEY,
     }
 
@@ -187,7 +195,7 @@ def _invalid(request, form: UsageFilterForm):
         "errors": form.error_messages(),
         "selected": selected,
         "days": [],
-        **_filter_lists(form, None),
+        **_filter_lists(form, None, selected.get("tz", "")),
     }
     template = "usage/page.html#content" if _partial(request) else "usage/page.html"
     return render(request, template, context, status=400)
@@ -226,7 +234,7 @@ def usage_page(request):
             )
         ],
         "part": part,
-        **_filter_lists(form, form.cleaned_data.get("workspace")),
+        **_filter_lists(form, form.cleaned_data.get("workspace"), params["tz"]),
     }
     if part == "limits":
         context.update(_rate_limit_use(query, report))

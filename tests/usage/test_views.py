@@ -1,0 +1,398 @@
+import datetime as dt
+import json
+import re
+from collections import Counter
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from accounts.models import Role, User
+from tests import factories
+from tests.usage.rawrows import raw, series_for, store_batch
+from usage.models import RateLimit
+from usage.rollups import COUNT_COLUMNS, rollup_pending
+
+PAGE = reverse("usage:page")
+EXPORT = reverse("usage:export")
+HX = {"HTTP_HX_REQUEST": "true"}
+UTC = dt.UTC
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def u(*args):
+    return dt.datetime(*args, tzinfo=UTC)
+
+
+@pytest.fixture
+def world(org):
+    """Usage in November 2026 in two workspaces, with and without keys, some 429s."""
+    research = factories.make_workspace(org, "Research", "wrkspc_research")
+    key = factories.make_api_key(org, research, "prod", "apikey_prod")
+    other_key = factories.make_api_key(org, name="ci", external_id="apikey_ci")
+    series = [
+        series_for(org, workspace=research, api_key=key),
+        series_for(org, api_key=other_key, model="claude-haiku-4-5-20251001"),
+        series_for(org, service_tier="batch"),
+    ]
+    rows = []
+    for day in range(1, 31, 3):
+        for hour in (0, 5, 18, 23):
+            for i, s in enumerate(series):
+                rows.append(
+                    raw(
+                        s,
+                        u(2026, 11, day, hour, 10 + i, 7),
+                        uncached_input_tokens=100 * day + i,
+                        cache_write_5m_tokens=10 * hour,
+                        cache_read_tokens=1000 + hour,
+                        output_tokens=day + hour,
+                        web_search_requests=i,
+                        status_code=429 if hour == 5 and i == 0 else 200,
+                        rate_limit_type="input_tokens" if hour == 5 and i == 0 else "",
+                    )
+                )
+    store_batch(org, rows)
+    rollup_pending()
+    return {"rows": rows, "research": research, "key": key, "other_key": other_key}
+
+
+def member(org, role=Role.DEVELOPER):
+    return factories.make_member(org, role)
+
+
+def totals_on_page(html: str) -> dict:
+    return {
+        name: int(value.replace(",", ""))
+        for name, value in re.findall(r'data-total="(\w+)">([\d,]+)<', html)
+    }
+
+
+def raw_totals(rows, start, end, keep=lambda s: True):
+    t = Counter()
+    for r in rows:
+        if start <= r.timestamp < end and keep(r.series):
+            t["requests"] += 1
+            t["rate_limited_requests"] += r.status_code == 429
+            for col in COUNT_COLUMNS:
+                t[col] += getattr(r, col)
+    t["cache_write_tokens"] = t["cache_write_5m_tokens"] + t["cache_write_1h_tokens"]
+    t["input_tokens"] = (
+        t["uncached_input_tokens"] + t["cache_write_tokens"] + t["cache_read_tokens"]
+    )
+    return t
+
+
+# --- access ---------------------------------------------------------------------------
+
+URLS = [
+    (PAGE, {}),
+    (PAGE, HX),
+    (PAGE + "?month=2026-11&day=2026-11-04&part=limits", HX),
+    (PAGE + "?month=2026-11&part=rate_limited", HX),
+    (EXPORT + "?month=2026-11", {}),
+]
+
+
+@pytest.mark.parametrize("url,headers", URLS)
+def test_anonymous_goes_to_login(client, world, url, headers):
+    response = client.get(url, **headers)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("accounts:login"))
+
+
+@pytest.mark.parametrize("role", [Role.USER, Role.CLAUDE_CODE_USER])
+@pytest.mark.parametrize("url,headers", URLS)
+def test_roles_without_reports_get_403(client, org, world, role, url, headers):
+    client.force_login(member(org, role))
+    assert client.get(url, **headers).status_code == 403
+
+
+@pytest.mark.parametrize("role", [Role.DEVELOPER, Role.BILLING, Role.ADMIN])
+@pytest.mark.parametrize("url,headers", URLS)
+def test_report_roles_get_200(client, org, world, role, url, headers):
+    client.force_login(member(org, role))
+    response = client.get(url, **headers)
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("url", [PAGE, EXPORT])
+@pytest.mark.parametrize(
+    "query", ["workspace=wrkspc_globex", "api_key=apikey_globex", "workspace=wrkspc_nowhere"]
+)
+def test_another_organisations_workspace_or_key_is_404(client, org, other_org, world, url, query):
+    globex_ws = factories.make_workspace(other_org, "Theirs", "wrkspc_globex")
+    factories.make_api_key(other_org, globex_ws, "theirs", "apikey_globex")
+    client.force_login(member(org))
+    assert client.get(f"{url}?{query}").status_code == 404
+    assert client.get(f"{url}?{query}", **HX).status_code == 404
+
+
+# --- bad input ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query,message",
+    [
+        ("month=2026-13", "is not a month"),
+        ("month=26-1", "is not a month"),
+        ("month=1800-01", "out of range"),
+        ("day=2026-02-30", "Enter a valid date"),
+        ("month=2026-11&day=2026-12-01", "is not in the chosen month"),
+        ("hour=03", "Choose a day"),
+        ("month=2026-03&day=2026-03-08&hour=02:00&tz=America/New_York", "has no hour"),
+        ("tz=Mars/Olympus", "is not an IANA time zone"),
+        ("tz=../../etc/passwd", "is not an IANA time zone"),
+        ("group_by=colour", "Select a valid choice"),
+        ("sort=password", "Select a valid choice"),
+        ("model=gpt-4", "is not a model"),
+        ("workspace=%3Cscript%3E", "is not a workspace id"),
+        ("workspace=default&api_key=apikey_prod", "is not in the workspace"),
+        ("rl_page=0", "greater than or equal to 1"),
+    ],
+)
+def test_bad_filters_get_a_readable_400(client, org, world, query, message):
+    client.force_login(member(org))
+    for headers in ({}, HX):
+        response = client.get(f"{PAGE}?{query}", **headers)
+        assert response.status_code == 400
+        assert message in response.content.decode()
+    assert client.get(f"{EXPORT}?{query}").status_code == 400
+
+
+# --- what the page shows --------------------------------------------------------------
+
+
+def test_month_totals_equal_raw_rows_and_chart_has_every_day(client, org, world):
+    client.force_login(member(org))
+    response = client.get(f"{PAGE}?month=2026-11")
+    html = response.content.decode()
+    want = raw_totals(world["rows"], u(2026, 11, 1), u(2026, 12, 1))
+    got = totals_on_page(html)
+    for name in ["input_tokens", "uncached_input_tokens", "cache_write_tokens"]:
+        assert got[name] == want[name]
+    assert got["output_tokens"] == want["output_tokens"]
+    assert got["requests"] == want["requests"] and got["rate_limited_requests"] > 0
+    chart = response.context["chart"]
+    assert len(chart["x"]) == 30 and chart["x"][0] == "2026-11-01"
+    assert sum(sum(t["y"]) for t in chart["traces"]) == want["input_tokens"] + want["output_tokens"]
+    assert chart["drills"][3] == f"{PAGE}?month=2026-11&day=2026-11-04&tz=UTC"
+    assert 'data-drill-index="3"' in html
+
+
+def test_filters_narrow_the_totals(client, org, world):
+    client.force_login(member(org))
+    cases = [
+        ("workspace=wrkspc_research", lambda s: s.workspace_id == world["research"].id),
+        ("workspace=default", lambda s: s.workspace.is_default),
+        ("api_key=none", lambda s: s.api_key_id is None),
+        ("api_key=apikey_ci", lambda s: s.api_key_id == world["other_key"].id),
+        ("model=claude-haiku-4-5-20251001", lambda s: s.model.model_id.startswith("claude-haiku")),
+        ("workspace=default&api_key=none", lambda s: s.workspace.is_default and not s.api_key_id),
+    ]
+    for query, keep in cases:
+        html = client.get(f"{PAGE}?month=2026-11&{query}").content.decode()
+        want = raw_totals(world["rows"], u(2026, 11, 1), u(2026, 12, 1), keep)
+        assert totals_on_page(html)["requests"] == want["requests"] > 0, query
+        assert totals_on_page(html)["input_tokens"] == want["input_tokens"], query
+
+
+def test_day_and_hour_drill_in_a_half_hour_zone(client, org, world):
+    client.force_login(member(org))
+    zone = ZoneInfo("Asia/Kolkata")
+    response = client.get(f"{PAGE}?month=2026-11&day=2026-11-04&tz=Asia/Kolkata")
+    start = dt.datetime(2026, 11, 4, tzinfo=zone)
+    want = raw_totals(world["rows"], start, start + dt.timedelta(days=1))
+    assert totals_on_page(response.content.decode())["requests"] == want["requests"] > 0
+    assert len(response.context["chart"]["x"]) == 24
+    hour = client.get(f"{PAGE}?month=2026-11&day=2026-11-04&hour=05&tz=Asia/Kolkata")
+    # 05:00 IST is 23:30 UTC the day before: the 23:10 rows are in it.
+    hstart = dt.datetime(2026, 11, 4, 5, tzinfo=zone)
+    want = raw_totals(world["rows"], hstart, hstart + dt.timedelta(hours=1))
+    assert totals_on_page(hour.content.decode())["requests"] == want["requests"] == 3
+    assert len(hour.context["chart"]["x"]) == 60
+    crumbs = [c["label"] for c in hour.context["links"]["crumbs"]]
+    assert crumbs == ["2026-11", "2026-11-04", "05:00"]
+
+
+def test_previous_period_change(client, org, world):
+    client.force_login(member(org))
+    response = client.get(f"{PAGE}?month=2026-11&day=2026-11-05")
+    report = response.context["report"]
+    assert report["previous"]["start"] == u(2026, 11, 4)
+    want = raw_totals(world["rows"], u(2026, 11, 4), u(2026, 11, 5))
+    assert report["previous"]["totals"]["requests"] == want["requests"] > 0
+    assert report["changes"]["requests"] == -1.0  # nothing on the 5th
+    assert response.context["changes"]["requests"] == "-100.0%"
+
+
+def test_group_by_splits_bars_and_the_breakdown_sorts(client, org, world):
+    client.force_login(member(org))
+    response = client.get(f"{PAGE}?month=2026-11&group_by=api_key&sort=group")
+    groups = response.context["report"]["groups"]
+    assert [g["label"] for g in groups] == ["ci (apikey_ci)", "No API key", "prod (apikey_prod)"]
+    traces = response.context["chart"]["traces"]
+    assert len(traces) == 3
+    total = response.context["report"]["totals"]
+    assert sum(sum(t["y"]) for t in traces) == total["input_tokens"] + total["output_tokens"]
+    by_requests = client.get(f"{PAGE}?month=2026-11&group_by=api_key&sort=-uncached_input_tokens")
+    values = [g["uncached_input_tokens"] for g in by_requests.context["report"]["groups"]]
+    assert values == sorted(values, reverse=True)
+    for dim in ["model", "workspace", "service_tier", "context_window"]:
+        r = client.get(f"{PAGE}?month=2026-11&group_by={dim}")
+        assert r.status_code == 200
+        assert sum(g["requests"] for g in r.context["report"]["groups"]) == total["requests"]
+
+
+def test_htmx_gets_the_partial_with_a_canonical_url_to_push(client, org, world):
+    client.force_login(member(org))
+    response = client.get(f"{PAGE}?workspace=&model=&month=2026-11&day=&group_by=model", **HX)
+    html = response.content.decode()
+    assert html.lstrip().startswith('<div id="usage-content">')
+    assert "<html" not in html
+    assert response["HX-Push-Url"] == f"{PAGE}?month=2026-11&group_by=model&tz=UTC"
+    assert "HX-Request" in response["Vary"]
+    # A history restore (Back after the cache was lost) gets the whole page.
+    full = client.get(
+        f"{PAGE}?month=2026-11", HTTP_HX_REQUEST="true", HTTP_HX_HISTORY_RESTORE_REQUEST="true"
+    )
+    assert "<html" in full.content.decode()
+
+
+def test_every_link_works_without_javascript(client, org, world):
+    client.force_login(member(org))
+    html = client.get(f"{PAGE}?month=2026-11&group_by=model").content.decode()
+    for tag in re.findall(r"<a [^>]*hx-get=[^>]*>", html):
+        href = re.search(r'href="([^"]+)"', tag).group(1)
+        hx = re.search(r'hx-get="([^"]+)"', tag).group(1)
+        assert href.split("#")[0] == hx
+        assert client.get(href.replace("&amp;", "&")).status_code == 200
+    assert 'method="get" action="/usage/"' in html
+
+
+def test_time_zone_is_remembered(client, org, world):
+    user = member(org)
+    client.force_login(user)
+    client.get(f"{PAGE}?tz=Asia/Kathmandu")
+    assert User.objects.get(pk=user.pk).time_zone == "Asia/Kathmandu"
+    response = client.get(PAGE)
+    assert response.context["query"].zone.key == "Asia/Kathmandu"
+
+
+def test_month_defaults_to_the_current_month_in_the_zone(client, org, world, monkeypatch):
+    from django.utils import timezone
+
+    monkeypatch.setattr(timezone, "now", lambda: u(2026, 11, 30, 20))
+    client.force_login(member(org))
+    assert client.get(PAGE).context["selected"]["month"] == "2026-11"
+    assert client.get(f"{PAGE}?tz=Asia/Tokyo").context["selected"]["month"] == "2026-12"
+
+
+def test_links_from_workspaces_and_api_keys_pages(client, org, world):
+    client.force_login(member(org))
+    for query in [
+        "workspace=default",
+        "workspace=wrkspc_research&api_key=apikey_prod",
+        "workspace=default&api_key=none",
+        "api_key=none",
+    ]:
+        assert client.get(f"{PAGE}?month=2026-11&{query}").status_code == 200, query
+
+
+def test_rate_limit_use_is_for_days_and_hours(client, org, world):
+    RateLimit.objects.create(org=org, model=factories.make_model(), input_tokens_per_minute=5000)
+    client.force_login(member(org))
+    month = client.get(f"{PAGE}?month=2026-11&part=limits", **HX)
+    assert "shown for a day or an hour" in month.content.decode()
+    # Partials render without the test client's context capture: read the full page.
+    day = client.get(f"{PAGE}?month=2026-11&day=2026-11-04&part=limits")
+    rows = day.context["limits"]["rows"]
+    sonnet = [r for r in rows if r["model"] == "claude-sonnet-4-5-20250929"]
+    assert {r["period_label"] for r in sonnet} == {"00:00", "05:00", "18:00", "23:00"}
+    assert all(r["input_limit"] == 5000 for r in sonnet)
+    partial = client.get(f"{PAGE}?month=2026-11&day=2026-11-04&part=limits", **HX)
+    assert partial.content.decode().lstrip().startswith('<div id="limits"')
+    assert "5,000" in partial.content.decode()
+    hour = client.get(f"{PAGE}?month=2026-11&day=2026-11-04&hour=18&part=limits")
+    assert {r["period_label"] for r in hour.context["limits"]["rows"]} == {"18:00"}
+
+
+def test_rate_limited_requests_list_and_pages(client, org, world):
+    client.force_login(member(org))
+    response = client.get(f"{PAGE}?month=2026-11&part=rate_limited", **HX)
+    html = response.content.decode()
+    limited = [r for r in world["rows"] if r.status_code == 429]
+    assert html.count("<code>req_") == len(limited) == 10
+    assert "Input tokens" in html
+    assert client.get(f"{PAGE}?month=2026-11&part=rate_limited&rl_page=2", **HX).status_code == 200
+
+
+def test_empty_month_tells_an_admin_how_to_send_logs(client, org):
+    admin = member(org, Role.ADMIN)
+    developer = member(org)
+    client.force_login(admin)
+    html = client.get(f"{PAGE}?month=2025-01").content.decode()
+    assert 'data-testid="empty"' in html and "/settings/ingest-keys/" in html
+    client.force_login(developer)
+    html = client.get(f"{PAGE}?month=2025-01").content.decode()
+    assert 'data-testid="empty"' in html and "/settings/ingest-keys/" not in html
+
+
+def test_plotly_is_served_locally(client, org, world):
+    client.force_login(member(org))
+    html = client.get(PAGE).content.decode()
+    src = re.search(r'<script src="([^"]*plotly[^"]*)"', html).group(1)
+    assert src.startswith("/static/")
+    from django.contrib.staticfiles import finders
+
+    assert finders.find(src.removeprefix("/static/"))
+    assert finders.find("usage/usage.js")
+
+
+def _page_queries(client, url) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url).status_code == 200
+    return len(ctx.captured_queries)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "month=2026-11&group_by=api_key",
+        "month=2026-11&tz=Asia/Kathmandu",
+        "month=2026-11&day=2026-11-04&group_by=model",
+        "month=2026-11&day=2026-11-04&hour=18",
+        "month=2026-11&day=2026-11-04&part=limits",
+        "month=2026-11&part=rate_limited",
+    ],
+)
+def test_page_queries_do_not_grow_with_rows_or_keys(client, org, world, query):
+    client.force_login(member(org))
+    url = f"{PAGE}?{query}"
+    _page_queries(client, url)  # the session and user are loaded alike from now on
+    before = _page_queries(client, url)
+    assert before <= 16
+    research = world["research"]
+    more = []
+    for i in range(25):
+        key = factories.make_api_key(org, research, f"k{i}")
+        s = series_for(org, workspace=research, api_key=key, model=f"claude-test-{i % 4}")
+        for day in range(1, 30):
+            more.append(raw(s, u(2026, 11, day, 18, i), output_tokens=i, status_code=429))
+    store_batch(org, more)
+    rollup_pending()
+    assert _page_queries(client, url) == before
+    assert _page_queries(client, f"{EXPORT}?{query}") <= before
+
+
+def test_chart_json_is_valid_json_in_the_page(client, org, world):
+    client.force_login(member(org))
+    html = client.get(f"{PAGE}?month=2026-11").content.decode()
+    data = re.search(r'<script id="usage-chart-data" type="application/json">(.*?)</script>', html)
+    assert json.loads(data.group(1))["level"] == "month"
