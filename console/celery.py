@@ -17,12 +17,20 @@ def schedule_periodic_tasks(sender, **kwargs):
     from django.conf import settings
 
     # Ingest nudges a rollup after each batch; this sweep catches anything a nudge missed
-    # (a lost message, a worker killed mid-rollup) within the freshness target.
+    # (a lost message, a worker killed mid-rollup) within the freshness target, and fans
+    # the work out as one task per organisation so several workers share it.
     sender.add_periodic_task(
-        settings.ROLLUP_INTERVAL_SECONDS, sender.signature("usage.tasks.rollup_pending"),
-        name="rollup pending batches",
+        settings.ROLLUP_INTERVAL_SECONDS,
+        sender.signature("usage.tasks.dispatch_rollups", expires=settings.ROLLUP_INTERVAL_SECONDS),
+        name="dispatch rollups of pending batches",
     )
     sender.add_periodic_task(
-        crontab(minute=17, hour=3), sender.signature("usage.tasks.purge_raw_logs"),
+        crontab(minute=7),
+        sender.signature("usage.tasks.maintain_partitions"),
+        name="create raw-log partitions ahead of need",
+    )
+    sender.add_periodic_task(
+        crontab(minute=17, hour=3),
+        sender.signature("usage.tasks.purge_raw_logs"),
         name="purge raw logs past retention",
     )

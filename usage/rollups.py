@@ -13,18 +13,26 @@ rollups take in shared mode, so it never interleaves with a rollup of the same o
 
 import datetime as dt
 import logging
+import os
 import time
 import zlib
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
+from usage import partitions
 from usage.models import DayBucket, HourBucket, IngestBatch, MinuteBucket, RequestLog
 
 log = logging.getLogger(__name__)
 
-BATCHES_PER_TRANSACTION = 50
+# One rollup transaction takes pending batches up to about this many raw rows (at least
+# one batch, whatever its size): large enough that fixed costs vanish, small enough that a
+# crash repeats little work and locks are short.
+ROWS_PER_TRANSACTION = 250_000
+CANDIDATES = 2_000
+ROLLUP_WORK_MEM = "64MB"
 DEADLOCK_RETRIES = 5
 
 COUNT_COLUMNS = [
@@ -63,7 +71,9 @@ def _is_postgres() -> bool:
 def _truncate(column: str, unit: str) -> str:
     """SQL truncating a UTC timestamp column to the start of its minute, hour or day."""
     if _is_postgres():
-        return f"date_trunc('{unit}', {column}, 'UTC')"
+        # Two-argument date_trunc is much cheaper per row; _tune_transaction pins the
+        # session time zone to UTC so it truncates in UTC.
+        return f"date_trunc('{unit}', {column})"
     # Django stores SQLite datetimes as UTC text 'YYYY-MM-DD HH:MM:SS[.ffffff]'.
     pattern = {
         "minute": "%Y-%m-%d %H:%M:00",
@@ -95,18 +105,30 @@ def _fill_scratch(cursor, where: str, params: list) -> None:
 
 
 def _add_scratch_to_buckets(cursor) -> None:
-    """Add the scratch sums to minute, hour and day buckets (upsert, in a stable order)."""
+    """Add the scratch sums to minute, hour and day buckets (upsert, in a stable order).
+
+    Every statement writes its rows in (series, start) order and the levels always go
+    minute, hour, day, so two transactions adding to the same buckets wait for each other
+    instead of deadlocking (the retry below is only a safety net).
+    """
     columns = ", ".join(BUCKET_COLUMNS)
     sums = ", ".join(f"SUM({column})" for column in BUCKET_COLUMNS)
     for model, unit in _LEVELS:
         table = model._meta.db_table
-        start = "start" if unit == "minute" else _truncate("start", unit)
         updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in BUCKET_COLUMNS)
+        if unit == "minute":  # the scratch is already one row per (series, minute)
+            select = f"SELECT org_id, series_id, start, {columns} FROM {_SCRATCH} WHERE 1 = 1"
+            order = "series_id, start"
+        else:
+            start = _truncate("start", unit)
+            select = (
+                f"SELECT org_id, series_id, {start}, {sums} FROM {_SCRATCH} WHERE 1 = 1 "
+                f"GROUP BY org_id, series_id, {start}"
+            )
+            order = f"series_id, {start}"
         cursor.execute(
-            f"INSERT INTO {table} (org_id, series_id, start, {columns}) "
-            f"SELECT org_id, series_id, {start}, {sums} FROM {_SCRATCH} WHERE 1 = 1 "
-            f"GROUP BY org_id, series_id, {start} ORDER BY series_id, {start} "
-            f"ON CONFLICT (series_id, start) DO UPDATE SET {updates}"
+            f"INSERT INTO {table} (org_id, series_id, start, {columns}) {select} "
+            f"ORDER BY {order} ON CONFLICT (series_id, start) DO UPDATE SET {updates}"
         )
     cursor.execute(f"DROP TABLE IF EXISTS {_SCRATCH}")
 
@@ -119,24 +141,75 @@ def _org_lock(cursor, org_id: int, exclusive: bool) -> None:
         cursor.execute(f"SELECT {fn}(%s, %s)", [key, org_id])
 
 
-def _rollup_some(org_id: int | None, limit: int) -> int:
-    with transaction.atomic():
-        pending = IngestBatch.objects.filter(rolled_up_at__isnull=True)
-        if org_id is not None:
-            pending = pending.filter(org_id=org_id)
-        batches = list(
-            pending.select_for_update(skip_locked=True)
+def _tune_transaction(cursor) -> None:
+    """Session settings for one rollup transaction on PostgreSQL.
+
+    UTC for the truncation to bucket starts. A larger work_mem keeps the GROUP BY and the
+    sorts in memory. synchronous_commit=off lets COMMIT return before its WAL is flushed: a
+    database crash may lose the last few rollups, but each one whole (bucket sums and the
+    batches' rolled_up_at together), so those batches are simply pending again; exactly-once
+    is kept.
+    """
+    if _is_postgres():
+        cursor.execute("SET LOCAL TIME ZONE 'UTC'")
+        cursor.execute(f"SET LOCAL work_mem = '{ROLLUP_WORK_MEM}'")
+        cursor.execute("SET LOCAL synchronous_commit = off")
+
+
+def _lock_pending(org_id: int | None, row_budget: int) -> list[tuple[int, int]]:
+    """Lock pending batches, oldest first, up to about ``row_budget`` raw rows.
+
+    Candidates are read without locks, cut at the row budget, then locked with SKIP LOCKED;
+    batches another worker holds are skipped and the next candidates tried, so concurrent
+    workers share the backlog without waiting on each other or taking a batch twice.
+    """
+    pending = IngestBatch.objects.filter(rolled_up_at__isnull=True)
+    if org_id is not None:
+        pending = pending.filter(org_id=org_id)
+    candidates = list(pending.order_by("id").values_list("id", "accepted")[:CANDIDATES])
+    while candidates:
+        chosen, rows = [], 0
+        for batch_id, accepted in candidates:
+            if chosen and rows + accepted > row_budget:
+                break
+            chosen.append(batch_id)
+            rows += accepted
+        locked = list(
+            IngestBatch.objects.filter(id__in=chosen, rolled_up_at__isnull=True)
+            .select_for_update(skip_locked=True)
             .order_by("id")
-            .values_list("id", "org_id")[:limit]
+            .values_list("id", "org_id")
         )
+        if locked:
+            return locked
+        candidates = candidates[len(chosen) :]
+    return []
+
+
+def _test_pause(cursor) -> None:
+    """Dev/test only: hold the transaction open after the upserts (the SIGKILL test)."""
+    seconds = os.environ.get("METERBOARD_TEST_ROLLUP_PAUSE")
+    if seconds and settings.DEV:
+        log.warning("pausing %s s inside a rollup transaction (test hook)", seconds)
+        time.sleep(float(seconds))
+
+
+def _rollup_some(org_id: int | None, row_budget: int) -> int:
+    with transaction.atomic():
+        batches = _lock_pending(org_id, row_budget)
         if not batches:
             return 0
         ids = [batch_id for batch_id, _ in batches]
         with connection.cursor() as cursor:
+            _tune_transaction(cursor)
             for org in sorted({org for _, org in batches}):
                 _org_lock(cursor, org, exclusive=False)
-            _fill_scratch(cursor, f"batch_id IN ({_placeholders(ids)})", ids)
+            if _is_postgres():
+                _fill_scratch(cursor, "batch_id = ANY(%s)", [ids])
+            else:
+                _fill_scratch(cursor, f"batch_id IN ({_placeholders(ids)})", ids)
             _add_scratch_to_buckets(cursor)
+            _test_pause(cursor)
         IngestBatch.objects.filter(id__in=ids).update(rolled_up_at=timezone.now())
         return len(ids)
 
@@ -153,14 +226,26 @@ def _with_deadlock_retry(fn, *args):
     raise AssertionError("unreachable")
 
 
-def rollup_pending(org_id: int | None = None, limit: int = BATCHES_PER_TRANSACTION) -> int:
+def rollup_pending(org_id: int | None = None, row_budget: int | None = None) -> int:
     """Roll up every batch pending now (of one organisation, or all); return how many."""
+    row_budget = row_budget or ROWS_PER_TRANSACTION
     done = 0
     while True:
-        count = _with_deadlock_retry(_rollup_some, org_id, limit)
+        count = _with_deadlock_retry(_rollup_some, org_id, row_budget)
         if count == 0:
             return done
         done += count
+
+
+def pending_by_org() -> dict[int, int]:
+    """{organisation id: raw rows in its pending batches} for organisations with any."""
+    rows = (
+        IngestBatch.objects.filter(rolled_up_at__isnull=True)
+        .values("org_id")
+        .annotate(rows=Sum("accepted"))
+        .values_list("org_id", "rows")
+    )
+    return {org_id: rows or 0 for org_id, rows in rows}
 
 
 def _day_start(day: dt.date) -> dt.datetime:
@@ -189,6 +274,7 @@ def rebuild_rollups(org_id: int, since: dt.date, until: dt.date) -> None:
             "lose their totals. Choose a later --since."
         )
     with transaction.atomic(), connection.cursor() as cursor:
+        _tune_transaction(cursor)
         _org_lock(cursor, org_id, exclusive=True)
         for model, _unit in _LEVELS:
             model.objects.filter(org_id=org_id, start__gte=start, start__lt=end).delete()
@@ -204,8 +290,14 @@ def rebuild_rollups(org_id: int, since: dt.date, until: dt.date) -> None:
 
 
 def purge_raw_logs(now: dt.datetime | None = None) -> int:
-    """Delete raw logs older than the retention period whose batches are rolled up."""
+    """Remove raw logs older than the retention period whose batches are rolled up.
+
+    On PostgreSQL whole monthly partitions are dropped (see usage.partitions), so rows stay
+    until their month is wholly past the horizon; SQLite deletes rows. Returns rows removed.
+    """
     horizon = raw_retention_horizon(now)
+    if partitions.is_partitioned():
+        return partitions.drop_expired_partitions(horizon)[1]
     rolled_up = IngestBatch.objects.filter(rolled_up_at__isnull=False).values("id")
     deleted, _ = RequestLog.objects.filter(timestamp__lt=horizon, batch_id__in=rolled_up).delete()
     return deleted

@@ -122,7 +122,8 @@ def test_rebuild_recomputes_a_range_from_raw_rows(org, two_series):
 def test_purge_keeps_buckets_and_refuses_rebuild_of_purged_days(org, two_series):
     a, _ = two_series
     now = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
-    old, recent = now - dt.timedelta(days=45), now - dt.timedelta(days=2)
+    # 60 days back: on PostgreSQL its whole month partition is past the 30-day horizon.
+    old, recent = now - dt.timedelta(days=60), now - dt.timedelta(days=2)
     store_batch(org, [raw(a, old, output_tokens=3), raw(a, recent, output_tokens=4)])
     rollups.rollup_pending()
     before = {u: stored_buckets(org, u) for u in ("minute", "hour", "day")}
