@@ -74,6 +74,7 @@ RATE_LIMIT_TYPES = ("requests", "input_tokens", "output_tokens")
 
 _MS_PER_HOUR = 3_600_000
 _LOGNORMAL_STEPS = 8192
+_CONTEXT_LIMIT = 200_000  # input tokens, on models without the 1M context window
 _MASK64 = (1 << 64) - 1
 _GOLDEN64 = 0x9E3779B97F4A7C15  # odd, so i -> i * _GOLDEN64 mod 2**64 is a bijection
 _BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
@@ -658,6 +659,8 @@ def _records(
     model_total = model_cum[-1]
     standard, batch, _priority = persona.tiers
     batch += standard
+    single_tier = [t for t, share in zip(SERVICE_TIERS, persona.tiers, strict=True) if share == 1]
+    only_tier = single_tier[0] if single_tier else None
     input_table, input_median = spread[persona.input_sigma], persona.input_median
     output_table, output_median = spread[0.8], persona.output_median
     prefix_table, prefix_median = spread[0.5], persona.prefix_median
@@ -679,8 +682,11 @@ def _records(
         else:
             stamp = first + mmss[sec] + suffixes[milli]
         model = models[bisect_(model_cum, draw() * model_total)]
-        r = draw()
-        tier = "standard" if r < standard else "batch" if r < batch else "priority"
+        if only_tier:
+            tier = only_tier
+        else:
+            r = draw()
+            tier = "standard" if r < standard else "batch" if r < batch else "priority"
         if limited and draw() < limited:
             r = draw()
             limit = (
@@ -717,9 +723,19 @@ def _records(
                 write_1h_tokens = size
             else:
                 write_5m = size
-        if long_context and model in LONG_CONTEXT_MODELS and draw() < long_context:
-            # A long document: well past 200k input tokens in total.
-            uncached = max(1, 200_001 + int(draw() * 600_000) - read - write_5m - write_1h_tokens)
+        cached = read + write_5m + write_1h_tokens
+        if model in LONG_CONTEXT_MODELS:
+            if long_context and draw() < long_context:
+                # A long document: well past 200k input tokens in total.
+                uncached = max(1, 200_001 + int(draw() * 600_000) - cached)
+        elif uncached + cached > _CONTEXT_LIMIT:
+            # Other models refuse prompts over 200k tokens; trim the tail of the draw.
+            if cached > _CONTEXT_LIMIT // 2:
+                read = min(read, _CONTEXT_LIMIT // 2)
+                write_5m = min(write_5m, _CONTEXT_LIMIT // 2)
+                write_1h_tokens = min(write_1h_tokens, _CONTEXT_LIMIT // 2)
+                cached = read + write_5m + write_1h_tokens
+            uncached = max(1, min(uncached, _CONTEXT_LIMIT - cached))
         searches = 0
         if web_search and draw() < web_search:
             searches = 1 + int(draw() * web_search_max)

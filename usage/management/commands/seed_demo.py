@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
@@ -308,13 +309,13 @@ def _ensure_organization(slug: str) -> tuple[Organization, bool]:
 def _ensure_members(org: Organization, password: str) -> User:
     """One member per role; re-running resets their passwords to the announced one."""
     admin = None
+    hashed = make_password(password)  # once: hashing is slow on purpose, and they share it
     for role, email, name in MEMBERS:
         user = User.objects.filter(email__iexact=email).first()
         if user is None:
-            user = User.objects.create_user(email, password, name=name)
-        else:
-            user.set_password(password)
-            user.save(update_fields=["password"])
+            user = User.objects.create_user(email, None, name=name)
+        user.password = hashed
+        user.save()
         Membership.objects.update_or_create(user=user, org=org, defaults={"role": role})
         if role == Role.ADMIN:
             admin = user
