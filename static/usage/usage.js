@@ -64,7 +64,15 @@
       return { type: "bar", name: t.name, x: data.x, y: t.y, marker: { color: colors[i] },
                hovertemplate: "%{x}<br>" + t.name + ": %{y:,d}<extra></extra>" };
     });
-    window.Plotly.newPlot(fresh(el), traces, layout(), CONFIG);
+    var most = 0;
+    data.x.forEach(function (_, i) {
+      var sum = 0;
+      data.rate_limited.forEach(function (t) { sum += t.y[i]; });
+      most = Math.max(most, sum);
+    });
+    // Whole requests: small counts get a tick per request rather than 0.5 steps.
+    var extra = most < 10 ? { yaxis: { tickformat: ",d", rangemode: "tozero", dtick: 1 } } : {};
+    window.Plotly.newPlot(fresh(el), traces, layout(extra), CONFIG);
   }
 
   function drawLimits() {
