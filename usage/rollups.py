@@ -189,8 +189,15 @@ def _lock_pending(org_id: int | None, row_budget: int) -> list[tuple[int, int]]:
 def _test_pause(cursor) -> None:
     """Dev/test only: hold the transaction open after the upserts (the SIGKILL test)."""
     seconds = os.environ.get("METERBOARD_TEST_ROLLUP_PAUSE")
-    if seconds and settings.DEV:
-        log.warning("pausing %s s inside a rollup transaction (test hook)", seconds)
+    if not (seconds and settings.DEV):
+        return
+    log.warning("pausing %s s inside a rollup transaction (test hook)", seconds)
+    if _is_postgres():
+        # Visible in pg_stat_activity; the check interval makes the server notice a killed
+        # client during the sleep and roll back at once.
+        cursor.execute("SET LOCAL client_connection_check_interval = '100ms'")
+        cursor.execute("SELECT pg_sleep(%s)", [float(seconds)])
+    else:
         time.sleep(float(seconds))
 
 

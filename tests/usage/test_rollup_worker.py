@@ -1,0 +1,340 @@
+"""Exactly-once rollups on the real path: PostgreSQL, Redis and real Celery worker processes.
+
+Each test commits rows (transactional_db), starts ``celery -A console worker`` processes
+pointed at pytest-django's test database and our Redis database, lets them work, and then
+compares every minute, hour and day bucket with an independent aggregate of the raw rows.
+
+Run them with, for example:
+
+    METERBOARD_MODE=dev DATABASE_URL=postgres://postgres@127.0.0.1:5432/mb_rollups \\
+    CELERY_BROKER_URL=redis://127.0.0.1:6379/6 .venv/bin/pytest -m worker
+
+They skip without PostgreSQL or a broker, and fail instead when CI=true.
+"""
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from console.celery import app as celery_app
+from tests.usage.rawrows import (
+    expected_buckets,
+    raw,
+    raw_rows_of,
+    series_for,
+    store_batch,
+    stored_buckets,
+)
+from usage import tasks
+from usage.ingest import ingest_records
+from usage.models import IngestBatch, RequestLog
+
+pytestmark = pytest.mark.worker
+
+CELERY = str(Path(sys.executable).with_name("celery"))
+ROOT = Path(__file__).resolve().parents[2]
+WAIT_SECONDS = 60
+NOW = timezone.now().replace(second=0, microsecond=0)
+
+
+def _unavailable() -> str | None:
+    if connection.vendor != "postgresql":
+        return "the worker tests need PostgreSQL (DATABASE_URL=postgres://...)"
+    if not settings.CELERY_BROKER_URL:
+        return "the worker tests need a Redis broker (CELERY_BROKER_URL=redis://...)"
+    try:
+        import redis
+
+        redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=2).ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means no usable broker
+        return f"Redis at {settings.CELERY_BROKER_URL} does not answer: {exc}"
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _real_path_only():
+    reason = _unavailable()
+    if reason:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI must run the worker tests: {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def broker():
+    import redis
+
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    client.flushdb()  # no stale messages from an earlier run
+    yield client
+    client.flushdb()
+
+
+class Workers:
+    """Starts celery worker processes on the test database; kills them all at the end."""
+
+    def __init__(self, tmp_path: Path):
+        self.tmp_path = tmp_path
+        self.procs: list[tuple[subprocess.Popen, Path]] = []
+
+    def env(self, **extra) -> dict:
+        db = connection.settings_dict
+        url = (
+            f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}:"
+            f"{db['PORT'] or 5432}/{db['NAME']}"
+        )
+        env = {k: v for k, v in os.environ.items() if k != "TEST_DATABASE_NAME"}
+        env.update(
+            METERBOARD_MODE="dev",
+            DATABASE_URL=url,
+            CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+            DB_CONN_MAX_AGE="0",
+            PYTHONUNBUFFERED="1",
+            **extra,
+        )
+        return env
+
+    def start(self, name: str, *args: str, **env) -> tuple[subprocess.Popen, Path]:
+        log = self.tmp_path / f"{name}.log"
+        proc = subprocess.Popen(
+            [
+                CELERY,
+                "-A",
+                "console",
+                "worker",
+                "--pool=solo",
+                "--loglevel=info",
+                f"--hostname={name}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                *args,
+            ],
+            cwd=ROOT,
+            env=self.env(**env),
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so a SIGKILL takes all of it
+        )
+        self.procs.append((proc, log))
+        deadline = time.monotonic() + WAIT_SECONDS
+        while "ready." not in log.read_text():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"worker {name} did not start:\n{log.read_text()}")
+            time.sleep(0.1)
+        return proc, log
+
+    def kill(self, proc: subprocess.Popen) -> None:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+    def stop_all(self) -> None:
+        for proc, _ in self.procs:
+            self.kill(proc)
+
+
+@pytest.fixture
+def workers(transactional_db, broker, tmp_path):
+    # tests/conftest.py runs tasks in-process; here they must go through Redis to a worker.
+    previous, celery_app.conf.task_always_eager = celery_app.conf.task_always_eager, False
+    pool = Workers(tmp_path)
+    yield pool
+    celery_app.conf.task_always_eager = previous
+    pool.stop_all()
+    # Wait for their database sessions to end, so the flush after the test is not blocked.
+    _wait_for(lambda: not _backends(), "worker sessions to close")
+
+
+def _backends(query_like: str = "%") -> list[tuple[int, str, str]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, state, query FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND query LIKE %s",
+            [query_like],
+        )
+        return cursor.fetchall()
+
+
+def _wait_for(condition, what: str, timeout: float = WAIT_SECONDS) -> float:
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+def _nothing_pending() -> bool:
+    return not IngestBatch.objects.filter(rolled_up_at__isnull=True).exists()
+
+
+def assert_exact(org, rows=None) -> None:
+    """Every bucket at every level equals the independent aggregate of the raw rows."""
+    rows = raw_rows_of(org) if rows is None else rows
+    assert rows
+    for unit in ("minute", "hour", "day"):
+        assert stored_buckets(org, unit) == expected_buckets(rows, unit), unit
+
+
+def record(request_id: str, at: dt.datetime, **usage) -> dict:
+    return {
+        "request_id": request_id,
+        "timestamp": at.isoformat(),
+        "model": "claude-sonnet-4-5-20250929",
+        "usage": {"input_tokens": 10, "output_tokens": 3, **usage},
+    }
+
+
+def test_duplicate_submissions_are_counted_once(org, workers):
+    workers.start("w1")
+    records = [
+        record(f"req_{i}", NOW - dt.timedelta(minutes=i), output_tokens=i) for i in range(40)
+    ]
+
+    first = ingest_records(org, enumerate(records), source="http")  # nudges the worker
+    again = ingest_records(org, enumerate(records[::2] + records[:5]), source="http")
+    mixed = ingest_records(
+        org, enumerate(records[30:] + [record("req_new", NOW, output_tokens=99)]), source="http"
+    )
+
+    assert (first.accepted, again.accepted, again.duplicates) == (40, 0, 25)
+    assert (mixed.accepted, mixed.duplicates) == (1, 10)
+    _wait_for(_nothing_pending, "the nudged rollups")
+    assert RequestLog.objects.filter(org=org).count() == 41
+    assert_exact(org)
+    assert sum(b["requests"] for b in stored_buckets(org, "day").values()) == 41
+
+
+def test_a_task_run_twice_or_retried_adds_nothing(org, workers):
+    series = series_for(org)
+    store_batch(
+        org, [raw(series, NOW - dt.timedelta(seconds=s), output_tokens=s) for s in range(30)]
+    )
+    store_batch(org, [raw(series, NOW - dt.timedelta(hours=2), output_tokens=7)])
+    workers.start("w1")
+
+    # The same message delivered twice (as after a retry or a redelivery), plus sweeps.
+    for _ in range(3):
+        tasks.rollup_pending.apply_async((org.id,), task_id="same-task-id")
+    tasks.dispatch_rollups.delay()
+    tasks.rollup_pending.delay()
+    _wait_for(_nothing_pending, "the rollups")
+    _wait_for(lambda: _succeeded(workers) >= 5, "all five tasks to finish")
+
+    assert_exact(org)
+
+
+def _succeeded(workers: Workers) -> int:
+    return sum(log.read_text().count(" succeeded in ") for _, log in workers.procs)
+
+
+def test_two_workers_share_many_batches_without_overlap(org, other_org, workers):
+    keys = [series_for(org), series_for(org, service_tier="batch"), series_for(other_org)]
+    for i in range(24):  # every batch lands in the same few buckets as the others
+        store_batch(
+            org if i % 3 < 2 else other_org,
+            [
+                raw(keys[i % 3], NOW - dt.timedelta(seconds=j * 7), output_tokens=i + j)
+                for j in range(50)
+            ],
+        )
+    # Each rollup transaction takes one batch and holds it a little, so both workers are
+    # busy at once and contend for the same buckets.
+    pause = {"METERBOARD_TEST_ROLLUP_PAUSE": "0.2"}
+    _, log1 = workers.start("w1", **pause)
+    _, log2 = workers.start("w2", **pause)
+    for _ in range(12):
+        tasks.rollup_pending.delay(org.id)
+        tasks.rollup_pending.delay(other_org.id)
+
+    _wait_for(_nothing_pending, "both workers to drain the batches")
+    _wait_for(lambda: _succeeded(workers) == 24, "all tasks to finish")
+
+    assert log1.read_text().count(" succeeded in ") > 0
+    assert log2.read_text().count(" succeeded in ") > 0
+    assert_exact(org)
+    assert_exact(other_org)
+
+
+def test_late_rows_of_any_age_land_in_their_buckets(org, workers):
+    series = series_for(org)
+    workers.start("w1")
+    recent = [raw(series, NOW - dt.timedelta(seconds=s * 13), output_tokens=s) for s in range(20)]
+    store_batch(org, recent)
+    tasks.rollup_pending.delay(org.id)
+    _wait_for(_nothing_pending, "the first rollup")
+
+    ages = [
+        dt.timedelta(minutes=5),
+        dt.timedelta(days=3),
+        dt.timedelta(days=45),
+        dt.timedelta(days=3 * 365),
+    ]
+    late = [raw(series, NOW - age, output_tokens=3) for age in ages]
+    late += [raw(series, recent[0].timestamp, output_tokens=1)]  # into an existing minute
+    store_batch(org, late)
+    tasks.dispatch_rollups.delay()
+    _wait_for(_nothing_pending, "the late rollup")
+
+    assert_exact(org)
+    # Purging raw logs past retention (the 3-year-old row) never changes a bucket.
+    before = {u: stored_buckets(org, u) for u in ("minute", "hour", "day")}
+    tasks.purge_raw_logs.delay()
+    _wait_for(
+        lambda: not RequestLog.objects.filter(timestamp__lt=NOW - dt.timedelta(days=1000)).exists(),
+        "the purge",
+    )
+    assert {u: stored_buckets(org, u) for u in before} == before
+    assert_exact(org, recent + late)  # buckets still equal everything that was ingested
+
+
+def test_a_worker_killed_mid_rollup_loses_and_doubles_nothing(org, workers):
+    series = series_for(org)
+    rows = [raw(series, NOW - dt.timedelta(seconds=s * 11), output_tokens=s) for s in range(60)]
+    for chunk in (rows[:30], rows[30:]):
+        store_batch(org, chunk)
+    # This worker sleeps inside its rollup transaction, after the bucket upserts and before
+    # the batches are marked rolled up: the worst moment to die.
+    doomed, _ = workers.start("doomed", METERBOARD_TEST_ROLLUP_PAUSE="120")
+    tasks.rollup_pending.delay(org.id)
+    _wait_for(lambda: _backends("SELECT pg_sleep%"), "the rollup to reach its pause")
+    assert stored_buckets(org, "minute") == {}  # uncommitted: invisible to anyone else
+
+    workers.kill(doomed)
+
+    _wait_for(lambda: not _backends("SELECT pg_sleep%"), "PostgreSQL to roll back")
+    assert IngestBatch.objects.filter(org=org, rolled_up_at__isnull=True).count() == 2
+    assert stored_buckets(org, "minute") == {}  # the upserts died with the transaction
+    workers.start("survivor")
+    tasks.rollup_pending.delay(org.id)
+    _wait_for(_nothing_pending, "the restarted worker's rollup")
+    assert_exact(org)
+
+
+def test_worker_and_beat_roll_up_a_batch_within_the_interval_without_a_nudge(org, workers):
+    workers.start(
+        "w1",
+        "--beat",
+        f"--schedule={workers.tmp_path / 'beat-schedule'}",
+        ROLLUP_INTERVAL_SECONDS="2",
+    )
+    stored = time.monotonic()
+    store_batch(
+        org,
+        [raw(series_for(org), NOW - dt.timedelta(seconds=s), output_tokens=s) for s in range(25)],
+    )
+
+    delay = _wait_for(_nothing_pending, "beat to dispatch the rollup")
+
+    assert delay < 60, "freshness target: in the buckets within 60 s of ingestion"
+    assert time.monotonic() - stored < 60
+    assert_exact(org)
