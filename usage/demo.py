@@ -63,7 +63,7 @@ WORKSPACE_NAMES = (
 WORKSPACE_OFFSETS = {"Customer Support": 330, "Data Platform": -300}
 
 DEFAULT_DAYS = 90
-DEFAULT_RATE = 70.0  # mean requests per hour: about 150,000 requests over 90 days
+DEFAULT_RATE = 50.0  # mean requests per hour: 108,000 requests over 90 days
 DEFAULT_WORKSPACES = 4
 DEFAULT_KEYS = 12
 DEFAULT_MODELS = 6
@@ -171,9 +171,9 @@ class _Persona:
     code_execution: float = 0.0  # probability of running code
     long_context: float = 0.0  # probability of > 200k input, on models that allow it
     bursts_per_day: float = 0.08
-    limited: float = 0.001  # 429 share outside bursts
-    limited_in_burst: float = 0.03  # 429 share in burst hours
-    limit_types: tuple[float, float, float] = (0.4, 0.3, 0.3)  # requests, input, output
+    limited: float = 0.0018  # 429 share outside bursts
+    limited_in_burst: float = 0.04  # 429 share in burst hours
+    limit_types: tuple[float, float, float] = (0.34, 0.33, 0.33)  # requests, input, output
 
 
 _PERSONAS = (
@@ -209,7 +209,7 @@ _PERSONAS = (
         cache_read=0.6,
         prefix_median=3000,
         web_search=0.06,
-        limit_types=(0.6, 0.2, 0.2),
+        limit_types=(0.45, 0.3, 0.25),
     ),
     _Persona(
         name="research",
@@ -251,7 +251,7 @@ _PERSONAS = (
         prefix_median=4000,
         long_context=0.01,
         bursts_per_day=0.05,
-        limited=0.0005,
+        limited=0.0008,
         limit_types=(0.2, 0.4, 0.4),
     ),
     _Persona(
@@ -291,8 +291,8 @@ _PERSONAS = (
         code_execution=0.05,
         long_context=0.02,
         bursts_per_day=0.6,  # CI runs the suite on most working days
-        limited_in_burst=0.08,
-        limit_types=(0.5, 0.25, 0.25),
+        limited_in_burst=0.10,
+        limit_types=(0.4, 0.3, 0.3),
     ),
     _Persona(
         name="claude_code",
