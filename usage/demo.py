@@ -21,8 +21,9 @@ How the traffic is shaped:
   offset handling.
 
 Workspace and API key ids depend only on their position, never on the seed, so runs with
-different seeds add traffic to the same workspaces and keys. Request ids depend on the seed
-and the record's position, so re-running a spec is absorbed by de-duplication.
+different seeds add traffic to the same workspaces and keys. Request ids depend on the spec
+(all but its end instant) and the record's position, so running a spec again is absorbed
+by de-duplication, and another seed or size adds new requests.
 """
 
 import bisect
@@ -531,7 +532,7 @@ def generate(spec: DemoSpec) -> Iterator[dict]:
     del weights
 
     models = catalogue.models
-    ids = _RequestIds(spec.seed)
+    ids = _RequestIds(spec)
     draw = rng.random
     # Log-normal draws by inverse CDF from tables (random.lognormvariate is 4x slower).
     spread = {s: _lognormal_table(s) for s in {0.5, 0.8, 1.0, *(p.input_sigma for p in personas)}}
@@ -604,11 +605,21 @@ _NO_BURST = (1.0, 0, 0)
 
 
 class _RequestIds:
-    """Unique, random-looking request ids from the seed and a counter (a bijection)."""
+    """Unique, random-looking request ids: a spec's fingerprint, then a mixed counter.
 
-    def __init__(self, seed: int):
-        self.prefix = f"req_011C{seed:08x}"
-        self.salt = int.from_bytes(hashlib.sha256(self.prefix.encode()).digest()[:8], "big")
+    The counter is mixed by a bijection, so ids never repeat within a spec; the prefix
+    differs between specs (seed, period length, size, catalogue), so another seed or size
+    adds new requests while the same spec run again is absorbed as duplicates.
+    """
+
+    def __init__(self, spec: DemoSpec):
+        fingerprint = (
+            f"{spec.seed}:{spec.days}:{total_requests(spec)}:"
+            f"{spec.workspaces}:{spec.keys}:{spec.models}:{spec.team_utc_offset_minutes}"
+        )
+        digest = hashlib.sha256(fingerprint.encode()).digest()
+        self.prefix = f"req_011C{digest[:6].hex()}"
+        self.salt = int.from_bytes(digest[8:16], "big")
         self.next = 0
 
     def take(self, count: int) -> list[str]:

@@ -71,6 +71,19 @@ def test_same_seed_same_records_and_another_seed_differs():
     assert [r["timestamp"] for r in other] != [r["timestamp"] for r in first]
 
 
+def test_request_ids_follow_the_spec_but_not_its_end():
+    def ids(**spec):
+        return {r["request_id"] for r in demo.generate(demo.DemoSpec(days=3, **spec))}
+
+    small = ids(rate=40, end=END)
+    # Run again an hour later: the same requests, absorbed by de-duplication.
+    assert ids(rate=40, end=END + dt.timedelta(hours=1)) == small
+    # Another size, catalogue or seed: new requests.
+    assert ids(rate=50, end=END).isdisjoint(small)
+    assert ids(rate=40, keys=20, end=END).isdisjoint(small)
+    assert ids(rate=40, seed=2, end=END).isdisjoint(small)
+
+
 def test_default_size_and_shape(default_records):
     assert (
         len(default_records)

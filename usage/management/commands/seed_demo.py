@@ -2,10 +2,10 @@
 
 The organisation, its members, workspaces, API keys, models and rate limits are created
 idempotently. The logs come from ``usage.demo`` and go through ``ingest_records``, the same
-validation and storage as HTTP and ``import_logs``; request ids depend on the seed and the
-record's position, so running the same spec again adds nothing (de-duplication absorbs it)
-and another ``--seed`` adds new traffic. The rollup then runs synchronously, so the pages
-show everything when the command returns.
+validation and storage as HTTP and ``import_logs``; request ids depend on the options
+(all but ``--end``) and the record's position, so running the same command again adds
+nothing (de-duplication absorbs it) while another ``--seed`` or size adds new traffic. The
+rollup then runs synchronously, so the pages show everything when the command returns.
 """
 
 import contextlib
