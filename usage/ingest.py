@@ -810,12 +810,14 @@ def ingest_records(
     chunk_size: int = CHUNK_SIZE,
     progress: Callable[[IngestResult], None] | None = None,
     store: Callable | None = None,
+    nudge: bool = True,
 ) -> IngestResult:
     """Validate and store (position, record) pairs; return the counts and the rejections.
 
     Each chunk is stored in its own transaction with its ``IngestBatch``; valid records are
     stored even when others are rejected. ``store`` picks the storage path (COPY on
-    PostgreSQL, the ORM elsewhere) and exists so tests can compare the two.
+    PostgreSQL, the ORM elsewhere) and exists so tests can compare the two. With
+    ``nudge=False`` the caller asks for the rollup itself (``request_rollup``).
     """
     store = store or _default_store()
     registry = _Registry(org)
@@ -850,13 +852,19 @@ def ingest_records(
         result.batch_ids.append(batch.pk)
         if progress is not None:
             progress(result)
-    if result.accepted:
-        org_id = org.pk
-        # Once per call, after the last chunk is committed (at once when no transaction
-        # encloses the call). Robust: a broker hiccup must not fail an ingest that is
-        # already stored; beat finds pending batches anyway.
-        transaction.on_commit(lambda: _nudge_rollup(org_id), robust=True)
+    if result.accepted and nudge:
+        request_rollup(org)
     return result
+
+
+def request_rollup(org: Organization) -> None:
+    """Nudge the rollup of the organisation once the enclosing transaction commits.
+
+    At once when no transaction encloses the call. Robust: a broker hiccup must not fail
+    an ingest that is already stored; beat finds pending batches anyway.
+    """
+    org_id = org.pk
+    transaction.on_commit(lambda: _nudge_rollup(org_id), robust=True)
 
 
 def _nudge_rollup(org_id: int) -> None:

@@ -136,3 +136,17 @@ def test_create_ingest_key_prints_a_working_secret(org):
 def test_create_ingest_key_for_an_unknown_org(db):
     with pytest.raises(CommandError, match="No organisation"):
         call_command("create_ingest_key", "--org", "nope", stdout=io.StringIO())
+
+
+def test_one_rollup_nudge_after_all_files(
+    org, tmp_path, nudges, django_capture_on_commit_callbacks
+):
+    a = write(tmp_path / "a.jsonl", [line("a1")])
+    b = write(tmp_path / "b.jsonl", [line("b1")])
+    with django_capture_on_commit_callbacks(execute=True):
+        run(a, b, "--org", "acme")
+    assert nudges == [org.pk]
+    nudges.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        run(a, "--org", "acme")  # only duplicates: nothing to roll up
+    assert nudges == []
