@@ -1,7 +1,8 @@
 import datetime as dt
+import io
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from tests import factories
@@ -144,3 +145,51 @@ def test_purge_never_drops_rows_that_are_not_rolled_up(org, two_series):
 
     rollups.rollup_pending()
     assert stored_buckets(org, "day")  # the late row reached its bucket before any purge
+
+
+def test_rollup_command_runs_what_is_pending(org, other_org):
+    store_batch(org, [raw(series_for(org), T0, output_tokens=1)])
+    other = store_batch(other_org, [raw(series_for(other_org), T0, output_tokens=2)])
+    out = io.StringIO()
+
+    call_command("rollup", "--org", org.slug, stdout=out)
+
+    assert "Rolled up 1 batch(es)" in out.getvalue()
+    other.refresh_from_db()
+    assert other.rolled_up_at is None
+    call_command("rollup", stdout=out)
+    assert_buckets_match_raw(org)
+    assert_buckets_match_raw(other_org)
+    with pytest.raises(CommandError, match="No organisation"):
+        call_command("rollup", "--org", "nope")
+
+
+def test_rebuild_command_refuses_bad_input(org):
+    with pytest.raises(CommandError, match="not a date"):
+        call_command("rebuild_rollups", "--org", org.slug, "--since", "yesterday")
+    with pytest.raises(CommandError, match="before"):
+        call_command(
+            "rebuild_rollups", "--org", org.slug, "--since", "2026-11-05", "--until", "2026-11-01"
+        )
+    with pytest.raises(CommandError, match="No organisation"):
+        call_command("rebuild_rollups", "--org", "nope", "--since", "2026-11-05")
+
+
+def test_rows_budget_splits_work_into_transactions_but_not_totals(org, two_series):
+    a, b = two_series
+    for i in range(5):
+        store_batch(org, [raw(a, T0 + dt.timedelta(minutes=i)), raw(b, T0, output_tokens=i)])
+
+    assert rollups.rollup_pending(row_budget=3) == 5  # one batch (2 rows) per transaction
+
+    assert_buckets_match_raw(org)
+
+
+def test_pending_by_org_counts_rows_waiting(org, other_org):
+    store_batch(org, [raw(series_for(org), T0), raw(series_for(org), T0)])
+    store_batch(org, [raw(series_for(org), T0)])
+    store_batch(other_org, [raw(series_for(other_org), T0)])
+
+    assert rollups.pending_by_org() == {org.id: 3, other_org.id: 1}
+    rollups.rollup_pending(org_id=org.id)
+    assert rollups.pending_by_org() == {other_org.id: 1}
