@@ -241,9 +241,20 @@ def test_a_chosen_password_outside_dev_mode():
 
 @pytest.mark.parametrize(
     "args",
-    [["--workspaces", "2"], ["--keys", "9"], ["--models", "4"], ["--days", "0"]],
+    [
+        ["--workspaces", "2"],
+        ["--keys", "9"],
+        ["--models", "4"],
+        ["--models", str(len(demo.MODEL_CATALOGUE) + 1)],
+        ["--days", "0"],
+        ["--days", "-3"],
+        ["--rate", "-1"],
+        ["--rate", "nan"],
+        ["--org", "not a slug"],
+        ["--end", "2026-03-04T10:00:00"],  # no offset
+    ],
 )
-def test_refuses_a_catalogue_below_the_minimum(args):
+def test_refuses_bad_options(args):
     with pytest.raises(CommandError):
         seed(*SMALL, *args)
     assert not Organization.objects.exists()

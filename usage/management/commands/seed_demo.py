@@ -8,6 +8,7 @@ nothing (de-duplication absorbs it) while another ``--seed`` or size adds new tr
 rollup then runs synchronously, so the pages show everything when the command returns.
 """
 
+import argparse
 import contextlib
 import datetime as dt
 import gzip
@@ -20,6 +21,7 @@ from django.contrib.auth.hashers import make_password
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.core.validators import validate_slug
 from django.db import transaction
 
 from accounts.models import Membership, Role, User
@@ -52,18 +54,34 @@ MIN_KEYS = 10
 MIN_MODELS = 5
 
 
-def _positive_int(value: str) -> int:
-    number = int(value)
+def _count(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
     if number < 0:
-        raise ValueError(value)
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number >= 0")
     return number
 
 
 def _instant(value: str) -> dt.datetime:
-    moment = dt.datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        raise ValueError(value)
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a date-time with an offset, e.g. 2026-03-04T15:00:00Z"
+        )
     return moment
+
+
+def _slug(value: str) -> str:
+    try:
+        validate_slug(value)
+    except ValidationError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a slug") from None
+    return value
 
 
 class Command(BaseCommand):
@@ -73,9 +91,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--org", default=DEMO_SLUG, metavar="SLUG")
-        parser.add_argument("--seed", type=_positive_int, default=1)
-        parser.add_argument("--days", type=_positive_int, default=demo.DEFAULT_DAYS)
+        parser.add_argument("--org", type=_slug, default=DEMO_SLUG, metavar="SLUG")
+        parser.add_argument("--seed", type=_count, default=1)
+        parser.add_argument("--days", type=_count, default=demo.DEFAULT_DAYS)
         parser.add_argument(
             "--rate",
             type=float,
@@ -84,17 +102,15 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--requests",
-            type=_positive_int,
+            type=_count,
             metavar="N",
             help="exactly N requests over the period (overrides --rate)",
         )
         parser.add_argument(
-            "--workspaces", type=_positive_int, default=demo.DEFAULT_WORKSPACES, metavar="N"
+            "--workspaces", type=_count, default=demo.DEFAULT_WORKSPACES, metavar="N"
         )
-        parser.add_argument("--keys", type=_positive_int, default=demo.DEFAULT_KEYS, metavar="N")
-        parser.add_argument(
-            "--models", type=_positive_int, default=demo.DEFAULT_MODELS, metavar="N"
-        )
+        parser.add_argument("--keys", type=_count, default=demo.DEFAULT_KEYS, metavar="N")
+        parser.add_argument("--models", type=_count, default=demo.DEFAULT_MODELS, metavar="N")
         parser.add_argument(
             "--end",
             type=_instant,
