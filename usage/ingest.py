@@ -21,11 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-
-try:  # about four times faster than the standard library's parser; same results here
-    from orjson import loads as _loads
-except ImportError:  # pragma: no cover
-    from json import loads as _loads
 import queue
 import re
 import threading
@@ -35,6 +30,7 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
+from psycopg.errors import UniqueViolation
 
 from console.models import ApiKey, LlmModel, Organization, Workspace, describe_model
 from usage.models import (
@@ -45,6 +41,11 @@ from usage.models import (
     RequestLog,
     Series,
 )
+
+try:  # about four times faster than the standard library's JSON parser
+    from orjson import loads as _loads
+except ImportError:  # pragma: no cover
+    from json import loads as _loads
 
 CHUNK_SIZE = 10_000
 MAX_FUTURE = dt.timedelta(minutes=5)
@@ -706,13 +707,31 @@ _STAGE = "ingest_stage"
 
 
 def _store_copy(org, source, rows, series, duplicates, rejected) -> IngestBatch:
-    """PostgreSQL path: COPY the ids to a staging table, keep the new ones, COPY the rows."""
+    """PostgreSQL path: COPY the request ids and the raw rows; no per-row statements.
+
+    Most chunks hold no request id seen before, so the ids are first copied straight into
+    ``usage_requestid`` inside a savepoint. A unique violation means some were seen (or are
+    being stored by a concurrent ingest): the savepoint is rolled back and the chunk takes
+    the staging path, where ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` sorts the new
+    ids from the duplicates.
+    """
     if not rows:
         return IngestBatch.objects.create(
             org=org, source=source, duplicates=duplicates, rejected=rejected
         )
+    try:
+        with transaction.atomic(), connection.cursor() as wrapper:
+            cursor = wrapper.cursor  # the psycopg cursor, for COPY
+            org_id = org.pk
+            with cursor.copy("COPY usage_requestid (org_id, request_id) FROM STDIN") as copy:
+                write = copy.write_row
+                for row in rows:
+                    write((org_id, row[0]))
+            return _copy_rows(cursor, org, source, rows, series, duplicates, rejected)
+    except UniqueViolation:
+        pass
     with connection.cursor() as wrapper:
-        cursor = wrapper.cursor  # the psycopg cursor, for COPY
+        cursor = wrapper.cursor
         cursor.execute(f"CREATE TEMPORARY TABLE {_STAGE} (request_id text) ON COMMIT DROP")
         with cursor.copy(f"COPY {_STAGE} (request_id) FROM STDIN") as copy:
             write = copy.write_row
@@ -723,27 +742,26 @@ def _store_copy(org, source, rows, series, duplicates, rejected) -> IngestBatch:
             f"SELECT %s, request_id FROM {_STAGE} ON CONFLICT DO NOTHING RETURNING request_id",
             [org.pk],
         )
-        inserted = cursor.fetchall()
-        # Dropped now, not only at commit: inside an outer transaction (tests) the next
-        # chunk creates it again.
+        fresh = {r[0] for r in cursor.fetchall()}
+        # Dropped now, not only at commit: inside an enclosing transaction (tests) the
+        # next chunk creates it again.
         cursor.execute(f"DROP TABLE {_STAGE}")
-        new = rows
-        if len(inserted) != len(rows):
-            fresh = {r[0] for r in inserted}
-            new = [row for row in rows if row[0] in fresh]
-        batch = IngestBatch.objects.create(
-            org=org,
-            source=source,
-            accepted=len(new),
-            duplicates=duplicates + len(rows) - len(new),
-            rejected=rejected,
-        )
-        org_id, batch_id = org.pk, batch.pk
-        with cursor.copy(f"COPY usage_requestlog ({_LOG_COLUMNS}) FROM STDIN BINARY") as copy:
-            copy.set_types(_LOG_TYPES)  # binary: less parsing for the server than text
-            write = copy.write_row
-            for row in new:
-                write((org_id, batch_id, series[row[2]], row[0], row[1], *row[5:]))
+        new = [row for row in rows if row[0] in fresh]
+        duplicates += len(rows) - len(new)
+        return _copy_rows(cursor, org, source, new, series, duplicates, rejected)
+
+
+def _copy_rows(cursor, org, source, rows, series, duplicates, rejected) -> IngestBatch:
+    """Create the chunk's batch and COPY its raw rows (binary: less parsing for the server)."""
+    batch = IngestBatch.objects.create(
+        org=org, source=source, accepted=len(rows), duplicates=duplicates, rejected=rejected
+    )
+    org_id, batch_id = org.pk, batch.pk
+    with cursor.copy(f"COPY usage_requestlog ({_LOG_COLUMNS}) FROM STDIN BINARY") as copy:
+        copy.set_types(_LOG_TYPES)
+        write = copy.write_row
+        for row in rows:
+            write((org_id, batch_id, series[row[2]], row[0], row[1], *row[5:]))
     return batch
 
 

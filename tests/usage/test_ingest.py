@@ -675,6 +675,20 @@ def test_copy_and_orm_paths_store_identical_rows(org, other_org):
     )
 
 
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL")
+def test_copy_path_falls_back_when_a_late_id_was_seen_before(org):
+    known = rec()
+    run(org, known)
+    fresh = [rec() for _ in range(5)]
+    result = run(org, *fresh, known, store=ingest._store_copy)
+    assert (result.accepted, result.duplicates) == (5, 1)
+    # Nothing of the aborted first attempt is left: one batch, each row once.
+    assert IngestBatch.objects.filter(org=org).count() == 2
+    assert RequestLog.objects.filter(org=org).count() == 6
+    assert RequestId.objects.filter(org=org).count() == 6
+
+
 def test_default_path_matches_the_database():
     expected = ingest._store_copy if connection.vendor == "postgresql" else ingest._store_orm
     assert ingest._default_store() is expected
