@@ -1,5 +1,8 @@
 import datetime as dt
+import hashlib
 import inspect
+import json
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -69,6 +72,29 @@ def test_same_seed_same_records_and_another_seed_differs():
     assert {r["request_id"] for r in other}.isdisjoint(r["request_id"] for r in first)
     assert [r["usage"] for r in other] != [r["usage"] for r in first]
     assert [r["timestamp"] for r in other] != [r["timestamp"] for r in first]
+
+
+def test_same_records_in_other_processes():
+    # Nothing may depend on the per-process string hash seed (set iteration, hash()).
+    script = (
+        "import datetime as dt, hashlib, json\n"
+        "from usage import demo\n"
+        f"end = dt.datetime.fromisoformat({END.isoformat()!r})\n"
+        "records = list(demo.generate(demo.DemoSpec(days=2, rate=30, seed=5, end=end)))\n"
+        "print(hashlib.sha256(json.dumps(records).encode()).hexdigest())\n"
+    )
+    here = list(demo.generate(demo.DemoSpec(days=2, rate=30, seed=5, end=END)))
+    expected = hashlib.sha256(json.dumps(here).encode()).hexdigest()
+    for hash_seed in ("1", "2"):
+        out = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=settings.BASE_DIR,
+            env={**os.environ, "PYTHONHASHSEED": hash_seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        assert out == expected
 
 
 def test_request_ids_follow_the_spec_but_not_its_end():
