@@ -4,25 +4,33 @@ from django.urls import reverse
 
 from accounts.models import REPORT_ROLES, Role
 
-# (label, url name, roles that may open it)
+ADMIN_ONLY = frozenset({Role.ADMIN})
+
+# (section, label, url name, roles that may open it)
 NAV_ITEMS = [
-    ("Usage", "usage:page", REPORT_ROLES),
-    ("Cost", "costs:page", REPORT_ROLES),
+    ("Reports", "Usage", "usage:page", REPORT_ROLES),
+    ("Reports", "Cost", "costs:page", REPORT_ROLES),
+    ("Organisation", "Workspaces", "manage:workspaces", REPORT_ROLES),
+    ("Organisation", "API keys", "manage:api_keys", REPORT_ROLES),
+    ("Organisation", "Prices", "costs:prices", REPORT_ROLES),
+    ("Organisation", "Limits", "manage:limits", ADMIN_ONLY),
+    ("Admin", "Members", "accounts:members", ADMIN_ONLY),
+    ("Admin", "Ingest keys", "ingest_keys:list", ADMIN_ONLY),
+    ("Admin", "Audit log", "accounts:audit_log", ADMIN_ONLY),
 ]
 
 
 def navigation(request):
     membership = getattr(request, "membership", None)
     if membership is None:
-        return {"nav_items": [], "other_memberships": []}
-    items = [
-        {
-            "label": label,
-            "url": reverse(name),
-            "active": request.resolver_match and request.resolver_match.view_name == name,
-        }
-        for label, name, roles in NAV_ITEMS
-        if membership.role in roles
-    ]
+        return {"nav_sections": [], "other_memberships": []}
+    sections: dict[str, list[dict]] = {}
+    for section, label, name, roles in NAV_ITEMS:
+        if membership.role not in roles:
+            continue
+        url = reverse(name)
+        sections.setdefault(section, []).append(
+            {"label": label, "url": url, "active": request.path.startswith(url)}
+        )
     others = [m for m in request.user.memberships.select_related("org") if m.pk != membership.pk]
-    return {"nav_items": items, "other_memberships": others, "Role": Role}
+    return {"nav_sections": list(sections.items()), "other_memberships": others}

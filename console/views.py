@@ -11,7 +11,7 @@ def home(request):
     """Send people to the first page they may open, or tell them there is none."""
     membership = request.membership
     if membership is not None:
-        for _label, name, roles in NAV_ITEMS:
+        for _section, _label, name, roles in NAV_ITEMS:
             if membership.role in roles:
                 return redirect(name)
     return render(request, "console/home.html")

@@ -13,7 +13,7 @@ def test_developer_logs_in_sees_nav_and_opens_usage(page, login, transactional_d
     assert nav.get_by_role("link", name="Cost").is_visible()
     assert page.get_by_test_id("current-org").inner_text() == "Acme"
     nav.get_by_role("link", name="Usage").click()
-    assert page.get_by_role("heading", name="Usage").is_visible()
+    assert page.get_by_role("heading", name="Usage", exact=True).is_visible()
     assert page.url.endswith("/usage/")
 
 
