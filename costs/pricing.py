@@ -150,6 +150,7 @@ class PriceBook:
         self.token_rates = list(token_rates)
         self.tool_rates = sorted(tool_rates, key=lambda r: (r.org_specific, r.effective_from))
         self._cache: dict[tuple, TokenRates | None] = {}
+        self._step_cache: dict[tuple, list[list[TokenRates]]] = {}
 
     def change_dates(self) -> list[dt.date]:
         """Every date on which some price comes into force."""
@@ -167,23 +168,32 @@ class PriceBook:
         return self._cache[key]
 
     def _find(self, model_id, tier, window, day):
-        tiers = [tier] + ([STANDARD] if tier == PRIORITY else [])
-        windows = [window] + ([SHORT_CONTEXT] if window == LONG_CONTEXT else [])
-        for try_tier in tiers:
-            for try_window in windows:
-                for org_specific in (True, False):
-                    found = [
-                        r
-                        for r in self.token_rates
-                        if r.org_specific == org_specific
-                        and r.service_tier == try_tier
-                        and r.context_window == try_window
-                        and r.effective_from <= day
-                        and r.matches(model_id)
-                    ]
-                    if found:
-                        return max(found, key=lambda r: (r.specificity, r.effective_from))
+        for step in self._steps(model_id, tier, window):
+            found = [r for r in step if r.effective_from <= day]
+            if found:
+                return max(found, key=lambda r: (r.specificity, r.effective_from))
         return None
+
+    def _steps(self, model_id: str, tier: str, window: str) -> list[list[TokenRates]]:
+        """The rows matching a model for each lookup step, in order (dates not yet applied)."""
+        key = (model_id, tier, window)
+        if key not in self._step_cache:
+            tiers = [tier] + ([STANDARD] if tier == PRIORITY else [])
+            windows = [window] + ([SHORT_CONTEXT] if window == LONG_CONTEXT else [])
+            matching = [r for r in self.token_rates if r.matches(model_id)]
+            self._step_cache[key] = [
+                [
+                    r
+                    for r in matching
+                    if r.org_specific == org_specific
+                    and r.service_tier == try_tier
+                    and r.context_window == try_window
+                ]
+                for try_tier in tiers
+                for try_window in windows
+                for org_specific in (True, False)
+            ]
+        return self._step_cache[key]
 
     def tool_rate_for(self, kind: str, day: dt.date) -> ToolRate | None:
         """The web-search or code-execution price in force on this UTC date, or None."""

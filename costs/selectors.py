@@ -29,6 +29,8 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.db.models import Q, Sum
@@ -99,8 +101,7 @@ def price_catalogue(org) -> dict:
     }
 
 
-@dataclass(frozen=True)
-class LineKey:
+class LineKey(NamedTuple):
     """What a cost line of the report is: a Cost API line, per workspace when grouped so."""
 
     workspace: str
@@ -199,7 +200,7 @@ class CostReport:
     groups: list[str]  # group labels, largest first
     chart: dict[str, list[Decimal]]  # group label -> amount per period
     lines: list[LineTotal]
-    period_lines: list[tuple[int, LineTotal]]  # (period index, line), for the CSV
+    per_period: dict[tuple[int, LineKey], LineTotal]
     totals: Totals
     previous_total: Decimal | None = None
     projection: Decimal | None = None
@@ -210,6 +211,12 @@ class CostReport:
         if self.previous_total is None or self.previous_total == 0:
             return None
         return (self.totals.total - self.previous_total) / self.previous_total
+
+    @cached_property
+    def period_lines(self) -> list[tuple[int, LineTotal]]:
+        """(period index, line) for every period and cost line, in order (for the CSV)."""
+        ordered = sorted(self.per_period.items(), key=lambda kv: (kv[0][0], kv[0][1].sort_key()))
+        return [(period, line) for (period, _key), line in ordered]
 
     @property
     def has_data(self) -> bool:
@@ -491,12 +498,7 @@ def cost_report(
         groups=sorted(chart, key=lambda g: (-sum(chart[g]), g)),
         chart=chart,
         lines=sorted(lines.values(), key=lambda t: t.key.sort_key()),
-        period_lines=[
-            (p, line)
-            for (p, key), line in sorted(
-                per_period.items(), key=lambda kv: (kv[0][0], kv[0][1].sort_key())
-            )
-        ],
+        per_period=per_period,
         totals=totals,
         previous_total=previous,
         projection=projection,
