@@ -47,3 +47,18 @@ def test_dispatched_rollups_leave_buckets_equal_to_raw_rows(org, other_org):
     for o in (org, other_org):
         assert stored_buckets(o, "hour") == expected_buckets(raw_rows_of(o), "hour")
     assert tasks.dispatch_rollups.apply().get() == 0
+
+
+def test_beat_schedules_dispatch_partition_upkeep_and_retention():
+    from console.celery import app
+
+    app.loader.import_default_modules()
+    app.finalize()
+    scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
+
+    assert {
+        "usage.tasks.dispatch_rollups",
+        "usage.tasks.maintain_partitions",
+        "usage.tasks.purge_raw_logs",
+    } <= scheduled
+    assert all(name in app.tasks for name in scheduled)
