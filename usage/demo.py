@@ -596,7 +596,7 @@ def generate(spec: DemoSpec) -> Iterator[dict]:
                 spread=spread,
                 ids=ids,
             )
-            streams.append(iter(records).__next__)
+            streams.append(records.__next__)
         for code in codes:
             yield streams[code & 15]()
 
@@ -644,12 +644,13 @@ def _records(
     limited: float,
     spread,
     ids: _RequestIds,
-) -> list[dict]:
-    """The records of one persona in one hour, at the given ms offsets into the hour."""
-    if not instants:
-        return []
-    out = []
-    append = out.append
+) -> Iterator[dict]:
+    """The records of one persona in one hour, at the given ms offsets into the hour.
+
+    A generator, consumed in step with the other personas' in time order: records held
+    for a whole hour would survive into older garbage-collector generations and cost
+    about as much again to collect as to build.
+    """
     mmss = _MMSS
     steps = _LOGNORMAL_STEPS
     bisect_ = bisect.bisect
@@ -700,29 +701,24 @@ def _records(
             tier = "standard" if r < standard else "batch" if r < batch else "priority"
         if limited and draw() < limited:
             r = draw()
-            limit = (
-                "requests"
-                if r < by_requests
-                else "input_tokens"
-                if r < by_input
-                else ("output_tokens")
-            )
-            append(
-                {
-                    "request_id": request_ids[n],
-                    "timestamp": stamp,
-                    "workspace_id": workspace_id,
-                    "workspace_name": workspace_name,
-                    "api_key_id": key_id,
-                    "api_key_name": key_name,
-                    "model": model,
-                    "service_tier": tier,
-                    "status_code": 429,
-                    "rate_limit_type": limit,
-                    "usage": _zero_usage(),  # refused before any token was processed
-                    "code_execution_seconds": 0,
-                }
-            )
+            if r < by_requests:
+                limit = "requests"
+            else:
+                limit = "input_tokens" if r < by_input else "output_tokens"
+            yield {
+                "request_id": request_ids[n],
+                "timestamp": stamp,
+                "workspace_id": workspace_id,
+                "workspace_name": workspace_name,
+                "api_key_id": key_id,
+                "api_key_name": key_name,
+                "model": model,
+                "service_tier": tier,
+                "status_code": 429,
+                "rate_limit_type": limit,
+                "usage": _zero_usage(),  # refused before any token was processed
+                "code_execution_seconds": 0,
+            }
             continue
         uncached = int(input_table[int(draw() * steps)] * input_median) + 8
         write_5m = write_1h_tokens = read = 0
@@ -753,33 +749,30 @@ def _records(
         seconds = 0
         if code_execution and draw() < code_execution:
             seconds = 1 + int(seconds_table[int(draw() * steps)] * 15)
-        append(
-            {
-                "request_id": request_ids[n],
-                "timestamp": stamp,
-                "workspace_id": workspace_id,
-                "workspace_name": workspace_name,
-                "api_key_id": key_id,
-                "api_key_name": key_name,
-                "model": model,
-                "service_tier": tier,
-                "status_code": 200,
-                "rate_limit_type": None,
-                "usage": {
-                    "input_tokens": uncached,
-                    "output_tokens": int(output_table[int(draw() * steps)] * output_median) + 1,
-                    "cache_creation_input_tokens": write_5m + write_1h_tokens,
-                    "cache_creation": {
-                        "ephemeral_5m_input_tokens": write_5m,
-                        "ephemeral_1h_input_tokens": write_1h_tokens,
-                    },
-                    "cache_read_input_tokens": read,
-                    "server_tool_use": {"web_search_requests": searches},
+        yield {
+            "request_id": request_ids[n],
+            "timestamp": stamp,
+            "workspace_id": workspace_id,
+            "workspace_name": workspace_name,
+            "api_key_id": key_id,
+            "api_key_name": key_name,
+            "model": model,
+            "service_tier": tier,
+            "status_code": 200,
+            "rate_limit_type": None,
+            "usage": {
+                "input_tokens": uncached,
+                "output_tokens": int(output_table[int(draw() * steps)] * output_median) + 1,
+                "cache_creation_input_tokens": write_5m + write_1h_tokens,
+                "cache_creation": {
+                    "ephemeral_5m_input_tokens": write_5m,
+                    "ephemeral_1h_input_tokens": write_1h_tokens,
                 },
-                "code_execution_seconds": seconds,
-            }
-        )
-    return out
+                "cache_read_input_tokens": read,
+                "server_tool_use": {"web_search_requests": searches},
+            },
+            "code_execution_seconds": seconds,
+        }
 
 
 def _zero_usage() -> dict:
