@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone
 from psycopg.errors import UniqueViolation
 
@@ -798,6 +798,10 @@ def _checked_chunks(records: Iterable, chunk_size: int) -> Iterator[tuple[list, 
             outcome = _DONE
         except BaseException as exc:  # handed to the caller's thread and raised there
             outcome = exc
+        finally:
+            # Records are meant to be plain data; should an iterable still query the
+            # database, its connection belongs to this thread and must not leak.
+            connections.close_all()
         while not stop.is_set():
             try:
                 handoff.put(outcome, timeout=0.1)
@@ -831,6 +835,8 @@ def ingest_records(
     nudge: bool = True,
 ) -> IngestResult:
     """Validate and store (position, record) pairs; return the counts and the rejections.
+
+    ``records`` is read in a helper thread (so it should be plain data, not queries).
 
     Each chunk is stored in its own transaction with its ``IngestBatch``; valid records are
     stored even when others are rejected. ``store`` picks the storage path (COPY on
