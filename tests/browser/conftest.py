@@ -9,10 +9,6 @@ from tests.factories import PASSWORD
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
-# between browser steps are still synchronous, so Django's async guard must stand down.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 pytestmark = pytest.mark.browser
 
 
@@ -30,6 +26,11 @@ def browser():
         pytest.skip("Chromium not installed: run `apt-get install chromium` (Debian's package).")
     from playwright.sync_api import sync_playwright
 
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
+    # between browser steps are still synchronous, so Django's async guard must stand down,
+    # for the browser tests only (subprocesses of other tests must not inherit it).
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=CHROMIUM,
@@ -46,6 +47,7 @@ def browser():
         )
         yield browser
         browser.close()
+    monkeypatch.undo()
 
 
 @pytest.fixture
