@@ -294,10 +294,20 @@ def check_record(value: Any, latest: dt.datetime) -> tuple:
     elif "\x00" in model:
         _identifier(model, "model", 128, required=True)
     workspace = get("workspace_id")
-    if workspace is not None:
+    if workspace is not None and not (
+        type(workspace) is str
+        and 0 < len(workspace) <= 128
+        and workspace.isascii()
+        and "\x00" not in workspace
+    ):
         workspace = _identifier(workspace, "workspace_id", 128, required=False)
     api_key = get("api_key_id")
-    if api_key is not None:
+    if api_key is not None and not (
+        type(api_key) is str
+        and 0 < len(api_key) <= 128
+        and api_key.isascii()
+        and "\x00" not in api_key
+    ):
         api_key = _identifier(api_key, "api_key_id", 128, required=False)
     workspace_name = get("workspace_name")  # cleaned when used, on first sight only
     if workspace_name is not None and type(workspace_name) is not str:
@@ -353,16 +363,20 @@ def check_record(value: Any, latest: dt.datetime) -> tuple:
         elif type(breakdown) is not dict:
             raise _Invalid("usage.cache_creation", "must be an object")
         elif "ephemeral_5m_input_tokens" in breakdown or "ephemeral_1h_input_tokens" in breakdown:
-            write_5m = _count(
-                breakdown,
-                "ephemeral_5m_input_tokens",
-                "usage.cache_creation.ephemeral_5m_input_tokens",
-            )
-            write_1h = _count(
-                breakdown,
-                "ephemeral_1h_input_tokens",
-                "usage.cache_creation.ephemeral_1h_input_tokens",
-            )
+            write_5m = breakdown.get("ephemeral_5m_input_tokens", 0)
+            if type(write_5m) is not int or not 0 <= write_5m <= MAX_COUNT:
+                write_5m = _count(
+                    breakdown,
+                    "ephemeral_5m_input_tokens",
+                    "usage.cache_creation.ephemeral_5m_input_tokens",
+                )
+            write_1h = breakdown.get("ephemeral_1h_input_tokens", 0)
+            if type(write_1h) is not int or not 0 <= write_1h <= MAX_COUNT:
+                write_1h = _count(
+                    breakdown,
+                    "ephemeral_1h_input_tokens",
+                    "usage.cache_creation.ephemeral_1h_input_tokens",
+                )
             if (
                 usage.get("cache_creation_input_tokens") is not None
                 and total != write_5m + write_1h
@@ -379,9 +393,11 @@ def check_record(value: Any, latest: dt.datetime) -> tuple:
         elif type(tools) is not dict:
             raise _Invalid("usage.server_tool_use", "must be an object")
         else:
-            searches = _count(
-                tools, "web_search_requests", "usage.server_tool_use.web_search_requests"
-            )
+            searches = tools.get("web_search_requests", 0)
+            if type(searches) is not int or not 0 <= searches <= MAX_COUNT:
+                searches = _count(
+                    tools, "web_search_requests", "usage.server_tool_use.web_search_requests"
+                )
 
     seconds = get("code_execution_seconds")
     if not seconds:
