@@ -260,8 +260,10 @@ def test_refuses_bad_options(args):
     assert not Organization.objects.exists()
 
 
-def test_skip_rollup_leaves_the_batches_pending():
-    seed(*SMALL, "--skip-rollup")
+def test_skip_rollup_leaves_the_batches_pending(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        seed(*SMALL, "--skip-rollup")
+    assert callbacks == []  # no rollup task asked for either
     org = Organization.objects.get(slug="demo")
     assert IngestBatch.objects.filter(org=org, rolled_up_at__isnull=True).exists()
     assert not stored_buckets(org, "hour")

@@ -136,7 +136,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--skip-rollup",
             action="store_true",
-            help="leave the new batches pending instead of rolling them up here",
+            help="leave the new batches pending (for beat, or a timed `manage.py rollup`)",
         )
 
     def handle(self, *args, **options):
@@ -215,6 +215,7 @@ class Command(BaseCommand):
             enumerate(demo.generate(spec), 1),
             source=IngestBatch.Source.DEMO,
             progress=report,
+            nudge=False,  # rolled up right here, or left to beat with --skip-rollup
         )
         report.finish(result)
         if result.rejected:
@@ -228,12 +229,11 @@ class Command(BaseCommand):
             f"{result.accepted:,} new, {result.duplicates:,} already present."
         )
         if rollup:
-            # Ingest nudges a rollup itself; with no broker it has already run in-process.
             rolled = time.monotonic()
             batches = rollup_pending(org_id=org.pk)
             self.stdout.write(
-                f"Buckets are up to date ({batches} batch(es) rolled up here, "
-                f"in {time.monotonic() - rolled:.1f}s)."
+                f"Rolled up {batches} batch(es) in {time.monotonic() - rolled:.1f}s; "
+                "the buckets are up to date."
             )
 
     def _write_jsonl(self, spec: demo.DemoSpec, path: Path) -> int:
