@@ -74,11 +74,13 @@ def _truncate(column: str, unit: str) -> str:
         # Two-argument date_trunc is much cheaper per row; _tune_transaction pins the
         # session time zone to UTC so it truncates in UTC.
         return f"date_trunc('{unit}', {column})"
-    # Django stores SQLite datetimes as UTC text 'YYYY-MM-DD HH:MM:SS[.ffffff]'.
+    # Django stores SQLite datetimes as UTC text 'YYYY-MM-DD HH:MM:SS[.ffffff]'. The % signs
+    # are doubled because every statement here runs with a parameter list (maybe empty),
+    # which is also what Django's query logging formats with when DEBUG is on.
     pattern = {
-        "minute": "%Y-%m-%d %H:%M:00",
-        "hour": "%Y-%m-%d %H:00:00",
-        "day": "%Y-%m-%d 00:00:00",
+        "minute": "%%Y-%%m-%%d %%H:%%M:00",
+        "hour": "%%Y-%%m-%%d %%H:00:00",
+        "day": "%%Y-%%m-%%d 00:00:00",
     }
     return f"strftime('{pattern[unit]}', {column})"
 
@@ -128,7 +130,8 @@ def _add_scratch_to_buckets(cursor) -> None:
             order = f"series_id, {start}"
         cursor.execute(
             f"INSERT INTO {table} (org_id, series_id, start, {columns}) {select} "
-            f"ORDER BY {order} ON CONFLICT (series_id, start) DO UPDATE SET {updates}"
+            f"ORDER BY {order} ON CONFLICT (series_id, start) DO UPDATE SET {updates}",
+            [],
         )
     cursor.execute(f"DROP TABLE IF EXISTS {_SCRATCH}")
 

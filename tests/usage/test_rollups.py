@@ -193,3 +193,18 @@ def test_pending_by_org_counts_rows_waiting(org, other_org):
     assert rollups.pending_by_org() == {org.id: 3, other_org.id: 1}
     rollups.rollup_pending(org_id=org.id)
     assert rollups.pending_by_org() == {other_org.id: 1}
+
+
+def test_rollup_runs_with_query_logging_on(org, two_series):
+    """DEBUG (make run) logs every query by formatting it with its parameters."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    a, _ = two_series
+    store_batch(org, [raw(a, T0, output_tokens=10)])
+
+    with CaptureQueriesContext(connection) as queries:
+        rollups.rollup_pending()
+
+    assert any("INSERT INTO usage_minutebucket" in q["sql"] for q in queries.captured_queries)
+    assert_buckets_match_raw(org)
