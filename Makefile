@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 export METERBOARD_MODE ?= dev
 
 .PHONY: run test install lint bench worker
+BENCH_ROWS ?= 10000000
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,3 +31,7 @@ lint: install
 
 worker: install
 	$(BIN)/celery -A console worker --beat --loglevel=info
+
+# Needs PostgreSQL and Redis (BENCH_DATABASE_URL, BENCH_BROKER_URL; defaults on localhost).
+bench: install
+	$(BIN)/python -m bench.run --rows $(BENCH_ROWS)
