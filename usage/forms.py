@@ -93,11 +93,12 @@ class UsageFilterForm(forms.Form):
     def workspaces(self) -> list[Workspace]:
         return list(Workspace.objects.filter(org=self.org))
 
-    def api_keys(self, workspace: Workspace | None) -> list[ApiKey]:
-        keys = ApiKey.objects.filter(org=self.org).select_related("workspace")
+    def api_keys(self, workspace: Workspace | None) -> list[dict]:
+        """``[{"external_id", "name"}]`` of the keys to choose from (of the workspace, if any)."""
+        keys = ApiKey.objects.filter(org=self.org)
         if workspace is not None:
             keys = keys.filter(workspace=workspace)
-        return list(keys)
+        return list(keys.values("external_id", "name"))
 
     def models(self) -> list[LlmModel]:
         used = Series.objects.filter(org=self.org).values("model_id")

@@ -152,6 +152,11 @@ SORT_HEADERS = [
 ]
 
 
+def _formatted(counts: dict) -> dict:
+    """Integers with thousands separators (much cheaper than the intcomma filter per cell)."""
+    return {k: f"{v:,}" for k, v in counts.items() if isinstance(v, int)}
+
+
 def _percent(share: float | None, signed: bool = False) -> str | None:
     if share is None:
         return None
@@ -214,6 +219,8 @@ def usage_page(request):
     if query.sort:
         params["sort"] = query.sort
     report = selectors.usage_report(query)
+    for group in report["groups"]:
+        group["f"] = _formatted(group)
     links = _links(params, report["level"], report["periods"])
     part = form.cleaned_data.get("part") or ""
     context = {
@@ -227,8 +234,9 @@ def usage_page(request):
         "changes": {f: _percent(v, signed=True) for f, v in report["changes"].items()},
         "cache_read_percent": _percent(report["totals"]["cache_read_rate"]),
         "sort_headers": _sort_headers(params, query.sort),
+        "tf": _formatted(report["totals"]),
         "period_rows": [
-            {"period": p, "c": c, "drill": d}
+            {"period": p, "c": c, "f": _formatted(c), "drill": d}
             for p, c, d in zip(
                 report["periods"], report["per_period"], links["drills"], strict=True
             )

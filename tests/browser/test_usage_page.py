@@ -52,6 +52,12 @@ def total(page, name: str) -> int:
     )
 
 
+def settled(page, url):
+    """Wait for the URL htmx pushes, then for htmx to finish every request it started."""
+    page.wait_for_url(url)
+    page.wait_for_function("!document.querySelector('.htmx-request')")
+
+
 def wait_chart(page):
     page.locator('#usage-chart[data-ready="true"]').wait_for()
 
@@ -77,27 +83,26 @@ def test_developer_filters_drills_goes_back_and_exports(page, login, transaction
 
     # Each filter updates the page through htmx and lands in the URL.
     page.get_by_label("Workspace", exact=True).select_option("wrkspc_research")
-    page.wait_for_url(re.compile(r"workspace=wrkspc_research"))
+    settled(page, re.compile(r"workspace=wrkspc_research"))
     wait_chart(page)
     assert total(page, "requests") == all_requests * 2 // 3
     keys = page.get_by_label("API key", exact=True).locator("option").all_inner_texts()
     assert any("prod" in k for k in keys) and not any("ci (" in k for k in keys)
     page.get_by_label("API key", exact=True).select_option("apikey_prod")
-    page.wait_for_url(re.compile(r"api_key=apikey_prod"))
+    settled(page, re.compile(r"api_key=apikey_prod"))
     page.get_by_label("Model", exact=True).select_option("claude-haiku-4-5-20251001")
-    page.wait_for_url(re.compile(r"model=claude-haiku"))
+    settled(page, re.compile(r"model=claude-haiku"))
     wait_chart(page)
     assert total(page, "requests") == all_requests // 3
     page.get_by_label("Group by", exact=True).select_option("model")
-    page.wait_for_url(re.compile(r"group_by=model"))
+    settled(page, re.compile(r"group_by=model"))
     assert page.get_by_test_id("breakdown").is_visible()
     page.get_by_label("Time zone", exact=True).select_option("Asia/Kolkata")
-    page.wait_for_url(re.compile(r"tz=Asia%2FKolkata"))
+    settled(page, re.compile(r"tz=Asia%2FKolkata"))
     page.get_by_label("Month", exact=True).fill("2026-10")
-    page.get_by_label("Month", exact=True).dispatch_event("change")
-    page.wait_for_url(re.compile(r"month=2026-10"))
+    settled(page, re.compile(r"month=2026-10"))
     page.get_by_label("Day", exact=True).select_option("2026-10-05")
-    page.wait_for_url(re.compile(r"day=2026-10-05"))
+    settled(page, re.compile(r"day=2026-10-05"))
     wait_chart(page)
     assert page.get_by_test_id("view-title").inner_text().startswith("By hour")
 
@@ -108,13 +113,13 @@ def test_developer_filters_drills_goes_back_and_exports(page, login, transaction
 
     # Click the 4th day's bar: that day by hour.
     click_bar(page, 3)
-    page.wait_for_url(re.compile(r"day=2026-11-04"))
+    settled(page, re.compile(r"day=2026-11-04"))
     wait_chart(page)
     day_requests = total(page, "requests")
     assert day_requests == sum(1 for r in rows if r.timestamp.date() == dt.date(2026, 11, 4))
     # Click the 12:00 bar: that hour by minute.
     click_bar(page, 12)
-    page.wait_for_url(re.compile(r"hour=12"))
+    settled(page, re.compile(r"hour=12"))
     wait_chart(page)
     assert total(page, "requests") == 3
     crumbs = page.get_by_test_id("breadcrumb")
@@ -122,17 +127,17 @@ def test_developer_filters_drills_goes_back_and_exports(page, login, transaction
 
     # The breadcrumb goes up a level; Back returns to the hour.
     crumbs.get_by_role("link", name="2026-11-04").click()
-    page.wait_for_url(re.compile(r"day=2026-11-04&tz=UTC$"))
+    settled(page, re.compile(r"day=2026-11-04&tz=UTC$"))
     wait_chart(page)
     assert total(page, "requests") == day_requests
     page.go_back()
-    page.wait_for_url(re.compile(r"hour=12"))
+    settled(page, re.compile(r"hour=12"))
     wait_chart(page)
     assert total(page, "requests") == 3
     page.go_back()
-    page.wait_for_url(re.compile(r"day=2026-11-04&tz=UTC$"))
+    settled(page, re.compile(r"day=2026-11-04&tz=UTC$"))
     page.go_back()
-    page.wait_for_url(re.compile(r"month=2026-11&tz=UTC$"))
+    settled(page, re.compile(r"month=2026-11&tz=UTC$"))
     wait_chart(page)
     assert total(page, "requests") == all_requests
 
