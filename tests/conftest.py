@@ -20,6 +20,23 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture
+def shipped_prices(transactional_db):
+    """The default price catalogue, put back after earlier transactional tests flushed it.
+
+    A data migration installs it once; TransactionTestCase-style tests empty every table
+    when they finish, so a later transactional test that needs prices reinstalls them.
+    """
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from costs.models import ModelPrice
+
+    if not ModelPrice.objects.filter(org=None).exists():
+        import_module("costs.migrations.0002_shipped_prices").add_defaults(apps, None)
+
+
+@pytest.fixture
 def org(db):
     return factories.make_org("acme", "Acme")
 

@@ -18,7 +18,7 @@ def csv_sum(download) -> Decimal:
     return total.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
-def test_billing_filters_drills_into_a_day_and_exports_matching_csv(page, login, transactional_db):
+def test_billing_filters_drills_into_a_day_and_exports_matching_csv(page, login, shipped_prices):
     org = factories.make_org("acme", "Acme")
     billing = factories.make_member(org, Role.BILLING, "billing@acme.test")
     research = factories.make_workspace(org, "Research")
