@@ -81,6 +81,10 @@ class UsageFilterForm(forms.Form):
     )
     rl_page = forms.IntegerField(required=False, min_value=1, max_value=1_000_000)
     part = forms.ChoiceField(required=False, choices=PARTS)
+    # Export only (beyond the Console): rows finer than the bars shown, e.g. a month by minute.
+    granularity = forms.ChoiceField(
+        required=False, choices=[("", "As shown"), ("hour", "Hour"), ("minute", "Minute")]
+    )
 
     def __init__(self, data, *, org, user, now: dt.datetime | None = None):
         super().__init__(data)
@@ -197,6 +201,11 @@ class UsageFilterForm(forms.Form):
                 self.add_error("hour", f"{day} has no hour “{hour}” in {data['tz']}.")
                 return data
             data["hour_period"] = period
+        if data.get("granularity") == "hour" and data["hour_period"] is not None:
+            self.add_error(
+                "granularity", "An hour is shown by minute; hourly rows would be coarser."
+            )
+            return data
         key, workspace = data.get("api_key"), data.get("workspace")
         if isinstance(key, ApiKey) and workspace is not None and key.workspace_id != workspace.id:
             self.add_error(

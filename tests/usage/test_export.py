@@ -86,6 +86,10 @@ def page_totals(client, query) -> dict:
         "month=2026-11&day=2026-11-12&hour=12&group_by=workspace",
         "month=2026-11&group_by=service_tier&workspace=default",
         "month=2026-11&group_by=context_window&api_key=none",
+        # Finer rows than the bars shown (export only):
+        "month=2026-11&granularity=hour",
+        "month=2026-11&tz=Asia/Kathmandu&granularity=minute&group_by=api_key",
+        "month=2026-11&day=2026-11-01&tz=America/New_York&granularity=minute",
     ],
 )
 def test_csv_sums_equal_the_page_totals_and_the_raw_rows(client, org, rows, query):
@@ -203,3 +207,35 @@ def test_export_access(client, org, other_org, rows):
     _, lines = export(client, "month=2026-11")
     assert sum(int(line["requests"]) for line in lines) == 0  # Globex sees none of Acme's usage
     assert all(c in CSV_COLUMNS for c in COUNT_COLUMNS if c != "code_execution_ms")
+
+
+def test_finer_granularity_rows_match_the_raw_rows_of_each_minute(client, org, rows):
+    client.force_login(factories.make_member(org, Role.DEVELOPER))
+    response, lines = export(client, "month=2026-11&tz=Asia/Kolkata&granularity=minute")
+
+    assert response["Content-Disposition"] == (
+        'attachment; filename="usage_acme_2026-11_by-minute_asia-kolkata.csv"'
+    )
+    kolkata = ZoneInfo("Asia/Kolkata")
+    month_start = dt.datetime(2026, 11, 1, tzinfo=kolkata)
+    month_end = dt.datetime(2026, 12, 1, tzinfo=kolkata)
+    expected = Counter(
+        r.timestamp.astimezone(kolkata).replace(second=0, microsecond=0)
+        for r in rows
+        if month_start <= r.timestamp < month_end
+    )
+    got = {dt.datetime.fromisoformat(line["period_start"]): int(line["requests"]) for line in lines}
+    assert got == expected
+    for line in lines:
+        start = dt.datetime.fromisoformat(line["period_start"])
+        assert dt.datetime.fromisoformat(line["period_end"]) - start == dt.timedelta(minutes=1)
+
+
+def test_granularity_coarser_than_the_view_is_a_bad_request(client, org, rows):
+    client.force_login(factories.make_member(org, Role.DEVELOPER))
+
+    response = client.get(f"{EXPORT}?month=2026-11&day=2026-11-02&hour=12&granularity=hour")
+
+    assert response.status_code == 400
+    assert "coarser" in response.content.decode()
+    assert client.get(f"{EXPORT}?month=2026-11&granularity=second").status_code == 400
