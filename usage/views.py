@@ -386,7 +386,7 @@ def csv_rows(form: UsageFilterForm, report: dict, query):
 
 
 def _finer_periods(query, granularity: str):
-    """The view's span at ``granularity``, one shown bar's worth of periods at a time."""
+    """The view's span at ``granularity``, in chunks of a local day (hours) or hour (minutes)."""
     level, periods = query.level_and_periods
     for period in periods:
         if level == "month":  # a local day
@@ -395,8 +395,9 @@ def _finer_periods(query, granularity: str):
             hours = [period]
         if granularity == "hour":
             yield hours
-        else:
-            yield [m for hour in hours for m in timeslice.minutes_of_hour(hour, query.zone)]
+        else:  # an hour at a time: a chunk holds at most 60 minutes x groups rows
+            for hour in hours:
+                yield timeslice.minutes_of_hour(hour, query.zone)
 
 
 def finer_csv_rows(form: UsageFilterForm, query, granularity: str):
