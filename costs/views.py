@@ -56,6 +56,20 @@ def _chart(report) -> dict:
     }
 
 
+def _report(org, data: dict):
+    """The cost report of the validated filters."""
+    return cost_report(
+        org,
+        zone=data["tz"],
+        year=data["month"][0],
+        month=data["month"][1],
+        day=data["day"],
+        workspace=data["workspace"],
+        model=data["model"],
+        group=data["group"],
+    )
+
+
 @require_GET
 @reports_required
 def cost_page(request):
@@ -67,16 +81,7 @@ def cost_page(request):
     if not valid:
         return render(request, template, context, status=400)
     data = form.cleaned_data
-    report = cost_report(
-        request.org,
-        zone=data["tz"],
-        year=data["month"][0],
-        month=data["month"][1],
-        day=data["day"],
-        workspace=data["workspace"],
-        model=data["model"],
-        group=data["group"],
-    )
+    report = _report(request.org, data)
     context.update(
         report=report,
         chart=_chart(report),
@@ -98,16 +103,7 @@ def cost_export(request):
         context = {"form": form, "shown": form.shown(), **_choices(request.org)}
         return render(request, "costs/page.html", context, status=400)
     data = form.cleaned_data
-    report = cost_report(
-        request.org,
-        zone=data["tz"],
-        year=data["month"][0],
-        month=data["month"][1],
-        day=data["day"],
-        workspace=data["workspace"],
-        model=data["model"],
-        group=data["group"],
-    )
+    report = _report(request.org, data)
     response = StreamingHttpResponse(
         export.stream(report, data["tz"]), content_type="text/csv; charset=utf-8"
     )
