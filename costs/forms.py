@@ -103,8 +103,6 @@ class CostFilterForm(forms.Form):
         data = getattr(self, "cleaned_data", {})
         raw = self.data
         month = data.get("month")
-        if isinstance(month, tuple):
-            month = "{}-{:02d}".format(*month)
         return {
             "workspace": str(data["workspace"].pk) if data.get("workspace") else "",
             "model": data["model"].model_id if data.get("model") else "",

@@ -284,3 +284,17 @@ def test_prices_are_per_organisation(client, org, other_org):
     c.post(reverse("costs:add_model_price"), price_post(model_pattern="claude-secret-1"))
     mine = client_for(Client(), org, Role.ADMIN).get(reverse("costs:prices")).content.decode()
     assert "claude-secret-1" not in mine
+
+
+def test_month_control_shows_the_current_month_when_none_is_given(client, db):
+    import datetime as dt
+
+    from accounts.models import Role
+    from tests import factories
+
+    org = factories.make_org("shown", "Shown")
+    client.force_login(factories.make_member(org, Role.BILLING))
+
+    html = client.get("/cost/").content.decode()
+
+    assert f'name="month" type="month" value="{dt.datetime.now(dt.UTC):%Y-%m}"' in html
