@@ -696,10 +696,7 @@ def _store_orm(org, source, rows, series, duplicates, rejected) -> IngestBatch:
         cursor.executemany(
             f"INSERT INTO {RequestLog._meta.db_table} ({_LOG_COLUMNS}) "
             f"VALUES ({', '.join(['%s'] * 14)})",
-            [
-                (org.pk, batch.pk, series[row[2]], row[0], adapt(row[1]), *row[5:14])
-                for row in new
-            ],
+            [(org.pk, batch.pk, series[row[2]], row[0], adapt(row[1]), *row[5:14]) for row in new],
         )
     return batch
 

@@ -103,7 +103,10 @@ class RequestId(models.Model):
     # The primary key already serves lookups by organisation; a second index would only
     # slow down ingest, which writes one row here per accepted record.
     org = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="+", db_constraint=False,
+        Organization,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
         db_index=False,
     )
     request_id = models.CharField(max_length=255)
@@ -150,7 +153,8 @@ class RequestLog(Counts):
             # The Usage page lists rate-limited requests; they are rare, so a filter on one
             # key would otherwise walk every raw row of the period to find them.
             models.Index(
-                fields=["org", "timestamp"], condition=Q(status_code=429),
+                fields=["org", "timestamp"],
+                condition=Q(status_code=429),
                 name="requestlog_rate_limited",
             ),
         ]
