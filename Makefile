@@ -22,6 +22,8 @@ run: install
 	$(BIN)/python manage.py runserver 127.0.0.1:8000
 
 test: install
+	$(BIN)/ruff check --quiet .
+	$(BIN)/ruff format --check --quiet .
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest $(PYTEST_ARGS)
 
