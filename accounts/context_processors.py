@@ -32,5 +32,5 @@ def navigation(request):
         sections.setdefault(section, []).append(
             {"label": label, "url": url, "active": request.path.startswith(url)}
         )
-    others = [m for m in request.user.memberships.select_related("org") if m.pk != membership.pk]
+    others = [m for m in request.memberships if m.pk != membership.pk]
     return {"nav_sections": list(sections.items()), "other_memberships": others}

@@ -6,21 +6,26 @@ SESSION_KEY = "current_org_id"
 
 
 class CurrentOrganizationMiddleware:
-    """Set ``request.membership`` and ``request.org`` (None when signed out or without any)."""
+    """Set ``request.memberships`` (all of the person's, by organisation name), and
+    ``request.membership`` and ``request.org`` for the current one (None when signed out or
+    without any). One query; the navigation's organisation switcher reuses the list."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        request.memberships = []
         request.membership = None
         request.org = None
         if request.user.is_authenticated:
-            memberships = Membership.objects.select_related("org").filter(user=request.user)
-            wanted = request.session.get(SESSION_KEY)
-            membership = (wanted and memberships.filter(org_id=wanted).first()) or (
-                memberships.order_by("org__name", "org_id").first()
+            request.memberships = list(
+                Membership.objects.select_related("org")
+                .filter(user=request.user)
+                .order_by("org__name", "org_id")
             )
-            if membership:
-                request.membership = membership
-                request.org = membership.org
+            wanted = request.session.get(SESSION_KEY)
+            current = next((m for m in request.memberships if m.org_id == wanted), None)
+            request.membership = current or next(iter(request.memberships), None)
+            if request.membership:
+                request.org = request.membership.org
         return self.get_response(request)
