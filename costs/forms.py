@@ -10,9 +10,9 @@ from django import forms
 from django.http import Http404
 
 from console.models import LlmModel, Workspace
-from costs.models import ModelPrice, PricedTier, ToolPrice
+from costs.models import ModelPrice, ToolPrice
 from costs.selectors import GROUPS
-from usage.models import Series
+from usage.models import Series, ServiceTier
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
@@ -169,8 +169,8 @@ class ModelPriceForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         tiers = [data.get("service_tier")]
-        if data.get("also_batch") and data.get("service_tier") == PricedTier.STANDARD:
-            tiers.append(PricedTier.BATCH)
+        if data.get("also_batch") and data.get("service_tier") == ServiceTier.STANDARD:
+            tiers.append(ServiceTier.BATCH)
         clash = ModelPrice.objects.filter(
             org=self.org,
             model_pattern=data.get("model_pattern"),

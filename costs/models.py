@@ -17,6 +17,7 @@ from django.db import models
 from django.db.models.functions import Coalesce
 
 from console.models import Organization
+from usage.models import ContextWindow, ServiceTier
 
 # Per-million-token rates down to a millionth of a dollar: a rate of $0.015/MTok is
 # $0.000000015 a token, and every token amount is then exact to 1e-12 USD.
@@ -30,18 +31,6 @@ pattern_validator = RegexValidator(
 )
 
 
-class PricedTier(models.TextChoices):
-    # Same values as usage.models.ServiceTier; repeated so the catalogue reads on its own.
-    STANDARD = "standard", "Standard"
-    BATCH = "batch", "Batch"
-    PRIORITY = "priority", "Priority"
-
-
-class PricedWindow(models.TextChoices):
-    UP_TO_200K = "0-200k", "0-200k"
-    OVER_200K = "200k-1M", "200k-1M"
-
-
 class ModelPrice(models.Model):
     """Token prices for the models matching a pattern, one tier and one context window."""
 
@@ -53,8 +42,8 @@ class ModelPrice(models.Model):
         validators=[pattern_validator],
         help_text="An exact model id, or a prefix ending in * (the longest match wins).",
     )
-    service_tier = models.CharField(max_length=16, choices=PricedTier.choices)
-    context_window = models.CharField(max_length=16, choices=PricedWindow.choices)
+    service_tier = models.CharField(max_length=16, choices=ServiceTier.choices)
+    context_window = models.CharField(max_length=16, choices=ContextWindow.choices)
     effective_from = models.DateField(help_text="UTC date from which this price is in force.")
     input_per_mtok = models.DecimalField(**RATE_DIGITS, validators=[MinValueValidator(ZERO)])
     output_per_mtok = models.DecimalField(**RATE_DIGITS, validators=[MinValueValidator(ZERO)])

@@ -5,7 +5,8 @@ from decimal import Decimal
 from django.db import transaction
 
 from console.services import record_audit
-from costs.models import ModelPrice, PricedTier, ToolPrice
+from costs.models import ModelPrice, ToolPrice
+from usage.models import ServiceTier
 
 RATE_FIELDS = [
     "input_per_mtok",
@@ -35,12 +36,12 @@ def add_model_price(org, actor, price: ModelPrice, *, also_batch: bool = False) 
     """Save an organisation's token price (and its batch half, if asked); audit each."""
     price.org, price.created_by = org, actor
     prices = [price]
-    if also_batch and price.service_tier == PricedTier.STANDARD:
+    if also_batch and price.service_tier == ServiceTier.STANDARD:
         batch = ModelPrice(
             org=org,
             created_by=actor,
             model_pattern=price.model_pattern,
-            service_tier=PricedTier.BATCH,
+            service_tier=ServiceTier.BATCH,
             context_window=price.context_window,
             effective_from=price.effective_from,
             source=(price.source + "; " if price.source else "") + "batch: 50% of standard",
