@@ -115,31 +115,18 @@ def timed(fn, *args, **kwargs):
 # ---------------------------------------------------------------- the steps
 
 
+def seed_jsonl(env, path: Path, requests: int, days: int, seed: int, *extra, capture=True):
+    """Write demo records of the benchmark's shape (5 workspaces, 100 keys, 8 models)."""
+    return manage(
+        "seed_demo", "--org", ORG, "--password", PASSWORD, "--requests", str(requests),
+        "--days", str(days), "--seed", str(seed), "--workspaces", "5", "--keys", "100",
+        "--models", "8", "--jsonl", str(path), *extra, env=env, capture=capture,
+    )  # fmt: skip
+
+
 def step_generate(env, rows, work: Path) -> tuple[Path, float]:
     path = work / "month.jsonl"
-    seconds, _ = timed(
-        manage,
-        "seed_demo",
-        "--org",
-        ORG,
-        "--password",
-        PASSWORD,
-        "--requests",
-        str(rows),
-        "--days",
-        "30",
-        "--workspaces",
-        "5",
-        "--keys",
-        "100",
-        "--models",
-        "8",
-        "--seed",
-        "7",
-        "--jsonl",
-        str(path),
-        env=env,
-    )
+    seconds, _ = timed(seed_jsonl, env, path, rows, 30, 7, capture=False)
     return path, seconds
 
 
@@ -211,54 +198,8 @@ def step_rollup(env, conn, table: Table, rows: int):
 def step_incremental(env, table: Table, work: Path):
     fresh, late = work / "fresh.jsonl", work / "late.jsonl"
     end = dt.datetime.now(dt.UTC)
-    manage(
-        "seed_demo",
-        "--org",
-        ORG,
-        "--password",
-        PASSWORD,
-        "--requests",
-        "90000",
-        "--days",
-        "1",
-        "--seed",
-        "8",
-        "--workspaces",
-        "5",
-        "--keys",
-        "100",
-        "--models",
-        "8",
-        "--jsonl",
-        str(fresh),
-        env=env,
-        capture=True,
-    )
-    manage(
-        "seed_demo",
-        "--org",
-        ORG,
-        "--password",
-        PASSWORD,
-        "--requests",
-        "10000",
-        "--days",
-        "7",
-        "--seed",
-        "9",
-        "--end",
-        (end - dt.timedelta(days=5)).isoformat(),
-        "--workspaces",
-        "5",
-        "--keys",
-        "100",
-        "--models",
-        "8",
-        "--jsonl",
-        str(late),
-        env=env,
-        capture=True,
-    )
+    seed_jsonl(env, fresh, 90_000, 1, 8)
+    seed_jsonl(env, late, 10_000, 7, 9, "--end", (end - dt.timedelta(days=5)).isoformat())
     manage("import_logs", str(fresh), str(late), "--org", ORG, env=env, capture=True)
     seconds, _ = timed(manage, "rollup", env=env, capture=True)
     # The command's own start-up is part of the figure; measure it to report it separately.
