@@ -182,16 +182,6 @@ def _sort_headers(params: dict, sort: str) -> list[dict]:
     return headers
 
 
-def _filter_lists(form: UsageFilterForm, workspace, tz: str) -> dict:
-    return {
-        "workspaces": form.workspaces(),
-        "api_keys": form.api_keys(workspace),
-        "models": form.models(),
-        "time_zone_options": form.time_zone_options(tz),
-        "NO_API_KEY": NO_API_KEY,
-    }
-
-
 def _invalid(request, form: UsageFilterForm):
     """The page (or its htmx part) with the filters as typed and what is wrong with them."""
     selected = {k: form.data.get(k, "") for k in form.fields}
@@ -199,8 +189,7 @@ def _invalid(request, form: UsageFilterForm):
         "form": form,
         "errors": form.error_messages(),
         "selected": selected,
-        "days": [],
-        **_filter_lists(form, None, selected.get("tz", "")),
+        **form.select_options(selected, None, []),
     }
     template = "usage/page.html#content" if _partial(request) else "usage/page.html"
     return render(request, template, context, status=400)
@@ -230,7 +219,6 @@ def usage_page(request):
         "report": report,
         "links": links,
         "chart": _chart(report, query, links),
-        "days": selectors.days_for_select(query),
         "changes": {f: _percent(v, signed=True) for f, v in report["changes"].items()},
         "cache_read_percent": _percent(report["totals"]["cache_read_rate"]),
         "sort_headers": _sort_headers(params, query.sort),
@@ -242,7 +230,9 @@ def usage_page(request):
             )
         ],
         "part": part,
-        **_filter_lists(form, form.cleaned_data.get("workspace"), params["tz"]),
+        **form.select_options(
+            params, form.cleaned_data.get("workspace"), selectors.days_for_select(query)
+        ),
     }
     if part == "limits":
         context.update(_rate_limit_use(query, report))
