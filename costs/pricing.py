@@ -2,8 +2,9 @@
 
 Nothing here touches the database. ``PriceBook`` holds price rows (shipped defaults and one
 organisation's own), ``cost_lines`` turns summed usage of one model / tier / context window
-on one UTC date into lines in the Cost API's terms, and ``code_execution_free_ms`` spends the
-monthly free code-execution allowance in time order.
+on one UTC date into lines in the Cost API's terms, ``RateCard`` prices the same usage as
+integer counts of 1e-12 USD (for adding up many sums exactly and fast), and
+``code_execution_free_ms`` spends the monthly free code-execution allowance in time order.
 
 Money is ``Decimal`` USD throughout. Token and web-search amounts are exact (rates have at
 most 6 decimal places per million tokens, so a token amount has at most 12); code execution
@@ -13,10 +14,11 @@ a division does not terminate. Sums of lines are therefore exact sums of what is
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 
 AMOUNT_PLACES = 12
 AMOUNT_QUANTUM = Decimal(1).scaleb(-AMOUNT_PLACES)
@@ -151,12 +153,21 @@ class PriceBook:
         self.tool_rates = sorted(tool_rates, key=lambda r: (r.org_specific, r.effective_from))
         self._cache: dict[tuple, TokenRates | None] = {}
         self._step_cache: dict[tuple, list[list[TokenRates]]] = {}
+        self._change_dates: list[dt.date] | None = None
 
     def change_dates(self) -> list[dt.date]:
         """Every date on which some price comes into force."""
         dates = {r.effective_from for r in self.token_rates}
         dates.update(r.effective_from for r in self.tool_rates)
         return sorted(dates)
+
+    def price_date(self, day: dt.date) -> dt.date:
+        """The date whose prices are the ones in force on ``day``: the latest change date on
+        or before it (every lookup gives the same answer for both), else ``day`` itself."""
+        if self._change_dates is None:
+            self._change_dates = self.change_dates()
+        i = bisect.bisect_right(self._change_dates, day)
+        return self._change_dates[i - 1] if i else day
 
     def token_rates_for(
         self, model_id: str, tier: str, window: str, day: dt.date
@@ -339,6 +350,76 @@ def cost_lines(
             )
         )
     return lines
+
+
+# Counting in whole 1e-12 USD ("pico") while adding up: integers add exactly and fast, and
+# every amount above is a whole number of them (token and web-search rates have at most 6
+# decimal places, so tokens x rate is exact; code execution is rounded to 1e-12).
+PICO_PER_USD = 10**12
+_WIDE = Context(prec=60)
+CODE_KIND = len(COUNT_FIELDS) - 1  # code_execution_ms, the last counter
+
+
+def to_pico(amount: Decimal) -> int:
+    """An amount that is a multiple of 1e-12 USD, as a count of 1e-12 USD."""
+    scaled = amount.scaleb(AMOUNT_PLACES, _WIDE)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{amount} is not a whole number of 1e-12 USD")
+    return int(scaled)
+
+
+def from_pico(pico: int) -> Decimal:
+    """A count of 1e-12 USD as a Decimal amount (exact, 12 decimal places)."""
+    return Decimal(pico).scaleb(-AMOUNT_PLACES, _WIDE)
+
+
+def _per_unit(rate: Decimal, units: int) -> int | Decimal:
+    """``rate`` USD per ``units`` as whole 1e-12 USD per unit, or the Decimal rate if not whole."""
+    scaled = _WIDE.divide(_WIDE.multiply(rate, PICO_PER_USD), units)
+    return int(scaled) if scaled == scaled.to_integral_value() else rate
+
+
+@dataclass(frozen=True)
+class RateCard:
+    """The rates of one model / tier / window on one UTC date, one per counter.
+
+    ``per_unit`` follows COUNT_FIELDS: for each counter, whole 1e-12 USD per unit (int), the
+    USD rate when that is not whole (Decimal, priced like ``cost_lines``), or None when
+    unpriced. ``pico`` gives exactly the amount ``cost_lines`` gives for the same quantity,
+    so usage summed over any number of buckets can be priced once.
+    """
+
+    per_unit: tuple[int | Decimal | None, ...]
+
+    @classmethod
+    def of(cls, book: PriceBook, model_id: str, tier: str, window: str, day: dt.date):
+        rates = book.token_rates_for(model_id, tier, window, day)
+        web = book.tool_rate_for(WEB_SEARCH, day)
+        code = book.tool_rate_for(CODE_EXECUTION, day)
+        per_unit = [
+            None if rates is None else _per_unit(getattr(rates, t.rate), 1_000_000)
+            for t in TOKEN_TYPES
+        ]
+        per_unit.append(None if web is None else _per_unit(web.unit_price, 1_000))
+        # Code execution divides by 3,600,000 ms and is rounded, so it stays a rate.
+        per_unit.append(None if code is None else code.unit_price)
+        return cls(tuple(per_unit))
+
+    def pico(self, counter: int, quantity: int) -> int | None:
+        """The amount of ``quantity`` of counter ``counter`` in 1e-12 USD (None if unpriced).
+
+        For code execution ``quantity`` is the billable milliseconds (after the allowance).
+        """
+        rate = self.per_unit[counter]
+        if rate is None:
+            return None
+        if type(rate) is int:
+            return quantity * rate
+        if counter == CODE_KIND:
+            return to_pico(code_execution_amount(quantity, rate))
+        if counter == CODE_KIND - 1:
+            return to_pico(web_search_amount(quantity, rate))
+        return to_pico(token_amount(quantity, rate))
 
 
 def allowance_ms(rate: ToolRate | None) -> int:

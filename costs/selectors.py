@@ -8,18 +8,22 @@ How a cost report is computed (``cost_report``):
    (see 3). Within one segment every bucket has the same prices, so the price in force at a
    bucket's UTC start is the price of its segment.
 2. Each segment is split into whole UTC days, hours and minutes (``usage.timeslice``) and
-   the buckets of those ranges are summed in SQL, grouped by segment (a CASE on ``start``)
-   and by model, service tier, context window (and workspace when grouping by it). Bucket
-   rows never straddle a segment, so the sums are exact.
+   the buckets of those ranges are summed in SQL, grouped by segment (``width_bucket`` on
+   ``start``) and by model, service tier, context window (and workspace when grouping by
+   it). Bucket rows never straddle a segment, so the sums are exact. The previous period
+   (for the comparison) is read in the same queries, as its own segments.
 3. Code execution: the allowance is per organisation and UTC calendar month and covers the
-   month's earliest usage. The organisation's hourly code-execution totals (all workspaces,
-   whatever the filters) say which hours are wholly free, wholly billed, or the one hour in
-   which the allowance runs out; that hour is read by minute and shared in time order (then
-   by series id within a minute, which buckets cannot order further). Anthropic's 5-minute
-   minimum per container cannot be applied: logs carry container time per request, not
-   containers.
-4. Each segment's sums are priced with ``costs.pricing.cost_lines`` and added up by chart
-   period, group and cost line. Unpriced usage stays visible as tokens with no amount.
+   month's earliest usage. The organisation's daily code-execution totals (all workspaces,
+   whatever the filters) say which days are wholly free, wholly billed, or the one day in
+   which the allowance runs out; that day is read by hour, and its crossing hour by minute
+   and shared in time order (then by series id within a minute, which buckets cannot order
+   further). Anthropic's 5-minute minimum per container cannot be applied: logs carry
+   container time per request, not containers.
+4. Each segment's sums are priced with a ``costs.pricing.RateCard`` (one per model, tier,
+   window and price period) into integer counts of 1e-12 USD per (period, group, counter),
+   which add up exactly; lines, chart bars and totals are sums of those same cells. Code
+   execution is rounded to 1e-12 USD once per cell and rate. Unpriced usage stays visible
+   as tokens with no amount.
 """
 
 from __future__ import annotations
@@ -39,19 +43,22 @@ from console.models import LlmModel, Workspace
 from costs.models import ModelPrice, ToolPrice
 from costs.pricing import (
     CODE_EXECUTION,
+    CODE_KIND,
     COST_TYPES,
+    COUNT_FIELDS,
     TOKEN_TYPE_LABELS,
     TOKEN_TYPES,
     TOKENS,
     WEB_SEARCH,
-    CostLine,
     PriceBook,
-    Usage,
+    RateCard,
     allowance_ms,
+    code_execution_amount,
     code_execution_free_ms,
-    cost_lines,
+    from_pico,
     month_start,
     split_free,
+    to_pico,
     token_rates_from,
     tool_rate_from,
 )
@@ -136,14 +143,6 @@ class LineTotal:
     def unit(self) -> str:
         return {TOKENS: "tokens", WEB_SEARCH: "searches", CODE_EXECUTION: "ms"}[self.key.cost_type]
 
-    def add(self, line: CostLine) -> None:
-        self.quantity += line.quantity
-        self.free_quantity += line.free_quantity
-        if line.amount is None:
-            self.amount = None
-        elif self.amount is not None:
-            self.amount += line.amount
-
 
 @dataclass
 class Totals:
@@ -157,25 +156,23 @@ class Totals:
     unpriced_tokens: int = 0
     unpriced_models: dict = field(default_factory=dict)  # model id -> unpriced quantity
 
-    def add(self, line: CostLine) -> None:
+    def add(self, line: LineTotal) -> None:
+        key = line.key
         if line.amount is None:
-            if line.cost_type == TOKENS:
+            if key.cost_type == TOKENS:
                 self.unpriced_tokens += line.quantity
-            self.unpriced_models[line.model] = (
-                self.unpriced_models.get(line.model, 0) + line.quantity
-            )
+            self.unpriced_models[key.model] = self.unpriced_models.get(key.model, 0) + line.quantity
             return
         self.total += line.amount
-        if line.cost_type == TOKENS:
+        if key.cost_type == TOKENS:
             self.tokens += line.amount
-            self.by_token_type[line.token_type] = (
-                self.by_token_type.get(line.token_type, ZERO) + line.amount
+            self.by_token_type[key.token_type] = (
+                self.by_token_type.get(key.token_type, ZERO) + line.amount
             )
-        elif line.cost_type == WEB_SEARCH:
+        elif key.cost_type == WEB_SEARCH:
             self.web_search += line.amount
         else:
             self.code_execution += line.amount
-        if line.cost_type == CODE_EXECUTION:
             self.code_execution_ms += line.quantity
             self.code_execution_free_ms += line.free_quantity
 
@@ -200,10 +197,10 @@ class CostReport:
     groups: list[str]  # group labels, largest first
     chart: dict[str, list[Decimal]]  # group label -> amount per period
     lines: list[LineTotal]
-    per_period: dict[tuple[int, LineKey], LineTotal]
     totals: Totals
     previous_total: Decimal | None = None
     projection: Decimal | None = None
+    priced: _Priced | None = None  # what the lines were added up from (for per_period)
 
     @property
     def change(self) -> Decimal | None:
@@ -211,6 +208,11 @@ class CostReport:
         if self.previous_total is None or self.previous_total == 0:
             return None
         return (self.totals.total - self.previous_total) / self.previous_total
+
+    @cached_property
+    def per_period(self) -> dict[tuple[int, LineKey], LineTotal]:
+        """{(period index, line key): line} for every period and cost line (for the CSV)."""
+        return self.priced.line_totals(by_period=True) if self.priced else {}
 
     @cached_property
     def period_lines(self) -> list[tuple[int, LineTotal]]:
@@ -221,18 +223,6 @@ class CostReport:
     @property
     def has_data(self) -> bool:
         return bool(self.lines)
-
-
-def _group_label(group: str, line: CostLine, model_name: str, workspace: str) -> str:
-    if group == "model":
-        return model_name
-    if group == "workspace":
-        return workspace
-    if group == "cost_type":
-        return COST_TYPES[line.cost_type]
-    if group == "token_type":
-        return TOKEN_TYPE_LABELS.get(line.token_type) or COST_TYPES[line.cost_type]
-    return _TIER_LABELS.get(line.service_tier, line.service_tier)
 
 
 def _utc_midnight(day: dt.date) -> dt.datetime:
@@ -339,10 +329,142 @@ class _Span:
 
 
 _GROUP_BY = ("model", "service_tier", "context_window")
+# The slots kept per counter of a cell: priced quantity, unpriced quantity, amount of the
+# priced quantity in 1e-12 USD, and code-execution milliseconds covered by the allowance.
+_QTY, _UNPRICED, _PICO, _FREE = range(4)
+_KINDS = [(TOKENS, t.api_name, t.label) for t in TOKEN_TYPES] + [
+    (WEB_SEARCH, "", "Web Search Usage"),
+    (CODE_EXECUTION, "", "Code Execution Usage"),
+]
+_PREVIOUS = -1  # the period index of usage in the comparison period
 
 
-def _priced(org, book, allowance, edges, scope: Scope, group):
-    """Yield (segment index, group label, line key, CostLine) for every priced segment."""
+class _Labels(NamedTuple):
+    keys: list[tuple[LineKey, LineKey]]  # per counter: (priced, unpriced) line key
+    groups: list[str]  # per counter: the chart group
+
+
+class _Priced:
+    """Usage priced per cell, a (period, (model pk, tier, window[, workspace pk])) pair.
+
+    Each cell holds, per counter of COUNT_FIELDS, the slots above. Amounts are integers
+    until they are shown, so adding them up is exact and cheap; every line, chart bar and
+    total is a sum of the same cell amounts, so they agree to the last digit.
+    """
+
+    def __init__(self, group: str, models: dict, workspaces: dict):
+        self.group = group
+        self.models = models  # pk -> {"model_id", "display_name"}
+        self.workspaces = workspaces  # pk -> name (when grouping by workspace)
+        self.cells: dict[tuple[int, tuple], list[list[int]]] = {}
+        self._labels: dict[tuple, _Labels] = {}
+
+    def labels(self, dims: tuple) -> _Labels:
+        """The line keys and chart groups of a cell's counters (built once per dims)."""
+        found = self._labels.get(dims)
+        if found is None:
+            model_pk, tier, window = dims[:3]
+            model = self.models[model_pk]
+            name = model["display_name"]
+            workspace = self.workspaces.get(dims[3], "") if self.group == "workspace" else ""
+            keys, groups = [], []
+            for cost_type, token_type, label in _KINDS:
+                description = f"{name} Usage - {label}" if cost_type == TOKENS else label
+                key = LineKey(
+                    workspace, description, model["model_id"], cost_type, token_type, tier, window,
+                    False,
+                )  # fmt: skip
+                keys.append((key, key._replace(unpriced=True)))
+                if self.group == "model":
+                    groups.append(name)
+                elif self.group == "workspace":
+                    groups.append(workspace)
+                elif self.group == "cost_type":
+                    groups.append(COST_TYPES[cost_type])
+                elif self.group == "token_type":
+                    groups.append(TOKEN_TYPE_LABELS.get(token_type) or COST_TYPES[cost_type])
+                else:
+                    groups.append(_TIER_LABELS.get(tier, tier))
+            found = self._labels[dims] = _Labels(keys, groups)
+        return found
+
+    def line_totals(self, *, by_period: bool = False) -> dict:
+        """{line key: LineTotal} over the report's periods, or {(period, key): ...}."""
+        sums: dict = {}
+        for (p, dims), cell in self.cells.items():
+            if p == _PREVIOUS:
+                continue
+            keys = self.labels(dims).keys
+            for counter, (qty, unpriced, pico, free) in enumerate(cell):
+                priced_key, unpriced_key = keys[counter]
+                if qty:
+                    acc = sums.setdefault((p if by_period else None, priced_key), [0, 0, 0])
+                    acc[0] += qty
+                    acc[1] += free
+                    acc[2] += pico
+                if unpriced:
+                    sums.setdefault((p if by_period else None, unpriced_key), [0, 0, 0])[0] += (
+                        unpriced
+                    )
+        totals = {}
+        for (p, key), (qty, free, pico) in sums.items():
+            amount = None if key.unpriced else from_pico(pico)
+            line = LineTotal(key, quantity=qty, free_quantity=free, amount=amount)
+            totals[(p, key) if by_period else key] = line
+        return totals
+
+    def chart(self, periods: int) -> dict[str, list[Decimal]]:
+        """{group label: amount per period} of the priced usage."""
+        bars: dict[str, list[int]] = {}
+        for (p, dims), cell in self.cells.items():
+            if p == _PREVIOUS:
+                continue
+            groups = self.labels(dims).groups
+            for counter, slot in enumerate(cell):
+                if slot[_QTY]:
+                    bars.setdefault(groups[counter], [0] * periods)[p] += slot[_PICO]
+        return {label: [from_pico(v) for v in values] for label, values in bars.items()}
+
+    def previous_total(self) -> Decimal:
+        return from_pico(
+            sum(
+                slot[_PICO]
+                for (p, _dims), cell in self.cells.items()
+                if p == _PREVIOUS
+                for slot in cell
+            )
+        )
+
+
+def _free_by_key(allowance, edges, states, scope: Scope, fields: list[str]) -> dict:
+    """{(segment, dims): free ms} for the segments in which the allowance runs out."""
+    partial: dict[tuple, int] = defaultdict(int)
+    shares_by_hour = {}
+    for i, state in enumerate(states):
+        if state == PARTIAL:
+            hour = _hour_floor(edges[i])
+            if hour not in shares_by_hour:
+                shares_by_hour[hour] = allowance.partial_free(hour)
+            for (minute, series_id), ms in shares_by_hour[hour].items():
+                if edges[i] <= minute < edges[i + 1]:
+                    partial[(i, series_id)] += ms
+    free_by_key: dict[tuple, int] = defaultdict(int)
+    if partial:
+        series = Series.objects.filter(org_id=scope.org_id, id__in={sid for _i, sid in partial})
+        if scope.workspace_id is not None:
+            series = series.filter(workspace_id=scope.workspace_id)
+        if scope.model_id is not None:
+            series = series.filter(model_id=scope.model_id)
+        dims = {s["id"]: tuple(s[f] for f in fields) for s in series.values("id", *fields)}
+        for (i, series_id), ms in partial.items():
+            if series_id in dims:
+                free_by_key[(i, dims[series_id])] += ms
+    return free_by_key
+
+
+def _price(org, book, allowance, edges, period_of, scope: Scope, group) -> _Priced:
+    """The usage of each segment ``[edges[i], edges[i+1])`` priced into the cells of
+    period ``period_of[i]`` (None: not wanted), from one read of the buckets."""
     group_by = _GROUP_BY + (("workspace",) if group == "workspace" else ())
     spans = [_Span(a, b) for a, b in zip(edges, edges[1:], strict=False)]
     rows = usage_by_period(scope, spans, group_by)
@@ -355,66 +477,61 @@ def _priced(org, book, allowance, edges, scope: Scope, group):
     workspaces = {}
     if group == "workspace":
         workspaces = dict(Workspace.objects.filter(org=org).values_list("id", "name"))
+    priced = _Priced(group, models, workspaces)
 
     states = [allowance.segment_state(span.start, span.end) for span in spans]
-    free_by_key: dict[tuple, int] = defaultdict(int)
-    partial: dict[tuple, int] = defaultdict(int)
-    shares_by_hour = {}
-    for i, state in enumerate(states):
-        if state == PARTIAL:
-            hour = _hour_floor(edges[i])
-            if hour not in shares_by_hour:
-                shares_by_hour[hour] = allowance.partial_free(hour)
-            for (minute, series_id), ms in shares_by_hour[hour].items():
-                if edges[i] <= minute < edges[i + 1]:
-                    partial[(i, series_id)] += ms
-    if partial:
-        series = Series.objects.filter(org_id=scope.org_id, id__in={sid for _i, sid in partial})
-        if scope.workspace_id is not None:
-            series = series.filter(workspace_id=scope.workspace_id)
-        if scope.model_id is not None:
-            series = series.filter(model_id=scope.model_id)
-        fields = ["model_id", "service_tier", "context_window", "workspace_id"][: len(group_by)]
-        dims = {s["id"]: tuple(s[f] for f in fields) for s in series.values("id", *fields)}
-        for (i, series_id), ms in partial.items():
-            if series_id in dims:
-                free_by_key[(i, dims[series_id])] += ms
+    fields = ["model_id", "service_tier", "context_window", "workspace_id"][: len(group_by)]
+    free_by_key = _free_by_key(allowance, edges, states, scope, fields)
+    # Prices only change on their dates, so a segment is priced as of the latest one before
+    # it: one RateCard per model, tier, window and price period, not per day.
+    days = [book.price_date(edge.astimezone(dt.UTC).date()) for edge in edges[:-1]]
 
+    cells = priced.cells
+    cards: dict[tuple, RateCard] = {}
+    code_billable: dict[tuple, int] = defaultdict(int)  # (cell, rate) -> billable ms
+    counters = list(enumerate(COUNT_FIELDS))
     for row in rows:
         i, dims = row["period"], row["group"]
-        model_pk, tier, window = dims[:3]
-        model = models[model_pk]
-        usage = Usage.of(row)
-        state = states[i]
-        if state == FREE:
-            free = usage.code_execution_ms
-        elif state == PARTIAL:
-            free = free_by_key.get((i, dims), 0)
-        else:
-            free = 0
-        lines = cost_lines(
-            usage,
-            model_id=model["model_id"],
-            model_name=model["display_name"],
-            service_tier=tier,
-            context_window=window,
-            day=edges[i].astimezone(dt.UTC).date(),
-            book=book,
-            code_execution_free_ms=free,
-        )
-        workspace = workspaces.get(dims[3], "") if group == "workspace" else ""
-        for line in lines:
-            line_key = LineKey(
-                workspace,
-                line.description,
-                line.model,
-                line.cost_type,
-                line.token_type,
-                line.service_tier,
-                line.context_window,
-                line.unpriced,
-            )
-            yield i, _group_label(group, line, model["display_name"], workspace), line_key, line
+        p = period_of[i]
+        if p is None:
+            continue
+        card_key = (dims[0], dims[1], dims[2], days[i])
+        card = cards.get(card_key)
+        if card is None:
+            model_id = models[dims[0]]["model_id"]
+            card = cards[card_key] = RateCard.of(book, model_id, dims[1], dims[2], days[i])
+        rates = card.per_unit
+        cell_key = (p, dims)
+        cell = cells.get(cell_key)
+        if cell is None:
+            cell = cells[cell_key] = [[0, 0, 0, 0] for _ in COUNT_FIELDS]
+        for counter, name in counters:
+            quantity = row[name]
+            if not quantity:
+                continue
+            slot, rate = cell[counter], rates[counter]
+            if rate is None:
+                slot[_UNPRICED] += quantity
+            elif counter == CODE_KIND:
+                state = states[i]
+                if state == FREE:
+                    free = quantity
+                elif state == PARTIAL:
+                    free = min(free_by_key.get((i, dims), 0), quantity)
+                else:
+                    free = 0
+                slot[_QTY] += quantity
+                slot[_FREE] += free
+                # Rounded once per cell and rate, not per bucket or segment.
+                code_billable[(cell_key, rate)] += quantity - free
+            else:
+                slot[_QTY] += quantity
+                slot[_PICO] += (
+                    quantity * rate if type(rate) is int else card.pico(counter, quantity)
+                )
+    for (cell_key, rate), billable in code_billable.items():
+        cells[cell_key][CODE_KIND][_PICO] += to_pico(code_execution_amount(billable, rate))
+    return priced
 
 
 def _scope(org, workspace, model) -> Scope:
@@ -423,15 +540,6 @@ def _scope(org, workspace, model) -> Scope:
         workspace_id=workspace.pk if workspace is not None else None,
         model_id=model.pk if model is not None else None,
     )
-
-
-def _total_between(org, book, allowance, start, end, filters) -> Decimal:
-    edges = _segments([start, end], _cuts(book, allowance, start, end))
-    total = ZERO
-    for _i, _group, _key, line in _priced(org, book, allowance, edges, filters, "model"):
-        if line.amount is not None:
-            total += line.amount
-    return total
 
 
 def _cuts(book: PriceBook, allowance: _CodeAllowance, start, end) -> set[dt.datetime]:
@@ -460,27 +568,32 @@ def cost_report(
         level, periods = "day", timeslice.hours_of_day(day, zone)
         prev_start, prev_end = timeslice.day_bounds(day - dt.timedelta(days=1), zone)
     start, end = periods[0].start, periods[-1].end
-    filters = _scope(org, workspace, model)
     book = price_book(org)
     allowance = _CodeAllowance(org, book, prev_start, end)
 
+    # The previous period and this one are read together (they meet at ``start``), cut
+    # into segments within which prices and the allowance state do not change.
     bounds = [p.start for p in periods] + [end]
     edges = _segments(bounds, _cuts(book, allowance, start, end))
+    before = _segments([prev_start, prev_end], _cuts(book, allowance, prev_start, prev_end))
     period_of = [bisect.bisect_right(bounds, a) - 1 for a in edges[:-1]]
+    if prev_end != start:  # never for local days and months; kept exact all the same
+        before, gap = before + [start], [None]
+    else:
+        gap = []
+    all_edges = before[:-1] + edges
+    all_period_of = [_PREVIOUS] * (len(before) - 1 - len(gap)) + gap + period_of
+    priced = _price(
+        org, book, allowance, all_edges, all_period_of, _scope(org, workspace, model), group
+    )
 
-    chart: dict[str, list[Decimal]] = {}
-    lines: dict[LineKey, LineTotal] = {}
-    per_period: dict[tuple[int, LineKey], LineTotal] = {}
+    line_totals = priced.line_totals()
+    lines = sorted(line_totals.values(), key=lambda t: t.key.sort_key())
     totals = Totals()
-    for i, label, key, line in _priced(org, book, allowance, edges, filters, group):
-        p = period_of[i]
+    for line in lines:
         totals.add(line)
-        lines.setdefault(key, LineTotal(key)).add(line)
-        per_period.setdefault((p, key), LineTotal(key)).add(line)
-        if line.amount is not None:
-            chart.setdefault(label, [ZERO] * len(periods))[p] += line.amount
+    chart = priced.chart(len(periods))
 
-    previous = _total_between(org, book, allowance, prev_start, prev_end, filters)
     now = now or dt.datetime.now(dt.UTC)
     projection = None
     if level == "month" and start <= now < end:
@@ -497,9 +610,9 @@ def cost_report(
         group=group,
         groups=sorted(chart, key=lambda g: (-sum(chart[g]), g)),
         chart=chart,
-        lines=sorted(lines.values(), key=lambda t: t.key.sort_key()),
-        per_period=per_period,
+        lines=lines,
         totals=totals,
-        previous_total=previous,
+        previous_total=priced.previous_total(),
         projection=projection,
+        priced=priced,
     )
