@@ -5,15 +5,19 @@ from fractions import Fraction
 import pytest
 
 from costs.pricing import (
+    COUNT_FIELDS,
     CostLine,
     PriceBook,
+    RateCard,
     TokenRates,
     ToolRate,
     Usage,
     code_execution_amount,
     code_execution_free_ms,
     cost_lines,
+    from_pico,
     split_free,
+    to_pico,
 )
 from costs.selectors import price_book
 
@@ -157,6 +161,73 @@ def test_web_search_and_code_execution_lines():
     # 1 hour and 1 ms billed at $0.05/h: 0.05 + 0.05/3,600,000, rounded to 1e-12
     assert code.amount == D("0.050000013889")
     assert code_execution_amount(1, D("0.05")) == D("0.000000013889")
+
+
+def card_amounts(card, usage, free=0):
+    """The amounts a RateCard gives for usage, in cost_lines' order, as Decimals."""
+    out = []
+    for counter, name in enumerate(COUNT_FIELDS):
+        quantity = getattr(usage, name)
+        if not quantity:
+            continue
+        if name == "code_execution_ms" and card.per_unit[counter] is not None:
+            quantity -= free
+        pico = card.pico(counter, quantity)
+        out.append(None if pico is None else from_pico(pico))
+    return out
+
+
+@pytest.mark.parametrize(
+    "token_rates",
+    [
+        {},  # the usual prices: whole 1e-12 USD per token
+        {"inp": "0.000001", "out": "123456.654321", "read": "0"},  # 6 decimals, the most stored
+        {"inp": "0.0000001", "out": "3.1415926535"},  # more: rounded per amount like cost_lines
+    ],
+)
+def test_rate_card_prices_exactly_as_cost_lines(token_rates):
+    tools = [
+        ToolRate("web_search", dt.date(2024, 1, 1), D("10.000007")),
+        ToolRate("code_execution", dt.date(2024, 1, 1), D("0.05")),
+    ]
+    book = PriceBook([rates("m*", **token_rates)], tools)
+    for usage, free in (
+        (Usage(1, 2, 3, 4, 5, 6, 7), 3),
+        (Usage(999_999_937, 123_457, 0, 400_009, 5_011, 0, 7_200_001), 3_600_000),
+        (Usage(output_tokens=123_456_789_012_345, web_search_requests=1), 0),
+    ):
+        want = [line.amount for line in lines_of(usage, book, model="m1", free=free)]
+        card = RateCard.of(book, "m1", "standard", "0-200k", DAY)
+        assert card_amounts(card, usage, free) == want
+        unpriced = RateCard.of(book, "x1", "standard", "0-200k", DAY)
+        assert card_amounts(unpriced, usage, free) == [
+            line.amount for line in lines_of(usage, book, model="x1", free=free)
+        ]
+
+
+def test_pico_round_trip_is_exact_and_refuses_finer_amounts():
+    assert from_pico(to_pico(D("1234567.000000000001"))) == D("1234567.000000000001")
+    assert to_pico(D("0.05")) == 50_000_000_000
+    with pytest.raises(ValueError):
+        to_pico(D("0.0000000000001"))
+
+
+def test_price_date_is_the_latest_change_on_or_before_a_day():
+    book = PriceBook(
+        [rates("m*"), rates("m*", since=dt.date(2026, 5, 15), inp="2")],
+        [ToolRate("web_search", dt.date(2026, 5, 20), D("12"))],
+    )
+    assert book.price_date(dt.date(2026, 5, 14)) == dt.date(2024, 1, 1)
+    assert book.price_date(dt.date(2026, 5, 15)) == dt.date(2026, 5, 15)
+    assert book.price_date(dt.date(2026, 5, 19)) == dt.date(2026, 5, 15)
+    assert book.price_date(dt.date(2026, 6, 1)) == dt.date(2026, 5, 20)
+    assert book.price_date(dt.date(2020, 1, 1)) == dt.date(2020, 1, 1)  # nothing in force
+    for day in (dt.date(2026, 5, d) for d in range(10, 25)):
+        same = book.price_date(day)
+        assert book.token_rates_for("m1", "standard", "0-200k", same) == book.token_rates_for(
+            "m1", "standard", "0-200k", day
+        )
+        assert book.tool_rate_for("web_search", same) == book.tool_rate_for("web_search", day)
 
 
 def test_free_allowance_is_spent_in_time_order_per_utc_month():

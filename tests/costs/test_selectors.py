@@ -312,3 +312,75 @@ def test_day_view_by_hour_and_model_filter(org):
     assert [F(v) for v in report.chart["Claude Opus 4.6"]] == [
         F(1000 * (h + 1) * 25, 10**6) if h in (0, 9, 23) else 0 for h in range(24)
     ]
+
+
+def test_price_change_and_allowance_crossing_in_one_local_day_add_up_exactly(org, research):
+    """Usage summed per model and price period, not per bucket, still prices every row at
+    its own UTC date's rate, and every view (lines, chart, CSV lines, totals) agrees."""
+    ToolPrice.objects.create(
+        org=org,
+        kind="code_execution",
+        effective_from=dt.date(2026, 1, 1),
+        unit_price=Decimal("0.07"),
+        free_hours_per_month=Decimal("1"),
+    )
+    ModelPrice.objects.create(
+        org=org,
+        model_pattern=SONNET,
+        service_tier="standard",
+        context_window="0-200k",
+        effective_from=dt.date(2026, 5, 15),
+        input_per_mtok=Decimal("2.000001"),
+        output_per_mtok=Decimal("9"),
+        cache_write_5m_per_mtok=Decimal("2.5"),
+        cache_write_1h_per_mtok=Decimal("4"),
+        cache_read_per_mtok=Decimal("0.2"),
+    )
+    override = [(dt.date(2026, 5, 15), SONNET, "standard", ("2.000001", "2.5", "4", "0.2", "9"))]
+    code = (F("0.07"), 1)
+    a = series_for(org)
+    b = series_for(org, workspace=research, model=HAIKU3, service_tier="batch")
+    minute = 60_000
+    rows = [
+        raw(
+            series,
+            utc(2026, 5, day, hour, m),
+            uncached_input_tokens=1_000_003 * hour + m,
+            output_tokens=7 * m + 1,
+            cache_read_tokens=11 * day,
+            web_search_requests=m % 2,
+            # 24 minutes of code a row: the hour's allowance runs out early on 15 May UTC
+            code_execution_ms=24 * minute + 7 if day == 15 and hour == 0 else 0,
+        )
+        for series in (a, b)
+        for day, hours in ((14, (12, 18, 23)), (15, (0, 5, 18)), (16, (1,)))
+        for hour in hours
+        for m in (5, 20, 35)
+    ]
+    store_and_roll_up(org, rows)
+    zone = ZoneInfo("Asia/Kathmandu")  # +05:45: 15 May 00:00 UTC is 05:45 local
+    _, _, per_row = expected(rows, overrides=override, code=code, org_rows=rows)
+
+    for group in ("model", "workspace", "token_type"):
+        day = cost_report(org, zone=zone, year=2026, month=5, day=dt.date(2026, 5, 15), group=group)
+        month = cost_report(org, zone=zone, year=2026, month=5, group=group)
+        for report in (day, month):
+            local = [r for r in rows if report.start <= r.timestamp < report.end]
+            with_code, _, _ = expected(local, overrides=override, code=code, org_rows=rows)
+            without_code, _, _ = expected(local, overrides=override)
+            # Tokens and searches are exact; code execution is rounded to 1e-12 per line.
+            assert F(report.totals.tokens + report.totals.web_search) == without_code
+            assert close(report.totals.code_execution, with_code - without_code, lines=10)
+            assert report.totals.code_execution_free_ms == 60 * minute  # all on 15 May
+            assert report.totals.code_execution_ms == 6 * (24 * minute + 7)
+            # Lines, chart bars and CSV lines are sums of the same amounts.
+            assert sum(line.amount for line in report.lines) == report.totals.total
+            assert sum(sum(v) for v in report.chart.values()) == report.totals.total
+            assert sum(line.amount for _p, line in report.period_lines) == report.totals.total
+        by_hour = defaultdict(F)
+        for r in rows:
+            by_hour[r.timestamp.astimezone(zone).replace(minute=0)] += per_row[r.request_id]
+        for i, period in enumerate(day.periods):
+            shown = sum(values[i] for values in day.chart.values())
+            assert close(shown, by_hour.get(period.local_start, F(0)), lines=10), period.label
+        assert by_hour[dt.datetime(2026, 5, 15, 5, tzinfo=zone)] > 0  # old and new price
