@@ -20,7 +20,10 @@ store identical rows (tests/usage/test_ingest.py compares them).
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import itertools
+import multiprocessing
+import pickle
 import queue
 import re
 import threading
@@ -729,8 +732,10 @@ def _store_copy(org, source, rows, series, duplicates, rejected) -> IngestBatch:
             org_id = org.pk
             with cursor.copy("COPY usage_requestid (org_id, request_id) FROM STDIN") as copy:
                 write = copy.write_row
-                for row in rows:
-                    write((org_id, row[0]))
+                # In key order the primary key's inserts walk its leaf pages once, in
+                # order, instead of jumping about (a third less server time).
+                for request_id in sorted([row[0] for row in rows]):
+                    write((org_id, request_id))
             return _copy_rows(cursor, org, source, rows, series, duplicates, rejected)
     except UniqueViolation:
         pass
@@ -828,6 +833,70 @@ def _checked_chunks(records: Iterable, chunk_size: int) -> Iterator[tuple[list, 
         worker.join()
 
 
+def check_lines_in_process(
+    lines: Iterable[bytes], chunk_size: int = CHUNK_SIZE
+) -> Iterator[tuple[list, list[Rejection]]]:
+    """Parse and check NDJSON lines in a forked process, one chunk ahead of the caller.
+
+    For ``import_logs``: parsing and checking is as much Python work per record as storing
+    it, and a helper thread shares one core with the caller (the GIL); a process gets the
+    other core. ``lines`` (an open file) is read by the child only.
+    """
+    context = multiprocessing.get_context("fork")
+    reader, writer = context.Pipe(duplex=False)
+    child = context.Process(
+        target=_check_lines_child, args=(lines, chunk_size, writer), name="ingest-check"
+    )
+    child.start()
+    writer.close()
+    try:
+        while True:
+            try:
+                item = pickle.loads(reader.recv_bytes())
+            except EOFError:
+                child.join()
+                raise RuntimeError(
+                    f"The record checking process ended unexpectedly (exit code {child.exitcode})."
+                ) from None
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        reader.close()  # a child still sending gets a broken pipe and ends
+        child.join(timeout=10)
+        if child.is_alive():
+            child.kill()
+            child.join()
+
+
+def _check_lines_child(lines: Iterable[bytes], chunk_size: int, out) -> None:
+    # Only this process's own short-lived objects; the parser makes no reference cycles.
+    gc.disable()
+    send = out.send_bytes
+    try:
+        iterator = parse_lines(lines)
+        while True:
+            latest = timezone.now() + MAX_FUTURE
+            checked = _check_chunk(itertools.islice(iterator, chunk_size), latest)
+            if not checked[0] and not checked[1]:
+                break
+            send(pickle.dumps(checked, pickle.HIGHEST_PROTOCOL))
+        send(pickle.dumps(None))
+    except BrokenPipeError:
+        return  # the caller stopped reading
+    except BaseException as exc:  # handed to the caller and raised there
+        try:
+            data = pickle.dumps(exc)
+        except Exception:
+            data = pickle.dumps(RuntimeError(f"{type(exc).__name__}: {exc}"))
+        try:
+            send(data)
+        except BrokenPipeError:
+            return
+
+
 def ingest_records(
     org: Organization,
     records: Iterable[tuple[int, Any]],
@@ -847,10 +916,30 @@ def ingest_records(
     PostgreSQL, the ORM elsewhere) and exists so tests can compare the two. With
     ``nudge=False`` the caller asks for the rollup itself (``request_rollup``).
     """
+    return ingest_checked(
+        org,
+        _checked_chunks(records, chunk_size),
+        source=source,
+        progress=progress,
+        store=store,
+        nudge=nudge,
+    )
+
+
+def ingest_checked(
+    org: Organization,
+    chunks: Iterable[tuple[list, list[Rejection]]],
+    *,
+    source: str,
+    progress: Callable[[IngestResult], None] | None = None,
+    store: Callable | None = None,
+    nudge: bool = True,
+) -> IngestResult:
+    """Store chunks already checked (``ingest_records`` without the checking)."""
     store = store or _default_store()
     registry = _Registry(org)
     result = IngestResult()
-    for checked, rejections in _checked_chunks(records, chunk_size):
+    for checked, rejections in chunks:
         checked = _claim_keys(checked, registry, rejections)
         unique = []
         seen: set[str] = set()

@@ -8,7 +8,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from console.models import Organization
-from usage.ingest import IngestResult, ingest_records, parse_lines, request_rollup
+from usage.ingest import IngestResult, check_lines_in_process, ingest_checked, request_rollup
 from usage.models import IngestBatch
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -148,9 +148,9 @@ class Command(BaseCommand):
         source, raw = _open(path)
         progress = _Progress(self.stderr, path, raw)
         with raw, source:
-            result = ingest_records(
+            result = ingest_checked(
                 organisation,
-                parse_lines(source),
+                check_lines_in_process(source),
                 source=IngestBatch.Source.IMPORT,
                 progress=progress,
                 nudge=False,
