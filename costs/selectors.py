@@ -327,6 +327,10 @@ class _Span:
     start: dt.datetime
     end: dt.datetime
 
+    @property
+    def duration(self) -> dt.timedelta:
+        return self.end - self.start
+
 
 _GROUP_BY = ("model", "service_tier", "context_window")
 # The slots kept per counter of a cell: priced quantity, unpriced quantity, amount of the
