@@ -10,6 +10,7 @@ The amount_usd column sums exactly to the total on the page.
 import csv
 import re
 
+from costs.forms import workspace_value
 from costs.templatetags.money import usd_full
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -81,12 +82,12 @@ def stream(report, zone):
 
 
 def filename(org, form) -> str:
-    """e.g. cost_acme_2026-05-14_by-model_Asia-Kolkata_ws-3_claude-sonnet-4-5.csv"""
+    """e.g. cost_acme_2026-05-14_by-model_Asia-Kolkata_workspace-wrkspc_01_claude-x.csv"""
     data = form.cleaned_data
     when = data["day"].isoformat() if data.get("day") else "{}-{:02d}".format(*data["month"])
     parts = ["cost", org.slug, when, f"by-{data['group']}", data["tz"].key]
     if data.get("workspace"):
-        parts.append(f"workspace-{data['workspace'].pk}")
+        parts.append(f"workspace-{workspace_value(data['workspace'])}")
     if data.get("model"):
         parts.append(data["model"].model_id)
     return re.sub(r"[^A-Za-z0-9._-]+", "-", "_".join(parts)) + ".csv"

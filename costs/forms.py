@@ -13,10 +13,17 @@ from django.utils.html import format_html_join
 from console.models import LlmModel, Workspace
 from costs.models import ModelPrice, ToolPrice
 from costs.selectors import GROUPS
+from usage.forms import DEFAULT_WORKSPACE
 from usage.models import Series, ServiceTier
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+_EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+
+
+def workspace_value(workspace: Workspace) -> str:
+    """How the query string names a workspace: its external id, or "default"."""
+    return workspace.external_id or DEFAULT_WORKSPACE
 
 
 @lru_cache(maxsize=1)
@@ -39,7 +46,8 @@ class CostFilterForm(forms.Form):
     """What the Cost page shows. Malformed values are errors (400); a workspace or model
     that is well formed but not this organisation's raises Http404."""
 
-    workspace = forms.IntegerField(required=False, min_value=1)
+    # As on the Usage page: the workspace's ``wrkspc_...`` id, or "default" for the Default.
+    workspace = forms.CharField(required=False, max_length=128)
     model = forms.CharField(required=False, max_length=128)
     month = forms.CharField(required=False, max_length=7)
     day = forms.DateField(required=False, input_formats=["%Y-%m-%d"])
@@ -53,10 +61,14 @@ class CostFilterForm(forms.Form):
         self.today = today
 
     def clean_workspace(self):
-        pk = self.cleaned_data["workspace"]
-        if pk is None:
+        value = self.cleaned_data["workspace"].strip()
+        if not value:
             return None
-        workspace = Workspace.objects.filter(org=self.org, pk=pk).first()
+        if value == DEFAULT_WORKSPACE:
+            return Workspace.objects.get(org=self.org, is_default=True)
+        if not _EXTERNAL_ID.match(value):
+            raise forms.ValidationError(f"{value!r} is not a workspace id (such as wrkspc_01...).")
+        workspace = Workspace.objects.filter(org=self.org, external_id=value).first()
         if workspace is None:
             raise Http404("No such workspace in this organisation.")
         return workspace
@@ -115,7 +127,9 @@ class CostFilterForm(forms.Form):
         raw = self.data
         month = data.get("month")
         return {
-            "workspace": str(data["workspace"].pk) if data.get("workspace") else "",
+            "workspace": workspace_value(data["workspace"])
+            if data.get("workspace")
+            else raw.get("workspace", ""),
             "model": data["model"].model_id if data.get("model") else "",
             "month": "{}-{:02d}".format(*month)
             if isinstance(month, tuple)
@@ -129,7 +143,7 @@ class CostFilterForm(forms.Form):
         """The canonical query string of this view, with some values changed."""
         data = self.cleaned_data
         values = {
-            "workspace": data["workspace"].pk if data.get("workspace") else "",
+            "workspace": workspace_value(data["workspace"]) if data.get("workspace") else "",
             "model": data["model"].model_id if data.get("model") else "",
             "month": "{}-{:02d}".format(*data["month"]),
             "day": data["day"].isoformat() if data.get("day") else "",

@@ -11,7 +11,13 @@ from accounts.access import reports_required, role_required
 from accounts.models import Role
 from console.models import LlmModel
 from costs import export, services
-from costs.forms import CostFilterForm, ModelPriceForm, ToolPriceForm, time_zone_options
+from costs.forms import (
+    CostFilterForm,
+    ModelPriceForm,
+    ToolPriceForm,
+    time_zone_options,
+    workspace_value,
+)
 from costs.pricing import CODE_EXECUTION, TOKEN_TYPE_LABELS
 from costs.selectors import GROUPS, cost_report, price_catalogue
 from costs.templatetags.money import hours, usd, usd_exact
@@ -28,7 +34,15 @@ def _filter_form(request) -> CostFilterForm:
 def _choices(org, shown: dict) -> dict:
     used = Series.objects.filter(org=org).values("model_id")
     return {
-        "workspaces": list(org.workspaces.all()),
+        "workspace_options": format_html_join(
+            "",
+            '<option value="{}"{}>{}</option>',
+            (
+                (value, " selected" if value == shown["workspace"] else "", w.name)
+                for w in org.workspaces.all()
+                for value in [workspace_value(w)]
+            ),
+        ),
         "models": list(LlmModel.objects.filter(pk__in=used)),
         "groups": GROUPS,
         "time_zone_options": time_zone_options(shown["tz"]),

@@ -301,8 +301,8 @@ FOREIGN_FILTERS = [
     ("usage:page", lambda w: {"api_key": w.api_key.external_id}),
     ("usage:export", lambda w: {"workspace": w.workspace.external_id}),
     ("usage:export", lambda w: {"api_key": w.api_key.external_id}),
-    ("costs:page", lambda w: {"workspace": w.workspace.pk}),
-    ("costs:export", lambda w: {"workspace": w.workspace.pk}),
+    ("costs:page", lambda w: {"workspace": w.workspace.external_id}),
+    ("costs:export", lambda w: {"workspace": w.workspace.external_id}),
     ("manage:api_keys", lambda w: {"workspace": w.workspace.pk}),
 ]
 

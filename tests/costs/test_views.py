@@ -67,7 +67,7 @@ def test_partial_for_roles_without_reports_is_403(client, org, role):
 def test_other_organisations_workspace_or_model_is_404(client, org, other_org, url, param):
     foreign = factories.make_workspace(other_org, "Theirs")
     series_for(other_org, workspace=foreign, model="claude-opus-4-7-foreign")
-    value = foreign.pk if param == "workspace" else "claude-opus-4-7-foreign"
+    value = foreign.external_id if param == "workspace" else "claude-opus-4-7-foreign"
     c = client_for(client, org, Role.BILLING)
     assert c.get(url, {**QUERY, param: value}).status_code == 404
     assert c.get(url, {**QUERY, param: value}, HTTP_HX_REQUEST="true").status_code == 404
@@ -82,7 +82,8 @@ def test_other_organisations_workspace_or_model_is_404(client, org, other_org, u
         {"month": "2026-05", "day": "2026-06-01"},
         {"tz": "Mars/Olympus"},
         {"group": "colour"},
-        {"workspace": "abc"},
+        {"workspace": "wrkspc 01"},
+        {"workspace": "<b>"},
         {"model": "<script>"},
     ],
 )
@@ -118,6 +119,29 @@ def test_allowed_roles_see_page_partial_and_export(client, org, usage, role):
     assert export.status_code == 200
     assert export["Content-Type"].startswith("text/csv")
     assert 'filename="cost_acme_2026-05_by-model_UTC.csv"' in export["Content-Disposition"]
+
+
+def test_workspace_is_named_by_its_external_id_as_on_the_usage_page(client, org, usage):
+    research = usage["research"]
+    c = client_for(client, org, Role.DEVELOPER)
+    body = c.get(PAGE, {**QUERY, "workspace": research.external_id}).content.decode()
+    # Only Research's usage: 500k Haiku 4.5 cache reads at $0.10/M + 3 searches at $10/1,000.
+    assert 'data-testid="total" title="$0.08"' in body
+    assert f'<option value="{research.external_id}" selected>Research</option>' in body
+    assert '<option value="default">' in body
+    export = f"workspace={research.external_id}"
+    assert export in body.split('data-testid="export"')[0].rsplit("href=", 1)[1]
+    # The Usage page takes the same value for the same workspace.
+    usage_page = c.get(reverse("usage:page"), {**QUERY, "workspace": research.external_id})
+    assert usage_page.status_code == 200
+    default = c.get(PAGE, {**QUERY, "workspace": "default"}).content.decode()
+    assert '<option value="default" selected>' in default
+    # 1M Sonnet input at $3 + 2,000 output at $15/M; the mystery model is unpriced.
+    assert 'data-testid="total" title="$3.03"' in default
+    download = c.get(EXPORT, {**QUERY, "workspace": research.external_id})
+    assert f"workspace-{research.external_id}" in download["Content-Disposition"]
+    # A pk is not a workspace id here (no such external id): 404, as on the Usage page.
+    assert c.get(PAGE, {**QUERY, "workspace": str(research.pk)}).status_code == 404
 
 
 def test_model_names_cannot_break_out_of_the_chart_data(client, org):
