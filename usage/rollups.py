@@ -109,9 +109,10 @@ def _fill_scratch(cursor, where: str, params: list) -> None:
 def _add_scratch_to_buckets(cursor) -> None:
     """Add the scratch sums to minute, hour and day buckets (upsert, in a stable order).
 
-    Every statement writes its rows in (series, start) order and the levels always go
-    minute, hour, day, so two transactions adding to the same buckets wait for each other
-    instead of deadlocking (the retry below is only a safety net).
+    Every statement writes its rows in primary-key order (organisation, start, series) and
+    the levels always go minute, hour, day, so two transactions adding to the same buckets
+    wait for each other instead of deadlocking (the retry below is only a safety net), and
+    a catch-up of time-ordered logs appends at the right edge of each index.
     """
     columns = ", ".join(BUCKET_COLUMNS)
     sums = ", ".join(f"SUM({column})" for column in BUCKET_COLUMNS)
@@ -120,17 +121,17 @@ def _add_scratch_to_buckets(cursor) -> None:
         updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in BUCKET_COLUMNS)
         if unit == "minute":  # the scratch is already one row per (series, minute)
             select = f"SELECT org_id, series_id, start, {columns} FROM {_SCRATCH} WHERE 1 = 1"
-            order = "series_id, start"
+            order = "org_id, start, series_id"
         else:
             start = _truncate("start", unit)
             select = (
                 f"SELECT org_id, series_id, {start}, {sums} FROM {_SCRATCH} WHERE 1 = 1 "
                 f"GROUP BY org_id, series_id, {start}"
             )
-            order = f"series_id, {start}"
+            order = f"org_id, {start}, series_id"
         cursor.execute(
             f"INSERT INTO {table} (org_id, series_id, start, {columns}) {select} "
-            f"ORDER BY {order} ON CONFLICT (series_id, start) DO UPDATE SET {updates}",
+            f"ORDER BY {order} ON CONFLICT (org_id, start, series_id) DO UPDATE SET {updates}",
             [],
         )
     cursor.execute(f"DROP TABLE IF EXISTS {_SCRATCH}")

@@ -1,0 +1,212 @@
+"""Bucket tables keyed by (org_id, start, series_id) instead of a surrogate id.
+
+Before, each bucket table had five indexes: the id primary key, unique (series, start) for
+the rollup upserts, (org, start) for the pages, and one per foreign key. Rollups write about
+as many bucket rows as they read raw rows, and every index costs on each row, so one composite
+primary key now does the needed work: it is the upsert's conflict target (a series belongs to
+one organisation, so it is as unique as (series, start)) and serves the pages' range reads by
+organisation and time.
+
+Neither database can turn an id primary key into a composite one in place, so each table is
+rebuilt: renamed aside, created anew from the model, refilled, the old one dropped. The
+buckets hold totals whose raw rows may already be purged, so they are copied, never dropped.
+"""
+
+import django.db.models.deletion
+from django.db import migrations, models
+
+BUCKETS = ["minutebucket", "hourbucket", "daybucket"]
+COLUMNS = [
+    "org_id",
+    "series_id",
+    "start",
+    "requests",
+    "rate_limited_requests",
+    "rate_limited_by_requests",
+    "rate_limited_by_input_tokens",
+    "rate_limited_by_output_tokens",
+    "uncached_input_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "cache_read_tokens",
+    "output_tokens",
+    "web_search_requests",
+    "code_execution_ms",
+]
+
+
+def rebuild_with_composite_keys(apps, schema_editor):
+    quote = schema_editor.quote_name
+    columns = ", ".join(quote(c) for c in COLUMNS)
+    for name in BUCKETS:
+        model = apps.get_model("usage", name)
+        table = model._meta.db_table
+        old = f"{table}__old"
+        schema_editor.execute(f"ALTER TABLE {quote(table)} RENAME TO {quote(old)}")
+        if schema_editor.connection.vendor == "postgresql":
+            # Index names are per schema: free the primary key's for the new table.
+            schema_editor.execute(
+                f"ALTER TABLE {quote(old)} RENAME CONSTRAINT {quote(table + '_pkey')} "
+                f"TO {quote(old + '_pkey')}"
+            )
+        schema_editor.create_model(model)
+        schema_editor.execute(
+            f"INSERT INTO {quote(table)} ({columns}) SELECT {columns} FROM {quote(old)} "
+            f"ORDER BY org_id, start, series_id"
+        )
+        schema_editor.execute(f"DROP TABLE {quote(old)}")
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("usage", "0003_ingest_indexes"),
+    ]
+
+    operations = [
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.RemoveConstraint(
+                    model_name="daybucket",
+                    name="day_series_start",
+                ),
+                migrations.RemoveConstraint(
+                    model_name="hourbucket",
+                    name="hour_series_start",
+                ),
+                migrations.RemoveConstraint(
+                    model_name="minutebucket",
+                    name="minute_series_start",
+                ),
+                migrations.RemoveIndex(
+                    model_name="daybucket",
+                    name="day_org_start",
+                ),
+                migrations.RemoveIndex(
+                    model_name="hourbucket",
+                    name="hour_org_start",
+                ),
+                migrations.RemoveIndex(
+                    model_name="minutebucket",
+                    name="minute_org_start",
+                ),
+                migrations.RemoveField(
+                    model_name="daybucket",
+                    name="id",
+                ),
+                migrations.RemoveField(
+                    model_name="hourbucket",
+                    name="id",
+                ),
+                migrations.RemoveField(
+                    model_name="minutebucket",
+                    name="id",
+                ),
+                migrations.AddField(
+                    model_name="daybucket",
+                    name="pk",
+                    field=models.CompositePrimaryKey(
+                        "org_id",
+                        "start",
+                        "series_id",
+                        blank=True,
+                        editable=False,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                migrations.AddField(
+                    model_name="hourbucket",
+                    name="pk",
+                    field=models.CompositePrimaryKey(
+                        "org_id",
+                        "start",
+                        "series_id",
+                        blank=True,
+                        editable=False,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                migrations.AddField(
+                    model_name="minutebucket",
+                    name="pk",
+                    field=models.CompositePrimaryKey(
+                        "org_id",
+                        "start",
+                        "series_id",
+                        blank=True,
+                        editable=False,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="daybucket",
+                    name="org",
+                    field=models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="console.organization",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="daybucket",
+                    name="series",
+                    field=models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="usage.series",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="hourbucket",
+                    name="org",
+                    field=models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="console.organization",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="hourbucket",
+                    name="series",
+                    field=models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="usage.series",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="minutebucket",
+                    name="org",
+                    field=models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="console.organization",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="minutebucket",
+                    name="series",
+                    field=models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="usage.series",
+                    ),
+                ),
+            ],
+        ),
+        migrations.RunPython(rebuild_with_composite_keys, migrations.RunPython.noop),
+    ]
