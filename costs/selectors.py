@@ -212,7 +212,7 @@ class CostReport:
     @cached_property
     def per_period(self) -> dict[tuple[int, LineKey], LineTotal]:
         """{(period index, line key): line} for every period and cost line (for the CSV)."""
-        return self.priced.line_totals(by_period=True) if self.priced else {}
+        return self.priced.per_period() if self.priced else {}
 
     @cached_property
     def period_lines(self) -> list[tuple[int, LineTotal]]:
@@ -392,42 +392,68 @@ class _Priced:
             found = self._labels[dims] = _Labels(keys, groups)
         return found
 
-    def line_totals(self, *, by_period: bool = False) -> dict:
-        """{line key: LineTotal} over the report's periods, or {(period, key): ...}."""
-        sums: dict = {}
-        for (p, dims), cell in self.cells.items():
-            if p == _PREVIOUS:
-                continue
-            keys = self.labels(dims).keys
-            for counter, (qty, unpriced, pico, free) in enumerate(cell):
-                priced_key, unpriced_key = keys[counter]
-                if qty:
-                    acc = sums.setdefault((p if by_period else None, priced_key), [0, 0, 0])
-                    acc[0] += qty
-                    acc[1] += free
-                    acc[2] += pico
-                if unpriced:
-                    sums.setdefault((p if by_period else None, unpriced_key), [0, 0, 0])[0] += (
-                        unpriced
-                    )
-        totals = {}
-        for (p, key), (qty, free, pico) in sums.items():
-            amount = None if key.unpriced else from_pico(pico)
-            line = LineTotal(key, quantity=qty, free_quantity=free, amount=amount)
-            totals[(p, key) if by_period else key] = line
-        return totals
-
-    def chart(self, periods: int) -> dict[str, list[Decimal]]:
-        """{group label: amount per period} of the priced usage."""
+    def lines_and_chart(self, periods: int) -> tuple[dict, dict[str, list[Decimal]]]:
+        """({line key: LineTotal} over the report's periods, {chart group: amount per period}
+        of the priced usage), in one pass over the cells."""
+        by_dims: dict[tuple, list[list[int]]] = {}
         bars: dict[str, list[int]] = {}
         for (p, dims), cell in self.cells.items():
             if p == _PREVIOUS:
                 continue
+            acc = by_dims.get(dims)
+            if acc is None:
+                acc = by_dims[dims] = [[0, 0, 0, 0] for _ in cell]
             groups = self.labels(dims).groups
-            for counter, slot in enumerate(cell):
-                if slot[_QTY]:
-                    bars.setdefault(groups[counter], [0] * periods)[p] += slot[_PICO]
-        return {label: [from_pico(v) for v in values] for label, values in bars.items()}
+            for counter, (qty, unpriced, pico, free) in enumerate(cell):
+                if qty:
+                    slot = acc[counter]
+                    slot[_QTY] += qty
+                    slot[_PICO] += pico
+                    slot[_FREE] += free
+                    bar = bars.get(groups[counter])
+                    if bar is None:
+                        bar = bars[groups[counter]] = [0] * periods
+                    bar[p] += pico
+                if unpriced:
+                    acc[counter][_UNPRICED] += unpriced
+        lines = self._totals((None, dims, acc) for dims, acc in by_dims.items())
+        chart = {label: [from_pico(v) for v in values] for label, values in bars.items()}
+        return {key: line for (_p, key), line in lines.items()}, chart
+
+    def per_period(self) -> dict[tuple[int, LineKey], LineTotal]:
+        """{(period, line key): LineTotal} for every period and cost line."""
+        return self._totals((p, dims, cell) for (p, dims), cell in self.cells.items() if p >= 0)
+
+    def _totals(self, cells) -> dict[tuple, LineTotal]:
+        """Cells of (period or None, dims, counters) added up into lines by (period, key).
+
+        Two dims can share a line key (workspaces of one name), so this adds, not assigns.
+        """
+        sums: dict[tuple, list[int]] = {}
+        for p, dims, cell in cells:
+            keys = self.labels(dims).keys
+            for counter, (qty, unpriced, pico, free) in enumerate(cell):
+                if qty:
+                    acc = sums.get((p, keys[counter][0]))
+                    if acc is None:
+                        acc = sums[(p, keys[counter][0])] = [0, 0, 0]
+                    acc[0] += qty
+                    acc[1] += free
+                    acc[2] += pico
+                if unpriced:
+                    acc = sums.get((p, keys[counter][1]))
+                    if acc is None:
+                        acc = sums[(p, keys[counter][1])] = [0, 0, 0]
+                    acc[0] += unpriced
+        return {
+            (p, key): LineTotal(
+                key,
+                quantity=qty,
+                free_quantity=free,
+                amount=None if key.unpriced else from_pico(pico),
+            )
+            for (p, key), (qty, free, pico) in sums.items()
+        }
 
     def previous_total(self) -> Decimal:
         return from_pico(
@@ -591,12 +617,11 @@ def cost_report(
         org, book, allowance, all_edges, all_period_of, _scope(org, workspace, model), group
     )
 
-    line_totals = priced.line_totals()
+    line_totals, chart = priced.lines_and_chart(len(periods))
     lines = sorted(line_totals.values(), key=lambda t: t.key.sort_key())
     totals = Totals()
     for line in lines:
         totals.add(line)
-    chart = priced.chart(len(periods))
 
     now = now or dt.datetime.now(dt.UTC)
     projection = None
