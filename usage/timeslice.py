@@ -57,6 +57,8 @@ class Range:
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is UTC:
+        return value
     if value.tzinfo is None:
         raise ValueError("Expected an aware datetime.")
     return value.astimezone(UTC)
@@ -189,6 +191,8 @@ def decompose(start: dt.datetime, end: dt.datetime) -> list[Range]:
         raise ValueError("Period bounds must fall on whole UTC minutes.")
     if start >= end:
         return []
+    if end - start < HOUR and _floor(start, "hour") == _floor(end - MINUTE, "hour"):
+        return [Range("minute", start, end)]  # within one hour: the common minute case
     ranges: list[Range] = []
     day_a, day_b = _ceil(start, "day"), _floor(end, "day")
     if day_a < day_b:
@@ -246,3 +250,135 @@ def previous_periods(
     local_day = start.astimezone(zone).date()
     days = len(periods) if level == "month" else 1
     return local_midnight(local_day - dt.timedelta(days=days), zone), start
+
+
+# What reading one bucket of each level costs, relative to an hour: about the rows read per
+# series. A series rarely has a request in every minute, so minute buckets are sparse; hours
+# and days of a busy series are all there. Only the choice of plan depends on these.
+COST = {"day": 1.0, "hour": 1.0, "minute": 0.15}
+_UNIT = {"minute": MINUTE, "hour": HOUR, "day": DAY}
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A range read from one bucket level, added to (+1) or taken from (-1) periods."""
+
+    unit: str
+    start: dt.datetime
+    end: dt.datetime
+    weights: tuple[tuple[int, int], ...]  # ((period index, +1 or -1), ...)
+
+
+def _cost(ranges: list[Range]) -> float:
+    return sum(COST[r.unit] * ((r.end - r.start) / _UNIT[r.unit]) for r in ranges)
+
+
+def _nearest(instant: dt.datetime, unit: str) -> dt.datetime:
+    floor = _floor(instant, unit)
+    ceil = _ceil(instant, unit)
+    return floor if instant - floor <= ceil - instant else ceil
+
+
+def _edge(start: dt.datetime, end: dt.datetime) -> list[tuple[Range, int]]:
+    """A short range (at most half a day) as whole hours and minutes, signed: where an edge
+    falls early in an hour, that whole hour less its first minutes is cheaper than the rest
+    of its minutes."""
+    best = [(r, 1) for r in decompose(start, end)]
+    best_cost = _cost([r for r, _ in best])
+    # Widen an unaligned end outward to the whole hour; inward is what decompose does.
+    a_options = {start, _floor(start, "hour")}
+    b_options = {end, _ceil(end, "hour")}
+    for a in a_options:
+        for b in b_options:
+            if (a, b) == (start, end):
+                continue
+            signed = [(r, 1) for r in decompose(a, b)]
+            signed += [(r, -1) for r in decompose(a, start)] + [(r, -1) for r in decompose(end, b)]
+            cost = _cost([r for r, _ in signed])
+            if cost < best_cost:
+                best, best_cost = signed, cost
+    return best
+
+
+def plan(periods) -> dict[str, list[Piece]]:
+    """The bucket ranges to read for ``periods`` (minute-aligned ``[start, end)`` spans in
+    order), per level, and which periods each range adds to or takes from.
+
+    A boundary between two periods that falls inside a UTC day (a month in +05:30) or hour
+    (a day in +05:45) is moved to the nearest whole day or hour when both periods are at
+    least that long: the periods are then read from whole buckets, and the stretch between
+    the true and the moved boundary, read once, is added to the period it belongs to and
+    taken from its neighbour. So a month in Asia/Kolkata reads its days and a few hours
+    around each local midnight, not every hour of the month. The sum over a period of its
+    pieces' weights is exactly one for each minute of the period and zero elsewhere.
+    """
+    n = len(periods)
+    # Where each period's whole-bucket read starts and ends.
+    moved = [[p.start, p.end] for p in periods]
+    terms: list[tuple[Range, dict[int, int]]] = []
+    for k in range(1, n):
+        left, right = periods[k - 1], periods[k]
+        if left.end != right.start:
+            continue
+        t = right.start
+        shortest = min(left.end - left.start, right.end - right.start)
+        # Local days across a daylight-saving change last 23 or 23.5 hours.
+        unit = "day" if shortest >= DAY - 2 * HOUR else "hour" if shortest >= HOUR else None
+        if unit is None or _floor(t, unit) == t:
+            continue
+        s = _nearest(t, unit)
+        if not moved[k - 1][0] <= s <= right.end:
+            continue
+        # Reading the bucket holding t whole plus the stretch, against the two halves of it.
+        halves = _cost(decompose(_floor(t, unit), t) + decompose(t, _ceil(t, unit)))
+        stretch = _edge(min(s, t), max(s, t))
+        if COST[unit] + _cost([r for r, _ in stretch]) >= halves:
+            continue
+        moved[k - 1][1] = moved[k][0] = s
+        # s > t: [t, s) belongs to the right period but is read with the left one.
+        to, frm = (k, k - 1) if s > t else (k - 1, k)
+        terms += [(r, {to: sign, frm: -sign}) for r, sign in stretch]
+    if not terms:  # nothing moved: each range read for one period, none overlapping
+        out: dict[str, list[Piece]] = {unit: [] for unit in UNITS}
+        for i, (a, b) in enumerate(moved):
+            for r in decompose(a, b):
+                out[r.unit].append(Piece(r.unit, r.start, r.end, ((i, 1),)))
+        for pieces in out.values():
+            pieces.sort(key=lambda p: p.start)
+        return out
+    for i, (a, b) in enumerate(moved):
+        terms += [(r, {i: 1}) for r in decompose(a, b)]
+    return {unit: _elementary([(r, w) for r, w in terms if r.unit == unit]) for unit in UNITS}
+
+
+def _elementary(terms: list[tuple[Range, dict[int, int]]]) -> list[Piece]:
+    """Signed ranges of one level as disjoint pieces in order, weights summed where they
+    overlap, adjacent pieces with the same weights joined, pieces weighing nothing dropped."""
+    if not terms:
+        return []
+    unit = terms[0][0].unit
+    # A sweep over the range ends: each start adds its weights, each end takes them away.
+    changes: dict[dt.datetime, dict[int, int]] = {}
+    for r, w in terms:
+        for at, sign in ((r.start, 1), (r.end, -1)):
+            change = changes.setdefault(at, {})
+            for period, weight in w.items():
+                change[period] = change.get(period, 0) + sign * weight
+    cuts = sorted(changes)
+    pieces: list[Piece] = []
+    current: dict[int, int] = {}
+    for a, b in zip(cuts, cuts[1:], strict=False):
+        for period, delta in changes[a].items():
+            weight = current.get(period, 0) + delta
+            if weight:
+                current[period] = weight
+            else:
+                current.pop(period, None)
+        key = tuple(sorted(current.items()))
+        if not key:
+            continue
+        if pieces and pieces[-1].end == a and pieces[-1].weights == key:
+            pieces[-1] = Piece(unit, pieces[-1].start, b, key)
+        else:
+            pieces.append(Piece(unit, a, b, key))
+    return pieces

@@ -161,3 +161,92 @@ def test_decompose_covers_exactly_once_with_whole_buckets(start, length):
     assert all(a <= s and e <= b for s, e in spans)
     assert len([r for r in ranges if r.unit == "day"]) <= 1
     assert len(ranges) <= 5
+
+
+def _net_weights(plan) -> dict:
+    """{minute: {period: net weight}} over every minute the plan reads."""
+    net: dict = {}
+    for unit, pieces in plan.items():
+        for p in pieces:
+            assert p.unit == unit
+            assert ts._floor(p.start, unit) == p.start and ts._floor(p.end, unit) == p.end
+            t = p.start
+            while t < p.end:
+                cell = net.setdefault(t, {})
+                for period, sign in p.weights:
+                    cell[period] = cell.get(period, 0) + sign
+                t += ts.MINUTE
+    return {t: {k: v for k, v in w.items() if v} for t, w in net.items()}
+
+
+def _assert_exact(periods):
+    """Each minute of each period weighs one for it and nothing for any other period."""
+    plan = ts.plan(periods)
+    net = _net_weights(plan)
+    for i, period in enumerate(periods):
+        t = period.start
+        while t < period.end:
+            assert net.pop(t, {}) == {i: 1}, (t, i)
+            t += ts.MINUTE
+    assert all(not w for w in net.values())  # read outside the periods only to cancel out
+    for unit, pieces in plan.items():  # disjoint and in order: a row lies in one piece
+        assert all(a.end <= b.start for a, b in zip(pieces, pieces[1:], strict=False)), unit
+    return plan
+
+
+@pytest.mark.parametrize("zone_name", ZONES)
+def test_plan_counts_every_minute_once_for_its_own_period(zone_name):
+    zone = ZoneInfo(zone_name)
+    for year, month in [(2026, 3), (2026, 4), (2026, 10)]:
+        days = ts.days_of_month(year, month, zone)
+        _assert_exact(days)
+        for day in days[::6] + [d for d in days if d.duration != ts.DAY]:
+            hours = ts.hours_of_day(day.local_start.date(), zone)
+            _assert_exact(hours)
+            _assert_exact(ts.minutes_of_hour(hours[len(hours) // 2], zone))
+
+
+def _hours_read(plan) -> float:
+    return sum((p.end - p.start) / ts.HOUR for p in plan["hour"] + plan["minute"])
+
+
+def test_kolkata_month_reads_days_and_the_stretches_around_local_midnight():
+    days = ts.days_of_month(2026, 11, ZoneInfo("Asia/Kolkata"))
+    plan = _assert_exact(days)
+    # The 29 UTC days inside the month whole; around each of the 29 inner local midnights
+    # (18:30 UTC) the 5.5 hours to the UTC midnight, read once for both days; 5.5 + 18.5
+    # hours at the month's two outer edges. Reading each local day by hour: 720 hours.
+    assert [(p.start, p.end) for p in plan["day"]] == [
+        (d.start + 5 * ts.HOUR + 30 * ts.MINUTE, d.end + 5 * ts.HOUR + 30 * ts.MINUTE)
+        for d in days[:-1]
+    ]
+    assert _hours_read(plan) == 29 * 5.5 + 5.5 + 18.5
+    inner = [p for p in plan["hour"] if len(p.weights) == 2]
+    assert len(inner) == 29 and all(p.end - p.start == 5 * ts.HOUR for p in inner)
+    # Each is added to the later local day and taken from the earlier one.
+    assert all(w == ((i, -1), (i + 1, 1)) for i, w in enumerate(p.weights for p in inner))
+
+
+def test_kathmandu_day_reads_whole_hours_and_a_quarter_hour_around_each():
+    zone = ZoneInfo("Asia/Kathmandu")
+    hours = ts.hours_of_day(dt.date(2026, 11, 20), zone)
+    plan = _assert_exact(hours)
+    # Local hours start at :15 past UTC hours: each UTC hour is read whole and its first
+    # quarter hour moved to the local hour before; by minutes alone it is 1,440 minutes.
+    assert len(plan["hour"]) == 23
+    assert sum((p.end - p.start) / ts.MINUTE for p in plan["minute"]) == 15 * 24 + 45
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    start=st.integers(min_value=0, max_value=60 * 24 * 60),
+    lengths=st.lists(st.integers(min_value=1, max_value=60 * 24 * 3), min_size=1, max_size=12),
+)
+def test_plan_is_exact_for_any_consecutive_spans(start, lengths):
+    a = u(2026, 1, 1) + start * ts.MINUTE
+    spans = []
+    for n in lengths:
+        b = a + n * ts.MINUTE
+        spans.append(ts.Range("minute", a, b))
+        a = b
+    _assert_exact(spans)
