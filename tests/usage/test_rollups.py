@@ -208,3 +208,72 @@ def test_rollup_runs_with_query_logging_on(org, two_series):
 
     assert any("INSERT INTO usage_minutebucket" in q["sql"] for q in queries.captured_queries)
     assert_buckets_match_raw(org)
+
+
+def test_rows_on_both_sides_of_the_newest_bucket_are_added_once(org, two_series):
+    """Within one rollup, rows at or before each level's newest bucket are upserted and
+    later ones appended; a minute and hour split between batches, a late row and new rows
+    in one batch all land exactly once."""
+    a, b = two_series
+    store_batch(org, [raw(a, T0, output_tokens=1), raw(b, T0 + dt.timedelta(hours=2))])
+    rollups.rollup_pending()
+    store_batch(
+        org,
+        [
+            raw(a, T0 + dt.timedelta(seconds=20), output_tokens=2),  # same minute as before
+            raw(b, T0 + dt.timedelta(hours=2, minutes=30), output_tokens=3),  # same hour
+            raw(a, T0 - dt.timedelta(days=2), output_tokens=4),  # late
+            raw(a, T0 + dt.timedelta(days=1), output_tokens=5),  # beyond every edge
+            raw(b, T0 + dt.timedelta(days=1, seconds=1), output_tokens=6),
+        ],
+    )
+    rollups.rollup_pending()
+
+    assert_buckets_match_raw(org)
+
+
+def test_plain_insert_that_meets_an_existing_bucket_falls_back_to_upserts(
+    org, two_series, monkeypatch
+):
+    """A concurrent rollup may create a bucket beyond the edge this one read. Simulate a
+    stale edge: the plain insert fails, the transaction rolls back whole, and the repeat
+    with upserts adds everything exactly once."""
+    a, _ = two_series
+    store_batch(org, [raw(a, T0, output_tokens=1)])
+    rollups.rollup_pending()
+    store_batch(org, [raw(a, T0 + dt.timedelta(seconds=1), output_tokens=2)])
+    real_parts = rollups._edge_parts
+    calls = []
+
+    def stale_edge(cursor, table, org_id, start, append):
+        calls.append(append)
+        if append:
+            return [("", [], True)]  # as if no bucket existed yet
+        return real_parts(cursor, table, org_id, start, append)
+
+    monkeypatch.setattr(rollups, "_edge_parts", stale_edge)
+
+    assert rollups.rollup_pending() == 1
+
+    assert calls[0] is True and calls[-1] is False
+    assert_buckets_match_raw(org)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rollup_command_with_workers_shares_batches_without_overlap(monkeypatch):
+    """Several sessions split the backlog (SKIP LOCKED) and every batch counts once; SQLite,
+    with one writer, says so and uses one session."""
+    org = factories.make_org()
+    a = series_for(org)
+    for i in range(12):
+        store_batch(org, [raw(a, T0 + dt.timedelta(minutes=i % 3), output_tokens=i + 1)])
+    monkeypatch.setattr(rollups, "ROWS_PER_TRANSACTION", 1)  # one batch per transaction
+    out = io.StringIO()
+
+    call_command("rollup", "--workers", "3", stdout=out)
+
+    assert "Rolled up 12 batch(es)" in out.getvalue()
+    assert not IngestBatch.objects.filter(rolled_up_at__isnull=True).exists()
+    assert_buckets_match_raw(org)
+    with pytest.raises(CommandError, match="at least 1"):
+        call_command("rollup", "--workers", "0")
