@@ -1,9 +1,9 @@
 """Reads for the Usage page (and the Cost page): exact sums over local periods.
 
 Every sum comes from the buckets, never from raw rows, except the list of rate-limited
-requests (which needs the requests themselves). A local period is read as whole UTC
-days, whole UTC hours and edge minutes (``usage.timeslice.decompose``), with at most one
-query per bucket level whatever the number of rows, keys, models or days.
+requests (which needs the requests themselves). Local periods are read as whole UTC
+days, whole UTC hours and edge minutes (``usage.timeslice.plan``), in one query whatever
+the number of rows, keys, models or days.
 """
 
 import datetime as dt
@@ -116,7 +116,7 @@ def usage_by_period(
     the (period, group) pairs that have usage; ``i`` indexes ``periods`` (consecutive,
     minute-aligned ``[start, end)`` UTC spans) and ``group`` holds the raw values of the
     ``group_by`` dimensions (ids for model/api_key/workspace, None for "no key"), ``()``
-    without a group-by. At most three queries (one per bucket level read).
+    without a group-by. One query (reading one, two or three bucket levels).
     """
     unknown = set(group_by) - DIMENSIONS.keys()
     if unknown:
@@ -138,14 +138,14 @@ def usage_by_period(
         else:
             narrow = [f"b.series_id IN ({sub})"]
         narrow_params = [scope.org_id, *scope_params]
-    sums: dict[tuple, dict] = {}
-    for unit, pieces in timeslice.plan(list(periods)).items():
-        if not pieces:
-            continue
-        table = BUCKETS[unit]._meta.db_table
+    levels = [pieces for pieces in timeslice.plan(list(periods)).values() if pieces]
+    selects, params = [], []
+    for level, pieces in enumerate(levels):
+        table = BUCKETS[pieces[0].unit]._meta.db_table
         piece_sql, piece_params, within, within_params = _pieces_sql(pieces)
         select = ", ".join(
             [
+                f"{level} AS level",
                 f"{piece_sql} AS piece",
                 *dims,
                 *(f"CAST(SUM(b.{c}) AS BIGINT)" for c in BUCKET_COLUMNS),
@@ -155,21 +155,22 @@ def usage_by_period(
             f" JOIN {Series._meta.db_table} s ON s.id = b.series_id" if join_series else ""
         )
         where = " AND ".join(["b.org_id = %s", within, *narrow])
-        sql = (
+        selects.append(
             f"SELECT {select} FROM {table} b{series_join} WHERE {where} "
             f"GROUP BY {', '.join(['piece', *dims])}"
         )
-        params = [*piece_params, scope.org_id, *within_params, *narrow_params]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            fetched = cursor.fetchall()
-        for row in fetched:
-            group = tuple(row[1 : 1 + len(dims)])
-            values = [v or 0 for v in row[1 + len(dims) :]]
-            for period, sign in pieces[int(row[0])].weights:
-                acc = sums.setdefault((period, group), dict.fromkeys(BUCKET_COLUMNS, 0))
-                for c, v in zip(BUCKET_COLUMNS, values, strict=True):
-                    acc[c] += sign * v
+        params += [*piece_params, scope.org_id, *within_params, *narrow_params]
+    with connection.cursor() as cursor:  # one round trip for every level read
+        cursor.execute(" UNION ALL ".join(selects), params)
+        fetched = cursor.fetchall()
+    sums: dict[tuple, dict] = {}
+    for row in fetched:
+        group = tuple(row[2 : 2 + len(dims)])
+        values = [v or 0 for v in row[2 + len(dims) :]]
+        for period, sign in levels[row[0]][int(row[1])].weights:
+            acc = sums.setdefault((period, group), dict.fromkeys(BUCKET_COLUMNS, 0))
+            for c, v in zip(BUCKET_COLUMNS, values, strict=True):
+                acc[c] += sign * v
     return [
         {"period": period, "group": group, **counts}
         for (period, group), counts in sorted(sums.items(), key=lambda kv: _sort_key(kv[0]))
@@ -440,7 +441,7 @@ def _group_label(query: UsageQuery, labels: dict, group: tuple) -> str:
 
 
 def usage_report(query: UsageQuery) -> dict:
-    """Everything the Usage page shows for one view, from at most eight queries.
+    """Everything the Usage page shows for one view, from at most two queries.
 
     Returns ``{"level", "periods", "rows", "per_period": [derived counts per period],
     "totals", "previous": {"start", "end", "totals"}, "changes": {figure: float|None},
@@ -448,7 +449,11 @@ def usage_report(query: UsageQuery) -> dict:
     "rate_limited": [{"name", "column", "y": [per period]}], "has_data"}``.
     """
     level, periods = query.level_and_periods
-    rows = usage_by_period(query.scope, periods, query.group_dims)
+    prev_start, prev_end = timeslice.previous_periods(level, periods, query.zone)
+    # The previous period is read along with the view's: one query for every sum on the page.
+    both = usage_by_period(query.scope, [*periods, _Whole(prev_start, prev_end)], query.group_dims)
+    rows = [row for row in both if row["period"] < len(periods)]
+    previous = derived(add_up(row for row in both if row["period"] == len(periods)))
     per_period_counts = [dict.fromkeys(BUCKET_COLUMNS, 0) for _ in periods]
     per_group: dict[tuple, dict] = {}
     for row in rows:
@@ -458,8 +463,6 @@ def usage_report(query: UsageQuery) -> dict:
             acc[c] += row[c]
             grp[c] += row[c]
     totals = derived(add_up(per_period_counts))
-    prev_start, prev_end = timeslice.previous_periods(level, periods, query.zone)
-    previous = derived(usage_total(query.scope, prev_start, prev_end))
     labels = dimension_labels(query.scope.org_id, query.group_dims, rows)
     groups = [
         {"group": g, "label": _group_label(query, labels, g), **derived(c)}

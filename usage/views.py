@@ -2,12 +2,15 @@
 
 import csv
 
+import orjson
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
+from django.utils.html import format_html
 from django.utils.http import urlencode
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET
 
@@ -121,6 +124,19 @@ def _chart(report: dict, query, links: dict) -> dict:
     }
 
 
+_JSON_SCRIPT_ESCAPES = (("&", "\\u0026"), ("<", "\\u003C"), (">", "\\u003E"))
+
+
+def _json_script(value, element_id: str) -> SafeString:
+    """What the ``json_script`` filter makes, some thirty times faster for the 50 kB of a
+    chart by the minute (orjson, and three replaces instead of ``str.translate``)."""
+    text = orjson.dumps(value).decode()
+    for char, escaped in _JSON_SCRIPT_ESCAPES:
+        text = text.replace(char, escaped)
+    safe = mark_safe(text)  # noqa: S308 - JSON with <, > and & escaped, as json_script does
+    return format_html('<script id="{}" type="application/json">{}</script>', element_id, safe)
+
+
 def _limits_chart(use: list[dict], periods) -> dict:
     models: dict = {}
     for row in use:
@@ -150,6 +166,26 @@ SORT_HEADERS = [
     ("rate_limited_requests", "Rate-limited", True),
     ("web_search_requests", "Web searches", True),
 ]
+
+
+# The number columns of the chart's table; the breakdown adds web searches.
+PERIOD_COLUMNS = [
+    "input_tokens",
+    "uncached_input_tokens",
+    "cache_write_tokens",
+    "cache_read_tokens",
+    "output_tokens",
+    "requests",
+    "rate_limited_requests",
+]
+BREAKDOWN_COLUMNS = [*PERIOD_COLUMNS, "web_search_requests"]
+
+
+def _cells(counts: dict, columns: list[str]) -> SafeString:
+    """A table row's number cells, built at once: a template spends a variable lookup and
+    an escape on each of the 60 x 7 cells of an hour by minute."""
+    cells = "".join(f'<td class="num">{counts[c]:,}</td>' for c in columns)
+    return mark_safe(cells)  # noqa: S308 - integers: digits, commas and a sign only
 
 
 def _formatted(counts: dict) -> dict:
@@ -209,8 +245,9 @@ def usage_page(request):
         params["sort"] = query.sort
     report = selectors.usage_report(query)
     for group in report["groups"]:
-        group["f"] = _formatted(group)
+        group["cells"] = _cells(group, BREAKDOWN_COLUMNS)
     links = _links(params, report["level"], report["periods"])
+    chart = _chart(report, query, links)
     part = form.cleaned_data.get("part") or ""
     context = {
         "form": form,
@@ -218,13 +255,15 @@ def usage_page(request):
         "selected": params,
         "report": report,
         "links": links,
-        "chart": _chart(report, query, links),
+        "chart": chart,
+        "chart_script": _json_script(chart, "usage-chart-data"),
         "changes": {f: _percent(v, signed=True) for f, v in report["changes"].items()},
         "cache_read_percent": _percent(report["totals"]["cache_read_rate"]),
         "sort_headers": _sort_headers(params, query.sort),
         "tf": _formatted(report["totals"]),
+        "total_cells": _cells(report["totals"], BREAKDOWN_COLUMNS),
         "period_rows": [
-            {"period": p, "c": c, "f": _formatted(c), "drill": d}
+            {"label": p.label, "drill": d, "cells": _cells(c, PERIOD_COLUMNS)}
             for p, c, d in zip(
                 report["periods"], report["per_period"], links["drills"], strict=True
             )
@@ -261,7 +300,8 @@ def _rate_limit_use(query, report) -> dict:
     for row in use:
         row["period_label"] = hours[row["period"]].label
         row["cache_read_percent"] = _percent(row["cache_read_rate"])
-    return {"limits": {"rows": use, "periods": hours, "chart": _limits_chart(use, hours)}}
+    chart = _json_script(_limits_chart(use, hours), "limits-chart-data")
+    return {"limits": {"rows": use, "periods": hours, "chart_script": chart}}
 
 
 def _rate_limited(query, report, params: dict) -> dict:

@@ -396,3 +396,32 @@ def test_chart_json_is_valid_json_in_the_page(client, org, world):
     html = client.get(f"{PAGE}?month=2026-11").content.decode()
     data = re.search(r'<script id="usage-chart-data" type="application/json">(.*?)</script>', html)
     assert json.loads(data.group(1))["level"] == "month"
+
+
+def test_chart_json_is_the_chart_and_cannot_close_its_script_tag(client, org, world):
+    evil = factories.make_api_key(org, name="</script><b>x&y", external_id="apikey_evil")
+    store_batch(org, [raw(series_for(org, api_key=evil), u(2026, 11, 2, 3), output_tokens=5)])
+    rollup_pending()
+    client.force_login(member(org))
+    response = client.get(f"{PAGE}?month=2026-11&group_by=api_key")
+    html = response.content.decode()
+    data = re.search(r'<script id="usage-chart-data" type="application/json">(.*?)</script>', html)
+    assert "<" not in data.group(1) and "&" not in data.group(1)
+    assert json.loads(data.group(1)) == response.context["chart"]
+    names = [t["name"] for t in response.context["chart"]["traces"]]
+    assert "</script><b>x&y (apikey_evil)" in names
+    assert "&lt;/script&gt;&lt;b&gt;x&amp;y (apikey_evil)" in html  # in the breakdown table
+
+
+def test_table_of_the_chart_has_every_minute_and_adds_up_to_the_totals(client, org, world):
+    client.force_login(member(org))
+    html = client.get(f"{PAGE}?month=2026-11&day=2026-11-04&hour=18").content.decode()
+    table = re.search(r'<table data-testid="periods">.*?<tbody>(.*?)</tbody>', html, re.S).group(1)
+    rows = re.findall(r"<tr><td>([^<]*)</td>(.*?)</tr>", table)
+    assert [label for label, _ in rows] == [f"18:{m:02d}" for m in range(60)]
+    cells = [[int(v.replace(",", "")) for v in re.findall(r">([\d,]+)<", r)] for _, r in rows]
+    want = raw_totals(world["rows"], u(2026, 11, 4, 18), u(2026, 11, 4, 19))
+    columns = ["input_tokens", "uncached_input_tokens", "cache_write_tokens"]
+    columns += ["cache_read_tokens", "output_tokens", "requests", "rate_limited_requests"]
+    assert [sum(c[i] for c in cells) for i in range(7)] == [want[c] for c in columns]
+    assert totals_on_page(html)["requests"] == want["requests"] > 0
