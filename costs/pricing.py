@@ -379,14 +379,31 @@ def _per_unit(rate: Decimal, units: int) -> int | Decimal:
     return int(scaled) if scaled == scaled.to_integral_value() else rate
 
 
+def code_execution_pico(billable_ms: int, per_hour: int | Decimal) -> int:
+    """``code_execution_amount`` in 1e-12 USD; ``per_hour`` in 1e-12 USD (int) or USD.
+
+    With a whole rate the division is done on integers, rounding half to even exactly as
+    the Decimal version does: that divides to 60 digits first, which keeps a tie (an exact
+    quotient) exact, and no other quotient of n / 3,600,000 lies near enough to a tie to be
+    rounded onto it.
+    """
+    if type(per_hour) is not int:
+        return to_pico(code_execution_amount(billable_ms, per_hour))
+    quotient, rest = divmod(billable_ms * per_hour, MS_PER_HOUR)
+    if 2 * rest > MS_PER_HOUR or (2 * rest == MS_PER_HOUR and quotient % 2):
+        quotient += 1
+    return quotient
+
+
 @dataclass(frozen=True)
 class RateCard:
     """The rates of one model / tier / window on one UTC date, one per counter.
 
-    ``per_unit`` follows COUNT_FIELDS: for each counter, whole 1e-12 USD per unit (int), the
-    USD rate when that is not whole (Decimal, priced like ``cost_lines``), or None when
-    unpriced. ``pico`` gives exactly the amount ``cost_lines`` gives for the same quantity,
-    so usage summed over any number of buckets can be priced once.
+    ``per_unit`` follows COUNT_FIELDS: for each counter, whole 1e-12 USD per unit (int; per
+    container-hour for code execution), the USD rate when that is not whole (Decimal, priced
+    like ``cost_lines``), or None when unpriced. ``pico`` gives exactly the amount
+    ``cost_lines`` gives for the same quantity, so usage summed over any number of buckets
+    can be priced once.
     """
 
     per_unit: tuple[int | Decimal | None, ...]
@@ -401,8 +418,8 @@ class RateCard:
             for t in TOKEN_TYPES
         ]
         per_unit.append(None if web is None else _per_unit(web.unit_price, 1_000))
-        # Code execution divides by 3,600,000 ms and is rounded, so it stays a rate.
-        per_unit.append(None if code is None else code.unit_price)
+        # Code execution: per container-hour; milliseconds are divided and rounded.
+        per_unit.append(None if code is None else _per_unit(code.unit_price, 1))
         return cls(tuple(per_unit))
 
     def pico(self, counter: int, quantity: int) -> int | None:
@@ -413,10 +430,10 @@ class RateCard:
         rate = self.per_unit[counter]
         if rate is None:
             return None
+        if counter == CODE_KIND:
+            return code_execution_pico(quantity, rate)
         if type(rate) is int:
             return quantity * rate
-        if counter == CODE_KIND:
-            return to_pico(code_execution_amount(quantity, rate))
         if counter == CODE_KIND - 1:
             return to_pico(web_search_amount(quantity, rate))
         return to_pico(token_amount(quantity, rate))

@@ -34,6 +34,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
+from operator import add
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -53,12 +54,11 @@ from costs.pricing import (
     PriceBook,
     RateCard,
     allowance_ms,
-    code_execution_amount,
     code_execution_free_ms,
+    code_execution_pico,
     from_pico,
     month_start,
     split_free,
-    to_pico,
     token_rates_from,
     tool_rate_from,
 )
@@ -333,9 +333,12 @@ class _Span:
 
 
 _GROUP_BY = ("model", "service_tier", "context_window")
-# The slots kept per counter of a cell: priced quantity, unpriced quantity, amount of the
-# priced quantity in 1e-12 USD, and code-execution milliseconds covered by the allowance.
+# A cell is a flat list of integers, four per counter of COUNT_FIELDS (at counter * 4 +):
+# priced quantity, unpriced quantity, amount of the priced quantity in 1e-12 USD, and
+# code-execution milliseconds covered by the allowance.
 _QTY, _UNPRICED, _PICO, _FREE = range(4)
+_SLOTS = 4
+_WIDTH = _SLOTS * len(COUNT_FIELDS)
 _KINDS = [(TOKENS, t.api_name, t.label) for t in TOKEN_TYPES] + [
     (WEB_SEARCH, "", "Web Search Usage"),
     (CODE_EXECUTION, "", "Code Execution Usage"),
@@ -351,7 +354,7 @@ class _Labels(NamedTuple):
 class _Priced:
     """Usage priced per cell, a (period, (model pk, tier, window[, workspace pk])) pair.
 
-    Each cell holds, per counter of COUNT_FIELDS, the slots above. Amounts are integers
+    Each cell holds, per counter of COUNT_FIELDS, the four slots above. Amounts are integers
     until they are shown, so adding them up is exact and cheap; every line, chart bar and
     total is a sum of the same cell amounts, so they agree to the last digit.
     """
@@ -360,7 +363,7 @@ class _Priced:
         self.group = group
         self.models = models  # pk -> {"model_id", "display_name"}
         self.workspaces = workspaces  # pk -> name (when grouping by workspace)
-        self.cells: dict[tuple[int, tuple], list[list[int]]] = {}
+        self.cells: dict[tuple[int, tuple], list[int]] = {}
         self._labels: dict[tuple, _Labels] = {}
 
     def labels(self, dims: tuple) -> _Labels:
@@ -395,27 +398,22 @@ class _Priced:
     def lines_and_chart(self, periods: int) -> tuple[dict, dict[str, list[Decimal]]]:
         """({line key: LineTotal} over the report's periods, {chart group: amount per period}
         of the priced usage), in one pass over the cells."""
-        by_dims: dict[tuple, list[list[int]]] = {}
+        by_dims: dict[tuple, list[int]] = {}
         bars: dict[str, list[int]] = {}
+        labels = self.labels
         for (p, dims), cell in self.cells.items():
             if p == _PREVIOUS:
                 continue
             acc = by_dims.get(dims)
-            if acc is None:
-                acc = by_dims[dims] = [[0, 0, 0, 0] for _ in cell]
-            groups = self.labels(dims).groups
-            for counter, (qty, unpriced, pico, free) in enumerate(cell):
-                if qty:
-                    slot = acc[counter]
-                    slot[_QTY] += qty
-                    slot[_PICO] += pico
-                    slot[_FREE] += free
+            by_dims[dims] = cell[:] if acc is None else list(map(add, acc, cell))
+            groups = labels(dims).groups
+            for counter in range(len(COUNT_FIELDS)):
+                at = counter * _SLOTS
+                if cell[at + _QTY]:
                     bar = bars.get(groups[counter])
                     if bar is None:
                         bar = bars[groups[counter]] = [0] * periods
-                    bar[p] += pico
-                if unpriced:
-                    acc[counter][_UNPRICED] += unpriced
+                    bar[p] += cell[at + _PICO]
         lines = self._totals((None, dims, acc) for dims, acc in by_dims.items())
         chart = {label: [from_pico(v) for v in values] for label, values in bars.items()}
         return {key: line for (_p, key), line in lines.items()}, chart
@@ -432,7 +430,8 @@ class _Priced:
         sums: dict[tuple, list[int]] = {}
         for p, dims, cell in cells:
             keys = self.labels(dims).keys
-            for counter, (qty, unpriced, pico, free) in enumerate(cell):
+            for counter in range(len(COUNT_FIELDS)):
+                qty, unpriced, pico, free = cell[counter * _SLOTS : (counter + 1) * _SLOTS]
                 if qty:
                     acc = sums.get((p, keys[counter][0]))
                     if acc is None:
@@ -458,10 +457,10 @@ class _Priced:
     def previous_total(self) -> Decimal:
         return from_pico(
             sum(
-                slot[_PICO]
+                cell[at + _PICO]
                 for (p, _dims), cell in self.cells.items()
                 if p == _PREVIOUS
-                for slot in cell
+                for at in range(0, _WIDTH, _SLOTS)
             )
         )
 
@@ -519,7 +518,8 @@ def _price(org, book, allowance, edges, period_of, scope: Scope, group) -> _Pric
     cells = priced.cells
     cards: dict[tuple, RateCard] = {}
     code_billable: dict[tuple, int] = defaultdict(int)  # (cell, rate) -> billable ms
-    counters = list(enumerate(COUNT_FIELDS))
+    counters = [(counter, name, counter * _SLOTS) for counter, name in enumerate(COUNT_FIELDS)]
+    code_at = CODE_KIND * _SLOTS
     for row in rows:
         i, dims = row["period"], row["group"]
         p = period_of[i]
@@ -534,15 +534,15 @@ def _price(org, book, allowance, edges, period_of, scope: Scope, group) -> _Pric
         cell_key = (p, dims)
         cell = cells.get(cell_key)
         if cell is None:
-            cell = cells[cell_key] = [[0, 0, 0, 0] for _ in COUNT_FIELDS]
-        for counter, name in counters:
+            cell = cells[cell_key] = [0] * _WIDTH
+        for counter, name, at in counters:
             quantity = row[name]
             if not quantity:
                 continue
-            slot, rate = cell[counter], rates[counter]
+            rate = rates[counter]
             if rate is None:
-                slot[_UNPRICED] += quantity
-            elif counter == CODE_KIND:
+                cell[at + _UNPRICED] += quantity
+            elif at == code_at:
                 state = states[i]
                 if state == FREE:
                     free = quantity
@@ -550,17 +550,17 @@ def _price(org, book, allowance, edges, period_of, scope: Scope, group) -> _Pric
                     free = min(free_by_key.get((i, dims), 0), quantity)
                 else:
                     free = 0
-                slot[_QTY] += quantity
-                slot[_FREE] += free
+                cell[at + _QTY] += quantity
+                cell[at + _FREE] += free
                 # Rounded once per cell and rate, not per bucket or segment.
                 code_billable[(cell_key, rate)] += quantity - free
             else:
-                slot[_QTY] += quantity
-                slot[_PICO] += (
+                cell[at + _QTY] += quantity
+                cell[at + _PICO] += (
                     quantity * rate if type(rate) is int else card.pico(counter, quantity)
                 )
     for (cell_key, rate), billable in code_billable.items():
-        cells[cell_key][CODE_KIND][_PICO] += to_pico(code_execution_amount(billable, rate))
+        cells[cell_key][code_at + _PICO] += code_execution_pico(billable, rate)
     return priced
 
 

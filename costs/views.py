@@ -57,6 +57,14 @@ def _line_rows(report) -> str:
     """The <tr>s of the cost lines table, built here: a template loop costs several variable
     lookups and escapes per cell, and there are a few hundred lines. Every text is escaped."""
     by_workspace = report.group == "workspace"
+    escaped: dict[str, str] = {}  # the same few names, tiers and types on every row
+
+    def esc(text: str) -> str:
+        found = escaped.get(text)
+        if found is None:
+            found = escaped[text] = escape(text)
+        return found
+
     rows = []
     for line in report.lines:
         key = line.key
@@ -64,17 +72,17 @@ def _line_rows(report) -> str:
             quantity = f"{hours(line.quantity)} h"
         else:
             quantity = f"{line.quantity:,}"  # as floatformat:"0g" shows it (en)
-        workspace = f"<td>{escape(key.workspace)}</td>" if by_workspace else ""
+        workspace = f"<td>{esc(key.workspace)}</td>" if by_workspace else ""
         if key.unpriced:
             start, amount = '<tr class="unpriced">', '<span class="error">Unpriced</span>'
         else:
             start, amount = "<tr>", usd(line.amount)
         rows.append(
-            f"{start}<td>{escape(key.description)}</td>{workspace}<td>{escape(key.model)}</td>"
-            f"<td>{escape(key.cost_type)}</td><td>{escape(key.token_type or _DASH)}</td>"
-            f"<td>{escape(key.service_tier)}</td><td>{escape(key.context_window)}</td>"
+            f"{start}<td>{esc(key.description)}</td>{workspace}<td>{esc(key.model)}</td>"
+            f"<td>{esc(key.cost_type)}</td><td>{esc(key.token_type or _DASH)}</td>"
+            f"<td>{esc(key.service_tier)}</td><td>{esc(key.context_window)}</td>"
             f'<td class="num">{quantity}</td>'
-            f'<td class="num" title="{escape(usd_exact(line.amount))}">{amount}</td></tr>'
+            f'<td class="num" title="{esc(usd_exact(line.amount))}">{amount}</td></tr>'
         )
     return mark_safe("\n".join(rows))  # noqa: S308 - every text above is escaped
 

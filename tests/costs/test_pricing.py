@@ -14,6 +14,7 @@ from costs.pricing import (
     Usage,
     code_execution_amount,
     code_execution_free_ms,
+    code_execution_pico,
     cost_lines,
     from_pico,
     split_free,
@@ -203,6 +204,17 @@ def test_rate_card_prices_exactly_as_cost_lines(token_rates):
         assert card_amounts(unpriced, usage, free) == [
             line.amount for line in lines_of(usage, book, model="x1", free=free)
         ]
+
+
+@pytest.mark.parametrize("per_hour", ["0.05", "0.0000018", "0.000007", "123.456789", "0"])
+def test_code_execution_in_integers_rounds_as_the_decimal_version(per_hour):
+    # 0.0000018/h is 1e-12 USD per 2 s: every odd second is a tie, rounded to even.
+    rate = D(per_hour)
+    whole = int(rate.scaleb(12))
+    for ms in [*range(0, 5000, 7), 1_000, 3_000, 5_000, 7_200_001, 10**12 + 1]:
+        want = code_execution_amount(ms, rate)
+        assert from_pico(code_execution_pico(ms, whole)) == want
+        assert from_pico(code_execution_pico(ms, rate)) == want  # the Decimal fallback
 
 
 def test_pico_round_trip_is_exact_and_refuses_finer_amounts():
