@@ -26,6 +26,7 @@ import multiprocessing
 import pickle
 import queue
 import re
+import struct
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -489,12 +490,13 @@ class _Registry:
         Returns True when a concurrent ingest registered one of the new API keys first, in
         another workspace; the caller then checks the claims again.
         """
+        series = self.series
+        if all(dims in series for dims in dict.fromkeys([row[2] for row in rows])):
+            return False  # the usual case once the first chunks have been stored
         new_dims = {}
         for row in rows:
-            if row[2] not in self.series and row[2] not in new_dims:
+            if row[2] not in series and row[2] not in new_dims:
                 new_dims[row[2]] = row
-        if not new_dims:
-            return False
         self._workspaces(new_dims.values())
         self._models({dims[2] for dims in new_dims})
         lost_race = self._keys(new_dims.values())
@@ -639,29 +641,42 @@ class _Registry:
 def _claim_keys(
     checked: list, registry: _Registry, rejections: list[Rejection]
 ) -> list[tuple[int, tuple]]:
-    """Drop records whose API key belongs to another workspace (first claim wins)."""
-    keys = {row[2][1] for _, row in checked if row[2][1] is not None}
+    """Drop records whose API key belongs to another workspace (first claim wins).
+
+    Decided once per distinct dimensions, in the order they first appear (which is the
+    order of the first record using each key), not once per record.
+    """
+    distinct = dict.fromkeys([row[2] for _, row in checked])
+    keys = {dims[1] for dims in distinct if dims[1] is not None}
     if not keys:
         return checked
     registry.load_keys(keys)
     owners = registry.key_workspace
     claims: dict[str, str | None] = {}
-    kept = []
-    for position, row in checked:
-        workspace, key = row[2][0], row[2][1]
+    refused: dict[tuple, str | None] = {}
+    for dims in distinct:
+        workspace, key = dims[0], dims[1]
         if key is not None:
             owner = owners[key] if key in owners else claims.setdefault(key, workspace)
             if owner != workspace:
-                rejections.append(
-                    Rejection(
-                        position,
-                        row[0],
-                        "api_key_id",
-                        f"{key} belongs to workspace {owner or 'Default'}, "
-                        f"not {workspace or 'Default'}",
-                    )
+                refused[dims] = owner
+    if not refused:
+        return checked
+    kept = []
+    for position, row in checked:
+        dims = row[2]
+        if dims in refused:
+            workspace, key = dims[0], dims[1]
+            rejections.append(
+                Rejection(
+                    position,
+                    row[0],
+                    "api_key_id",
+                    f"{key} belongs to workspace {refused[dims] or 'Default'}, "
+                    f"not {workspace or 'Default'}",
                 )
-                continue
+            )
+            continue
         kept.append((position, row))
     return kept
 
@@ -767,11 +782,53 @@ def _copy_rows(cursor, org, source, rows, series, duplicates, rejected) -> Inges
     )
     org_id, batch_id = org.pk, batch.pk
     with cursor.copy(f"COPY usage_requestlog ({_LOG_COLUMNS}) FROM STDIN BINARY") as copy:
-        copy.set_types(_LOG_TYPES)
-        write = copy.write_row
-        for row in rows:
-            write((org_id, batch_id, series[row[2]], row[0], row[1], *row[5:]))
+        if rows and len(rows[0]) > 14:  # each row carries its encoded tail (_encode_tail)
+            heads = {
+                dims: _ROW_HEAD.pack(14, 8, org_id, 8, batch_id, 8, series[dims])
+                for dims in dict.fromkeys([row[2] for row in rows])
+            }
+            parts: list[bytes] = [_BINARY_SIGNATURE] * (2 * len(rows) + 2)
+            parts[1:-1:2] = [heads[row[2]] for row in rows]
+            parts[2:-1:2] = [row[14] for row in rows]
+            parts[-1] = _BINARY_TRAILER
+            copy.write(b"".join(parts))
+        else:
+            copy.set_types(_LOG_TYPES)
+            write = copy.write_row
+            for row in rows:
+                write((org_id, batch_id, series[row[2]], row[0], row[1], *row[5:14]))
     return batch
+
+
+# COPY's binary format, for rows encoded in the checking process (the caller then only
+# joins bytes): a signature, then per row the field count and each field as its byte length
+# and value in network order, then -1. The fields follow _LOG_COLUMNS; org_id, batch_id and
+# series_id make the head, the rest (_encode_tail) the tail.
+_BINARY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+_BINARY_TRAILER = struct.pack("!h", -1)
+_ROW_HEAD = struct.Struct("!hiqiqiq")
+_LENGTH = struct.Struct("!i")
+_TIME_STATUS = struct.Struct("!iqih")
+_COUNTS = struct.Struct("!" + "iq" * 7)
+_LIMIT_FIELDS = {value: _LENGTH.pack(len(value)) + value.encode() for value in ("", *_LIMIT_TYPES)}
+_PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=_UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+
+def _encode_tail(row: tuple) -> bytes:
+    """The binary COPY fields of a checked row from request_id on (see _copy_rows)."""
+    request_id = row[0].encode()
+    return b"".join(
+        (
+            _LENGTH.pack(len(request_id)),
+            request_id,
+            _TIME_STATUS.pack(8, (row[1] - _PG_EPOCH) // _MICROSECOND, 2, row[5]),
+            _LIMIT_FIELDS[row[6]],
+            _COUNTS.pack(
+                8, row[7], 8, row[8], 8, row[9], 8, row[10], 8, row[11], 8, row[12], 8, row[13]
+            ),
+        )
+    )
 
 
 def _default_store() -> Callable:
@@ -834,25 +891,29 @@ def _checked_chunks(records: Iterable, chunk_size: int) -> Iterator[tuple[list, 
 
 
 def check_lines_in_process(
-    lines: Iterable[bytes], chunk_size: int = CHUNK_SIZE
+    lines: Iterable[bytes], chunk_size: int = CHUNK_SIZE, *, encode: bool = False
 ) -> Iterator[tuple[list, list[Rejection]]]:
     """Parse and check NDJSON lines in a forked process, one chunk ahead of the caller.
 
     For ``import_logs``: parsing and checking is as much Python work per record as storing
     it, and a helper thread shares one core with the caller (the GIL); a process gets the
-    other core. ``lines`` (an open file) is read by the child only.
+    other core. ``lines`` (an open file) is read by the child only. With ``encode`` each
+    row also carries its raw row's COPY encoding (for PostgreSQL), made there too.
     """
     context = multiprocessing.get_context("fork")
     reader, writer = context.Pipe(duplex=False)
     child = context.Process(
-        target=_check_lines_child, args=(lines, chunk_size, writer), name="ingest-check"
+        target=_check_lines_child,
+        args=(lines, chunk_size, encode, writer),
+        name="ingest-check",
     )
     child.start()
     writer.close()
     try:
         while True:
             try:
-                item = pickle.loads(reader.recv_bytes())
+                # Our own forked child wrote these bytes, nothing from outside.
+                item = pickle.loads(reader.recv_bytes())  # noqa: S301
             except EOFError:
                 child.join()
                 raise RuntimeError(
@@ -871,7 +932,7 @@ def check_lines_in_process(
             child.join()
 
 
-def _check_lines_child(lines: Iterable[bytes], chunk_size: int, out) -> None:
+def _check_lines_child(lines: Iterable[bytes], chunk_size: int, encode: bool, out) -> None:
     # Only this process's own short-lived objects; the parser makes no reference cycles.
     gc.disable()
     send = out.send_bytes
@@ -882,6 +943,8 @@ def _check_lines_child(lines: Iterable[bytes], chunk_size: int, out) -> None:
             checked = _check_chunk(itertools.islice(iterator, chunk_size), latest)
             if not checked[0] and not checked[1]:
                 break
+            if encode:
+                checked = ([(p, (*row, _encode_tail(row))) for p, row in checked[0]], checked[1])
             send(pickle.dumps(checked, pickle.HIGHEST_PROTOCOL))
         send(pickle.dumps(None))
     except BrokenPipeError:
@@ -941,14 +1004,18 @@ def ingest_checked(
     result = IngestResult()
     for checked, rejections in chunks:
         checked = _claim_keys(checked, registry, rejections)
-        unique = []
-        seen: set[str] = set()
-        for item in checked:
-            if item[1][0] not in seen:
-                seen.add(item[1][0])
-                unique.append(item)
+        if len({row[0] for _, row in checked}) == len(checked):
+            unique = checked  # no request id twice in the chunk, the usual case
+        else:
+            unique = []
+            seen: set[str] = set()
+            for item in checked:
+                if item[1][0] not in seen:
+                    seen.add(item[1][0])
+                    unique.append(item)
+            del seen
         in_batch_duplicates = len(checked) - len(unique)
-        del checked, seen
+        del checked
         with transaction.atomic():
             if unique and registry.register([row for _, row in unique]):
                 unique = _claim_keys(unique, registry, rejections)

@@ -3,6 +3,7 @@ chunking, and the two storage paths (COPY on PostgreSQL, the ORM elsewhere) stor
 """
 
 import datetime as dt
+import json
 import math
 from collections import Counter
 
@@ -20,6 +21,8 @@ from usage.ingest import (
     BodyError,
     InvalidJson,
     Rejection,
+    check_lines_in_process,
+    ingest_checked,
     ingest_records,
     parse_body,
     parse_lines,
@@ -673,6 +676,64 @@ def test_copy_and_orm_paths_store_identical_rows(org, other_org):
     assert (
         RequestId.objects.filter(org=org).count() == RequestId.objects.filter(org=other_org).count()
     )
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL")
+def test_rows_encoded_in_the_checking_process_store_what_the_orm_path_stores(org, other_org):
+    records = [
+        *mixed_batch(),
+        rec(request_id="réq-ü-€", timestamp="1999-12-31T23:59:59.999999Z"),  # before 2000
+        rec(timestamp="2026-10-01T12:00:00.1234567891z", status_code=599),
+        rec(status_code=429, rate_limit_type="requests"),
+        rec(status_code=429, rate_limit_type="input_tokens", code_execution_seconds=10**9),
+        rec(
+            usage={
+                "input_tokens": MAX_COUNT,
+                "output_tokens": MAX_COUNT,
+                "cache_read_input_tokens": MAX_COUNT,
+                "cache_creation": {"ephemeral_5m_input_tokens": 1, "ephemeral_1h_input_tokens": 2},
+                "server_tool_use": {"web_search_requests": MAX_COUNT},
+            }
+        ),
+    ]
+    lines = [json.dumps(r).encode() for r in records]
+    lines[2:2] = [b"", b"{not json"]
+    known = rec()
+    run(org, known)
+    run(other_org, known, store=ingest._store_orm)
+    lines.append(json.dumps(known).encode())
+    encoded = ingest_checked(
+        org,
+        check_lines_in_process(lines, chunk_size=4, encode=True),
+        source=IngestBatch.Source.IMPORT,
+    )
+    plain = ingest_records(
+        other_org,
+        parse_lines(lines),
+        source=IngestBatch.Source.IMPORT,
+        store=ingest._store_orm,
+        chunk_size=4,
+    )
+    assert (encoded.accepted, encoded.duplicates, encoded.rejected) == (10, 2, 3)
+    assert (encoded.accepted, encoded.duplicates, encoded.rejected, encoded.rejections) == (
+        plain.accepted,
+        plain.duplicates,
+        plain.rejected,
+        plain.rejections,
+    )
+    assert [r.position for r in encoded.rejections] == [4, 8, 9]
+    assert stored(org) == stored(other_org)
+    assert len(stored(org)) == 11
+
+
+def test_checking_process_errors_reach_the_caller(org):
+    def broken():
+        yield json.dumps(rec()).encode()
+        raise OSError("disk on fire")
+
+    with pytest.raises(OSError, match="disk on fire"):
+        ingest_checked(org, check_lines_in_process(broken()), source=IngestBatch.Source.IMPORT)
 
 
 @pytest.mark.postgres

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 
 from console.models import Organization
 from usage.ingest import IngestResult, check_lines_in_process, ingest_checked, request_rollup
@@ -150,7 +151,7 @@ class Command(BaseCommand):
         with raw, source:
             result = ingest_checked(
                 organisation,
-                check_lines_in_process(source),
+                check_lines_in_process(source, encode=connection.vendor == "postgresql"),
                 source=IngestBatch.Source.IMPORT,
                 progress=progress,
                 nudge=False,
