@@ -12,6 +12,7 @@ import gzip
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -172,8 +173,20 @@ def step_import(env, conn, path: Path, table: Table, rows: int, work: Path):
     return rate
 
 
+ROLLUP_WORKERS = 2  # one database session per core, as a Celery worker per core would run
+
+
+def rolled_up_seconds(out) -> float:
+    """The rollup's own time as the command reports it (without Python/Django start-up)."""
+    match = re.search(r"Rolled up \d+ batch\(es\) in ([\d.]+)s", out.stdout)
+    if not match:
+        raise RuntimeError(f"unexpected rollup output: {out.stdout!r} {out.stderr!r}")
+    return float(match.group(1))
+
+
 def step_rollup(env, conn, table: Table, rows: int):
-    seconds, out = timed(manage, "rollup", env=env, capture=True)
+    wall, out = timed(manage, "rollup", "--workers", str(ROLLUP_WORKERS), env=env, capture=True)
+    seconds = rolled_up_seconds(out)
     started = time.perf_counter()
     counters = ", ".join(f"sum({c}) AS {c}" for c in COUNTERS)
     conn.execute(
@@ -186,8 +199,8 @@ def step_rollup(env, conn, table: Table, rows: int):
     conn.commit()
     target = 60 * rows / FULL_ROWS
     table.add(
-        f"rollup catch-up of {rows:,} rows, s",
-        f"{seconds:.1f}",
+        f"rollup catch-up of {rows:,} rows ({ROLLUP_WORKERS} sessions), s",
+        f"{seconds:.1f} (command {wall:.1f})",
         f"GROUP BY {ref:.1f} s",
         f"{seconds / ref:.2f}x GROUP BY",
         f"<= {target:.0f} s (60 s at 10M)",
@@ -201,13 +214,15 @@ def step_incremental(env, table: Table, work: Path):
     seed_jsonl(env, fresh, 90_000, 1, 8)
     seed_jsonl(env, late, 10_000, 7, 9, "--end", (end - dt.timedelta(days=5)).isoformat())
     manage("import_logs", str(fresh), str(late), "--org", ORG, env=env, capture=True)
-    seconds, _ = timed(manage, "rollup", env=env, capture=True)
-    # The command's own start-up is part of the figure; measure it to report it separately.
+    wall, out = timed(manage, "rollup", env=env, capture=True)
+    seconds = rolled_up_seconds(out)
+    # The figure is the rollup itself, as a running worker does it; the command's wall time
+    # adds Python and Django start-up, shown beside it with an empty run's for comparison.
     startup, _ = timed(manage, "rollup", env=env, capture=True)
     table.add(
         "incremental rollup, 100,000 rows (10% days late), s",
-        f"{seconds:.2f}",
-        f"empty rollup run {startup:.2f} s",
+        f"{seconds:.2f} (command {wall:.2f})",
+        f"empty rollup command {startup:.2f} s",
         "",
         "<= 2 s",
         yes(seconds <= 2),

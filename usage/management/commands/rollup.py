@@ -50,4 +50,4 @@ class Command(BaseCommand):
         else:
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 count = sum(pool.map(_rollup_in_thread, [org_id] * workers))
-        self.stdout.write(f"Rolled up {count} batch(es) in {time.monotonic() - started:.1f}s.")
+        self.stdout.write(f"Rolled up {count} batch(es) in {time.monotonic() - started:.2f}s.")
