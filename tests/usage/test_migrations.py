@@ -78,5 +78,10 @@ def test_bucket_rebuild_keeps_every_row_and_keys_them_by_org_start_series():
             assert _primary_key(table, constraints) == ["org_id", "start", "series_id"]
             # The primary key is the only index left: nothing else to maintain per row.
             assert sum(1 for c in constraints.values() if c["index"] or c["unique"]) <= 1
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT reloptions FROM pg_class WHERE relname = %s", [table])
+                    (options,) = cursor.fetchone()
+                assert any(o.startswith("fillfactor=") for o in options or []), table
     finally:
         _migrate(AFTER)
