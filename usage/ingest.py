@@ -782,14 +782,14 @@ def _copy_rows(cursor, org, source, rows, series, duplicates, rejected) -> Inges
     )
     org_id, batch_id = org.pk, batch.pk
     with cursor.copy(f"COPY usage_requestlog ({_LOG_COLUMNS}) FROM STDIN BINARY") as copy:
-        if rows and len(rows[0]) > 14:  # each row carries its encoded tail (_encode_tail)
+        if rows and len(rows[0]) == _ENCODED_LENGTH:  # see check_lines_in_process
             heads = {
                 dims: _ROW_HEAD.pack(14, 8, org_id, 8, batch_id, 8, series[dims])
                 for dims in dict.fromkeys([row[2] for row in rows])
             }
             parts: list[bytes] = [_BINARY_SIGNATURE] * (2 * len(rows) + 2)
             parts[1:-1:2] = [heads[row[2]] for row in rows]
-            parts[2:-1:2] = [row[14] for row in rows]
+            parts[2:-1:2] = [row[5] for row in rows]
             parts[-1] = _BINARY_TRAILER
             copy.write(b"".join(parts))
         else:
@@ -804,6 +804,7 @@ def _copy_rows(cursor, org, source, rows, series, duplicates, rejected) -> Inges
 # joins bytes): a signature, then per row the field count and each field as its byte length
 # and value in network order, then -1. The fields follow _LOG_COLUMNS; org_id, batch_id and
 # series_id make the head, the rest (_encode_tail) the tail.
+_ENCODED_LENGTH = 6
 _BINARY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 _BINARY_TRAILER = struct.pack("!h", -1)
 _ROW_HEAD = struct.Struct("!hiqiqiq")
@@ -813,6 +814,19 @@ _COUNTS = struct.Struct("!" + "iq" * 7)
 _LIMIT_FIELDS = {value: _LENGTH.pack(len(value)) + value.encode() for value in ("", *_LIMIT_TYPES)}
 _PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=_UTC)
 _MICROSECOND = dt.timedelta(microseconds=1)
+
+
+def _encoded(row: tuple, share: Callable) -> tuple:
+    """What ``_store_copy`` reads of a checked row, and its COPY tail (a 6-tuple)."""
+    dims, workspace_name, key_name = row[2], row[3], row[4]
+    return (
+        row[0],
+        None,
+        share(dims, dims),
+        share(workspace_name, workspace_name),
+        share(key_name, key_name),
+        _encode_tail(row),
+    )
 
 
 def _encode_tail(row: tuple) -> bytes:
@@ -897,8 +911,11 @@ def check_lines_in_process(
 
     For ``import_logs``: parsing and checking is as much Python work per record as storing
     it, and a helper thread shares one core with the caller (the GIL); a process gets the
-    other core. ``lines`` (an open file) is read by the child only. With ``encode`` each
-    row also carries its raw row's COPY encoding (for PostgreSQL), made there too.
+    other core. ``lines`` (an open file) is read by the child only.
+
+    With ``encode`` (for ``_store_copy`` only) each row comes encoded for COPY, made there
+    too, and only what the storing side still reads is sent:
+    (request_id, None, dimensions, workspace name, API key name, encoded tail).
     """
     context = multiprocessing.get_context("fork")
     reader, writer = context.Pipe(duplex=False)
@@ -936,6 +953,9 @@ def _check_lines_child(lines: Iterable[bytes], chunk_size: int, encode: bool, ou
     # Only this process's own short-lived objects; the parser makes no reference cycles.
     gc.disable()
     send = out.send_bytes
+    # Equal dimensions and names as one object each: pickle then sends them once a chunk.
+    shared: dict = {}
+    share = shared.setdefault
     try:
         iterator = parse_lines(lines)
         while True:
@@ -944,7 +964,7 @@ def _check_lines_child(lines: Iterable[bytes], chunk_size: int, encode: bool, ou
             if not checked[0] and not checked[1]:
                 break
             if encode:
-                checked = ([(p, (*row, _encode_tail(row))) for p, row in checked[0]], checked[1])
+                checked = ([(p, _encoded(row, share)) for p, row in checked[0]], checked[1])
             send(pickle.dumps(checked, pickle.HIGHEST_PROTOCOL))
         send(pickle.dumps(None))
     except BrokenPipeError:
