@@ -253,13 +253,17 @@ def test_unknown_group_by_is_refused(org):
         selectors.usage_by_period(Scope(org.id), [], ("colour",))
 
 
+# On PostgreSQL each read first turns off JIT compilation and parallel workers for itself.
+PLANNER_SETTING = 1 if connection.vendor == "postgresql" else 0
+
+
 def test_utc_month_reads_day_buckets_only(org):
     build(org, [(u(2026, 11, 1), u(2026, 12, 1))], per_window=200)
     _, periods = timeslice.periods_for(ZoneInfo("UTC"), 2026, 11)
     with CaptureQueriesContext(connection) as ctx:
         selectors.usage_by_period(Scope(org.id), periods, ("api_key",))
-    assert len(ctx.captured_queries) == 1
-    sql = ctx.captured_queries[0]["sql"]
+    assert len(ctx.captured_queries) == 1 + PLANNER_SETTING
+    sql = ctx.captured_queries[-1]["sql"]
     assert DayBucket._meta.db_table in sql
     assert HourBucket._meta.db_table not in sql and MinuteBucket._meta.db_table not in sql
 
@@ -270,7 +274,7 @@ def test_query_count_does_not_grow_with_rows_or_keys(org, zone_name, django_asse
     _, periods = timeslice.periods_for(zone, 2026, 11)
     build(org, [(u(2026, 11, 1), u(2026, 11, 4))], per_window=50, seed=3)
     # One query even where +05:45 reads day, hour and minute buckets.
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(1 + PLANNER_SETTING):
         small = selectors.usage_by_period(Scope(org.id), periods, ("api_key",))
     rng = random.Random(5)
     keys = [factories.make_api_key(org, name=f"k{i}") for i in range(30)]
@@ -281,7 +285,7 @@ def test_query_count_does_not_grow_with_rows_or_keys(org, zone_name, django_asse
             more.append(_random_row(rng, s, u(2026, 11, day, rng.randrange(24))))
     store_batch(org, more)
     rollup_pending()
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(1 + PLANNER_SETTING):
         large = selectors.usage_by_period(Scope(org.id), periods, ("api_key",))
     assert len(large) > len(small) + 100
 
