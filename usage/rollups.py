@@ -12,6 +12,7 @@ rollups take in shared mode, so it never interleaves with a rollup of the same o
 """
 
 import datetime as dt
+import itertools
 import logging
 import os
 import time
@@ -90,21 +91,43 @@ def _placeholders(values) -> str:
     return ", ".join(["%s"] * len(values))
 
 
+def _scratch(unit: str) -> str:
+    return f"{_SCRATCH}_{unit}"
+
+
+def _drop_scratch(cursor) -> None:
+    for _model, unit in _LEVELS:
+        cursor.execute(f"DROP TABLE IF EXISTS {_scratch(unit)}")
+
+
 def _fill_scratch(cursor, where: str, params: list) -> None:
-    """Aggregate the selected raw rows by series and minute into a temporary table."""
-    cursor.execute(f"DROP TABLE IF EXISTS {_SCRATCH}")
+    """Aggregate the selected raw rows into temporary minute, hour and day tables.
+
+    One GROUP BY reads the raw rows (by series and minute); the hour sums are grouped from
+    the minute table and the day sums from the hour table, each a fraction of the size.
+    """
+    _drop_scratch(cursor)
+    on_commit = " ON COMMIT DROP" if _is_postgres() else ""
     select = ", ".join(
         f"{expr} AS {col}" for expr, col in zip(_RAW_AGGREGATES, BUCKET_COLUMNS, strict=True)
     )
     minute = _truncate("timestamp", "minute")
-    on_commit = " ON COMMIT DROP" if _is_postgres() else ""
     cursor.execute(
-        f"CREATE TEMPORARY TABLE {_SCRATCH}{on_commit} AS "
+        f"CREATE TEMPORARY TABLE {_scratch('minute')}{on_commit} AS "
         f"SELECT org_id, series_id, {minute} AS start, {select} "
         f"FROM {RequestLog._meta.db_table} WHERE {where} "
         f"GROUP BY org_id, series_id, {minute}",
         params,
     )
+    sums = ", ".join(f"SUM({column}) AS {column}" for column in BUCKET_COLUMNS)
+    for (_finer_model, finer), (_model, unit) in itertools.pairwise(_LEVELS):
+        start = _truncate("start", unit)
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {_scratch(unit)}{on_commit} AS "
+            f"SELECT org_id, series_id, {start} AS start, {sums} FROM {_scratch(finer)} "
+            f"WHERE 1 = 1 GROUP BY org_id, series_id, {start}",
+            [],
+        )
 
 
 def _add_scratch_to_buckets(cursor, append: bool = True) -> None:
@@ -125,39 +148,29 @@ def _add_scratch_to_buckets(cursor, append: bool = True) -> None:
     right edge of each index.
     """
     columns = ", ".join(BUCKET_COLUMNS)
-    sums = ", ".join(f"SUM({column})" for column in BUCKET_COLUMNS)
-    cursor.execute(f"SELECT DISTINCT org_id FROM {_SCRATCH} ORDER BY org_id", [])
+    cursor.execute(f"SELECT DISTINCT org_id FROM {_scratch('day')} ORDER BY org_id", [])
     orgs = [row[0] for row in cursor.fetchall()]
     for model, unit in _LEVELS:
         table = model._meta.db_table
         updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in BUCKET_COLUMNS)
-        start = "start" if unit == "minute" else _truncate("start", unit)
         for org_id in orgs:
-            for condition, params, plain in _edge_parts(cursor, table, org_id, start, append):
-                if unit == "minute":  # the scratch is already one row per (series, minute)
-                    select = (
-                        f"SELECT org_id, series_id, start, {columns} FROM {_SCRATCH} "
-                        f"WHERE org_id = %s {condition}"
-                    )
-                else:
-                    select = (
-                        f"SELECT org_id, series_id, {start}, {sums} FROM {_SCRATCH} "
-                        f"WHERE org_id = %s {condition} GROUP BY org_id, series_id, {start}"
-                    )
+            for condition, params, plain in _edge_parts(cursor, table, org_id, append):
                 conflict = (
                     ""
                     if plain
-                    else (f" ON CONFLICT (org_id, start, series_id) DO UPDATE SET {updates}")
+                    else f" ON CONFLICT (org_id, start, series_id) DO UPDATE SET {updates}"
                 )
                 cursor.execute(
-                    f"INSERT INTO {table} (org_id, series_id, start, {columns}) {select} "
-                    f"ORDER BY org_id, {start}, series_id{conflict}",
+                    f"INSERT INTO {table} (org_id, series_id, start, {columns}) "
+                    f"SELECT org_id, series_id, start, {columns} FROM {_scratch(unit)} "
+                    f"WHERE org_id = %s {condition} "
+                    f"ORDER BY org_id, start, series_id{conflict}",
                     [org_id, *params],
                 )
-    cursor.execute(f"DROP TABLE IF EXISTS {_SCRATCH}")
+    _drop_scratch(cursor)
 
 
-def _edge_parts(cursor, table: str, org_id: int, start: str, append: bool) -> list[tuple]:
+def _edge_parts(cursor, table: str, org_id: int, append: bool) -> list[tuple]:
     """(extra WHERE, its params, plain insert?) for the statements of one org and level."""
     if not append:
         return [("", [], False)]
@@ -165,7 +178,7 @@ def _edge_parts(cursor, table: str, org_id: int, start: str, append: bool) -> li
     edge = cursor.fetchone()[0]
     if edge is None:
         return [("", [], True)]
-    return [(f"AND {start} <= %s", [edge], False), (f"AND {start} > %s", [edge], True)]
+    return [("AND start <= %s", [edge], False), ("AND start > %s", [edge], True)]
 
 
 def _org_lock(cursor, org_id: int, exclusive: bool) -> None:

@@ -245,11 +245,11 @@ def test_plain_insert_that_meets_an_existing_bucket_falls_back_to_upserts(
     real_parts = rollups._edge_parts
     calls = []
 
-    def stale_edge(cursor, table, org_id, start, append):
+    def stale_edge(cursor, table, org_id, append):
         calls.append(append)
         if append:
             return [("", [], True)]  # as if no bucket existed yet
-        return real_parts(cursor, table, org_id, start, append)
+        return real_parts(cursor, table, org_id, append)
 
     monkeypatch.setattr(rollups, "_edge_parts", stale_edge)
 
