@@ -294,6 +294,38 @@ def dimension_labels(org_id: int, group_by: Sequence[str], rows: Iterable[dict])
     return labels
 
 
+def filter_choices(org_id: int, workspace_id: int | None = None) -> dict[str, list[tuple]]:
+    """What the Usage page's selects offer, in one query: ``{"workspaces": [(external id or
+    None, name, is default)], "api_keys": [(external id, name)] (of the workspace, if any),
+    "models": [(model id, display name)] (those the organisation has used)}``, each in its
+    model's order."""
+    key_filter, key_params = (
+        ("AND k.workspace_id = %s", [workspace_id]) if workspace_id else ("", [])
+    )
+    sql = (
+        "SELECT 0, CASE WHEN w.is_default THEN 0 ELSE 1 END, w.name, w.external_id "
+        f"FROM {Workspace._meta.db_table} w WHERE w.org_id = %s "
+        "UNION ALL SELECT 1, 0, k.name, k.external_id "
+        f"FROM {ApiKey._meta.db_table} k WHERE k.org_id = %s {key_filter} "
+        "UNION ALL SELECT 2, 0, m.model_id, m.display_name "
+        f"FROM {LlmModel._meta.db_table} m WHERE m.id IN "
+        f"(SELECT s.model_id FROM {Series._meta.db_table} s WHERE s.org_id = %s) "
+        "ORDER BY 1, 2, 3, 4"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [org_id, org_id, *key_params, org_id])
+        fetched = cursor.fetchall()
+    out: dict[str, list[tuple]] = {"workspaces": [], "api_keys": [], "models": []}
+    for kind, not_default, a, b in fetched:
+        if kind == 0:
+            out["workspaces"].append((b, a, not not_default))
+        elif kind == 1:
+            out["api_keys"].append((b, a))
+        else:
+            out["models"].append((a, b))
+    return out
+
+
 def rate_limit_use(scope: Scope, hours: Sequence[Span]) -> list[dict]:
     """Per model and hour, the peak per-minute input (uncached + cache writes), output and
     requests, and the hour's cache read rate, with the organisation's limits.

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from tests import factories
 from tests.usage.rawrows import raw, series_for, store_batch
 from usage import selectors, timeslice
-from usage.models import DayBucket, HourBucket, MinuteBucket, RateLimit
+from usage.models import DayBucket, HourBucket, MinuteBucket, RateLimit, Series
 from usage.rollups import BUCKET_COLUMNS, COUNT_COLUMNS, rollup_pending
 from usage.selectors import Scope
 
@@ -345,3 +345,33 @@ def test_rate_limited_requests_pages_newest_first(org, django_assert_max_num_que
         if not page.has_next():
             break
     assert seen == [r.request_id for r in limited]
+
+
+def test_filter_choices_lists_in_one_query(org, other_org, django_assert_num_queries):
+    research = factories.make_workspace(org, "Research", "wrkspc_research")
+    factories.make_workspace(org, "Archive", "wrkspc_archive")
+    factories.make_api_key(org, research, "zeta", "apikey_z")
+    factories.make_api_key(org, research, "alpha", "apikey_a")
+    factories.make_api_key(org, name="ci", external_id="apikey_ci")
+    factories.make_api_key(other_org, name="theirs", external_id="apikey_theirs")
+    series_for(org, model=MODELS[1])
+    series_for(other_org, model="claude-opus-4-5-20251101")
+    factories.make_model("claude-unused-model")
+    with django_assert_num_queries(1):
+        everything = selectors.filter_choices(org.id)
+    with django_assert_num_queries(1):
+        of_research = selectors.filter_choices(org.id, research.id)
+    default = org.workspaces.get(is_default=True)
+    assert everything["workspaces"] == [
+        (default.external_id, default.name, True),
+        ("wrkspc_archive", "Archive", False),
+        ("wrkspc_research", "Research", False),
+    ]
+    assert everything["api_keys"] == [
+        ("apikey_a", "alpha"),
+        ("apikey_ci", "ci"),
+        ("apikey_z", "zeta"),
+    ]
+    assert of_research["api_keys"] == [("apikey_a", "alpha"), ("apikey_z", "zeta")]
+    used = sorted(s.model.model_id for s in Series.objects.filter(org=org).select_related("model"))
+    assert [m for m, _ in everything["models"]] == sorted(set(used)) == [MODELS[1]]
