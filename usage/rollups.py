@@ -53,14 +53,16 @@ BUCKET_COLUMNS = [
     "rate_limited_by_output_tokens",
     *COUNT_COLUMNS,
 ]
-# FILTER is about a quarter cheaper than SUM(CASE ...) over millions of rows.
+# FILTER is about a quarter cheaper than SUM(CASE ...) over millions of rows. PostgreSQL's
+# SUM(bigint) returns numeric: cast back, so the scratch tables hold bigints and the hour and
+# day sums over them use integer arithmetic rather than numeric.
 _RAW_AGGREGATES = [
     "COUNT(*)",
     "COUNT(*) FILTER (WHERE status_code = 429)",
     "COUNT(*) FILTER (WHERE status_code = 429 AND rate_limit_type = 'requests')",
     "COUNT(*) FILTER (WHERE status_code = 429 AND rate_limit_type = 'input_tokens')",
     "COUNT(*) FILTER (WHERE status_code = 429 AND rate_limit_type = 'output_tokens')",
-    *[f"SUM({column})" for column in COUNT_COLUMNS],
+    *[f"CAST(SUM({column}) AS BIGINT)" for column in COUNT_COLUMNS],
 ]
 _LEVELS = [(MinuteBucket, "minute"), (HourBucket, "hour"), (DayBucket, "day")]
 _SCRATCH = "rollup_scratch"
@@ -119,7 +121,7 @@ def _fill_scratch(cursor, where: str, params: list) -> None:
         f"GROUP BY org_id, series_id, {minute}",
         params,
     )
-    sums = ", ".join(f"SUM({column}) AS {column}" for column in BUCKET_COLUMNS)
+    sums = ", ".join(f"CAST(SUM({column}) AS BIGINT) AS {column}" for column in BUCKET_COLUMNS)
     for (_finer_model, finer), (_model, unit) in itertools.pairwise(_LEVELS):
         start = _truncate("start", unit)
         cursor.execute(
