@@ -400,6 +400,228 @@ class _Priced:
         of the priced usage), in one pass over the cells."""
         by_dims: dict[tuple, list[int]] = {}
         bars: dict[str, list[int]] = {}
+        # Per dims, the chart group of each counter, or the one group of all its counters.
+        groups_of: dict[tuple, tuple[str | None, list[str]]] = {}
+        for (p, dims), cell in self.cells.items():
+            if p == _PREVIOUS:
+                continue
+            acc = by_dims.get(dims)
+            if acc is None:
+                by_dims[dims] = cell[:]
+                groups = self.labels(dims).groups
+                one = groups[0] if len(set(groups)) == 1 else None
+                groups_of[dims] = (one, groups)
+            else:
+                by_dims[dims] = list(map(add, acc, cell))
+            one, groups = groups_of[dims]
+            if one is not None:
+                if any(cell[_QTY::_SLOTS]):  # an unpriced amount is 0 in its slot
+                    bar = bars.get(one)
+                    if bar is None:
+                        bar = bars[one] = [0] * periods
+                    bar[p] += sum(cell[_PICO::_SLOTS])
+                continue
+            for counter in range(len(COUNT_FIELDS)):
+                at = counter * _SLOTS
+                if cell[at + _QTY]:
+                    bar = bars.get(groups[counter])
+                    if bar is None:
+                        bar = bars[groups[counter]] = [0] * periods
+                    bar[p] += cell[at + _PICO]
+        lines = self._totals((None, dims, acc) for dims, acc in by_dims.items())
+        chart = {label: [from_pico(v) for v in values] for label, values in bars.items()}
+        return {key: line for (_p, key), line in lines.items()}, chart
+
+    def per_period(self) -> dict[tuple[int, LineKey], LineTotal]:
+        """{(period index, line key): line} for every period and cost line (for the CSV)."""
+        return self.priced.per_period() if self.priced else {}
+
+    @cached_property
+    def period_lines(self) -> list[tuple[int, LineTotal]]:
+        """(period index, line) for every period and cost line, in order (for the CSV)."""
+        ordered = sorted(self.per_period.items(), key=lambda kv: (kv[0][0], kv[0][1].sort_key()))
+        return [(period, line) for (period, _key), line in ordered]
+
+    @property
+    def has_data(self) -> bool:
+        return bool(self.lines)
+
+
+def _utc_midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+
+
+def _hour_floor(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+class _CodeAllowance:
+    """Which of the organisation's code execution the monthly free allowance covers.
+
+    Read by UTC day first (allowances only change with a price, at 00:00 UTC): days wholly
+    free or wholly billed stay days, and only the day in which the allowance runs out is
+    read by hour (and its crossing hour by minute, in ``partial_free``).
+    """
+
+    def __init__(self, org, book: PriceBook, start: dt.datetime, end: dt.datetime):
+        self.org = org
+
+        def allowance_at(moment):
+            return allowance_ms(book.tool_rate_for(CODE_EXECUTION, moment.date()))
+
+        daily = (
+            DayBucket.objects.filter(
+                org=org, start__gte=month_start(start), start__lt=end, code_execution_ms__gt=0
+            )
+            .values("start")
+            .annotate(ms=Sum("code_execution_ms"))
+            .order_by("start")
+        )
+        units = {}  # start -> (end, ms): whole days, or the hours of a crossing day
+        used: dict[dt.datetime, int] = {}
+        crossing = Q()
+        for row in daily:
+            day, ms = row["start"], row["ms"]
+            month = month_start(day)
+            before, allowance = used.get(month, 0), allowance_at(day)
+            used[month] = before + ms
+            if before < allowance < before + ms:
+                crossing |= Q(start__gte=day, start__lt=day + DAY)
+            else:
+                units[day] = (day + DAY, ms)
+        if crossing:
+            hourly = (
+                HourBucket.objects.filter(crossing, org=org, code_execution_ms__gt=0)
+                .values("start")
+                .annotate(ms=Sum("code_execution_ms"))
+                .order_by("start")
+            )
+            units.update({row["start"]: (row["start"] + HOUR, row["ms"]) for row in hourly})
+        self.starts = sorted(units)
+        self.units = units
+        # A unit's start stands for the whole unit: only the order within a month matters.
+        self.free = code_execution_free_ms(((u, units[u][1]) for u in self.starts), allowance_at)
+
+    def state(self, unit: dt.datetime) -> str:
+        free = self.free.get(unit, 0)
+        if free == 0:
+            return BILLED
+        return FREE if free >= self.units[unit][1] else PARTIAL
+
+    def boundaries(self, start: dt.datetime, end: dt.datetime) -> set[dt.datetime]:
+        """Instants in (start, end) where the free state of used time changes."""
+        cuts = set()
+        previous = None
+        for unit in (u for u in self.starts if u < end and self.units[u][0] > start):
+            state = self.state(unit)
+            if state == PARTIAL:
+                cuts.update((unit, self.units[unit][0]))
+            elif previous is not None and state != previous:
+                cuts.add(unit)
+            previous = state
+        return {c for c in cuts if start < c < end}
+
+    def segment_state(self, seg_start: dt.datetime, seg_end: dt.datetime) -> str:
+        """The state of the used time a segment overlaps (all alike, by ``boundaries``)."""
+        i = bisect.bisect_left(self.starts, seg_end) - 1
+        if i >= 0 and self.units[self.starts[i]][0] > seg_start:
+            return self.state(self.starts[i])
+        return BILLED
+
+    def partial_free(self, hour: dt.datetime) -> dict[tuple[dt.datetime, int], int]:
+        """{(minute, series id): free ms} within the hour where the allowance runs out."""
+        minutes = (
+            MinuteBucket.objects.filter(
+                org=self.org, start__gte=hour, start__lt=hour + HOUR, code_execution_ms__gt=0
+            )
+            .order_by("start", "series_id")
+            .values_list("start", "series_id", "code_execution_ms")
+        )
+        return split_free(self.free[hour], [((m, s), ms) for m, s, ms in minutes])
+
+
+def _segments(bounds: list[dt.datetime], extra: set[dt.datetime]) -> list[dt.datetime]:
+    return sorted(set(bounds) | {c for c in extra if bounds[0] < c < bounds[-1]})
+
+
+@dataclass(frozen=True)
+class _Span:
+    start: dt.datetime
+    end: dt.datetime
+
+    @property
+    def duration(self) -> dt.timedelta:
+        return self.end - self.start
+
+
+_GROUP_BY = ("model", "service_tier", "context_window")
+# A cell is a flat list of integers, four per counter of COUNT_FIELDS (at counter * 4 +):
+# priced quantity, unpriced quantity, amount of the priced quantity in 1e-12 USD, and
+# code-execution milliseconds covered by the allowance.
+_QTY, _UNPRICED, _PICO, _FREE = range(4)
+_SLOTS = 4
+_WIDTH = _SLOTS * len(COUNT_FIELDS)
+_KINDS = [(TOKENS, t.api_name, t.label) for t in TOKEN_TYPES] + [
+    (WEB_SEARCH, "", "Web Search Usage"),
+    (CODE_EXECUTION, "", "Code Execution Usage"),
+]
+_PREVIOUS = -1  # the period index of usage in the comparison period
+
+
+class _Labels(NamedTuple):
+    keys: list[tuple[LineKey, LineKey]]  # per counter: (priced, unpriced) line key
+    groups: list[str]  # per counter: the chart group
+
+
+class _Priced:
+    """Usage priced per cell, a (period, (model pk, tier, window[, workspace pk])) pair.
+
+    Each cell holds, per counter of COUNT_FIELDS, the four slots above. Amounts are integers
+    until they are shown, so adding them up is exact and cheap; every line, chart bar and
+    total is a sum of the same cell amounts, so they agree to the last digit.
+    """
+
+    def __init__(self, group: str, models: dict, workspaces: dict):
+        self.group = group
+        self.models = models  # pk -> {"model_id", "display_name"}
+        self.workspaces = workspaces  # pk -> name (when grouping by workspace)
+        self.cells: dict[tuple[int, tuple], list[int]] = {}
+        self._labels: dict[tuple, _Labels] = {}
+
+    def labels(self, dims: tuple) -> _Labels:
+        """The line keys and chart groups of a cell's counters (built once per dims)."""
+        found = self._labels.get(dims)
+        if found is None:
+            model_pk, tier, window = dims[:3]
+            model = self.models[model_pk]
+            name = model["display_name"]
+            workspace = self.workspaces.get(dims[3], "") if self.group == "workspace" else ""
+            keys, groups = [], []
+            for cost_type, token_type, label in _KINDS:
+                description = f"{name} Usage - {label}" if cost_type == TOKENS else label
+                key = LineKey(
+                    workspace, description, model["model_id"], cost_type, token_type, tier, window,
+                    False,
+                )  # fmt: skip
+                keys.append((key, key._replace(unpriced=True)))
+                if self.group == "model":
+                    groups.append(name)
+                elif self.group == "workspace":
+                    groups.append(workspace)
+                elif self.group == "cost_type":
+                    groups.append(COST_TYPES[cost_type])
+                elif self.group == "token_type":
+                    groups.append(TOKEN_TYPE_LABELS.get(token_type) or COST_TYPES[cost_type])
+                else:
+                    groups.append(_TIER_LABELS.get(tier, tier))
+            found = self._labels[dims] = _Labels(keys, groups)
+        return found
+
+    def lines_and_chart(self, periods: int) -> tuple[dict, dict[str, list[Decimal]]]:
+        """({line key: LineTotal} over the report's periods, {chart group: amount per period}
+        of the priced usage), in one pass over the cells."""
+        by_dims: dict[tuple, list[int]] = {}
+        bars: dict[str, list[int]] = {}
         labels = self.labels
         for (p, dims), cell in self.cells.items():
             if p == _PREVIOUS:
