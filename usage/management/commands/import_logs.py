@@ -14,6 +14,10 @@ from usage.models import IngestBatch
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _SHOWN_REJECTIONS = 20
+# Larger than the HTTP path's chunks: each chunk costs a dozen round trips and a commit, and
+# its request ids, sorted, meet the de-duplication index in fewer places (measured: 50,000
+# stored 1M records into a 9M-id index ~1.4x faster than 10,000; 100,000 was no better).
+_CHUNK_SIZE = 50_000
 
 
 def _open(path: Path):
@@ -151,7 +155,9 @@ class Command(BaseCommand):
         with raw, source:
             result = ingest_checked(
                 organisation,
-                check_lines_in_process(source, encode=connection.vendor == "postgresql"),
+                check_lines_in_process(
+                    source, _CHUNK_SIZE, encode=connection.vendor == "postgresql"
+                ),
                 source=IngestBatch.Source.IMPORT,
                 progress=progress,
                 nudge=False,
