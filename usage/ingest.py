@@ -921,7 +921,7 @@ def check_lines_in_process(
     reader, writer = context.Pipe(duplex=False)
     child = context.Process(
         target=_check_lines_child,
-        args=(lines, chunk_size, encode, writer),
+        args=(lines, chunk_size, encode, reader, writer),
         name="ingest-check",
     )
     child.start()
@@ -949,7 +949,12 @@ def check_lines_in_process(
             child.join()
 
 
-def _check_lines_child(lines: Iterable[bytes], chunk_size: int, encode: bool, out) -> None:
+def _check_lines_child(
+    lines: Iterable[bytes], chunk_size: int, encode: bool, parent_end, out
+) -> None:
+    # The forked copy of the caller's end: were it kept open, a caller that died would leave
+    # this process blocked on a full pipe for ever instead of ending on a broken pipe.
+    parent_end.close()
     # Only this process's own short-lived objects; the parser makes no reference cycles.
     gc.disable()
     send = out.send_bytes
