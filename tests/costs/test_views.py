@@ -206,7 +206,7 @@ def test_page_query_count_is_pinned_and_does_not_grow_with_rows(
         with django_assert_num_queries(count):
             assert c.get(PAGE, {**QUERY, "tz": tz}).status_code == 200
     add_usage(["claude-haiku-4-5-20251001", "claude-opus-4-5-20251101"])
-    for tz, count in (("Asia/Kolkata", 11), ("UTC", 11)):
+    for tz in ("Asia/Kolkata", "UTC"):
         with django_assert_num_queries(count):
             assert c.get(PAGE, {**QUERY, "tz": tz}).status_code == 200
 
