@@ -20,10 +20,11 @@
     });
     var layout = {
       barmode: "stack",
-      margin: { t: 10, r: 10, b: 40, l: 60 },
+      margin: { t: 10, r: 10, b: 60, l: 60 },
       yaxis: { title: { text: "USD" }, tickprefix: "$", rangemode: "tozero" },
-      xaxis: { type: "category" },
-      legend: { orientation: "h" },
+      // automargin: room for the slanted day labels, which were cut off at 40 px.
+      xaxis: { type: "category", automargin: true },
+      legend: { orientation: "h", y: -0.3 },
       hovermode: "closest",
     };
     window.Plotly.newPlot(holder, traces, layout, { displayModeBar: false, responsive: true });
