@@ -6,7 +6,9 @@ the demo generator all call it). Records are ``(position, value)`` pairs, alread
 ``CHUNK_SIZE`` records, each stored in one transaction together with its ``IngestBatch``.
 
 Checking a record is plain Python and touches no database (it runs in a helper thread, so
-that the next chunk is parsed while PostgreSQL stores the current one). What needs the
+that the next chunk is parsed while PostgreSQL stores the current one; ``import_logs`` uses
+a forked process instead, ``check_lines_in_process``, which also encodes the rows for COPY,
+so that checking and storing each get a core). What needs the
 database is done per chunk with a few set-based statements: the API key claims, the
 registration of new workspaces, API keys and models, the series upsert, and the rows.
 
