@@ -350,7 +350,9 @@ def rebuild_rollups(org_id: int, since: dt.date, until: dt.date) -> None:
             cursor,
             f"org_id = %s AND timestamp >= %s AND timestamp < %s AND batch_id IN "
             f"(SELECT id FROM {batch_table} WHERE org_id = %s AND rolled_up_at IS NOT NULL)",
-            [org_id, start, end, org_id],
+            # Adapted as the ORM would: on SQLite an aware datetime would otherwise compare as
+            # '... 00:00:00+00:00' text, missing a row at midnight of --since.
+            [org_id, *map(connection.ops.adapt_datetimefield_value, (start, end)), org_id],
         )
         _add_scratch_to_buckets(cursor)
 

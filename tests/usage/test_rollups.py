@@ -119,6 +119,25 @@ def test_rebuild_recomputes_a_range_from_raw_rows(org, two_series):
     assert_buckets_match_raw(org)
 
 
+def test_rebuild_counts_rows_at_exactly_midnight_of_either_end_once(org, two_series):
+    a, _ = two_series
+    since = T0.date() - dt.timedelta(days=1)
+    midnight = dt.datetime.combine(since, dt.time.min, tzinfo=dt.UTC)
+    store_batch(
+        org,
+        [
+            raw(a, midnight, output_tokens=1),
+            raw(a, midnight + dt.timedelta(hours=5), output_tokens=10),
+            raw(a, midnight + dt.timedelta(days=1), output_tokens=100),  # --until, excluded
+        ],
+    )
+    rollups.rollup_pending()
+
+    rollups.rebuild_rollups(org.id, since, since + dt.timedelta(days=1))
+
+    assert_buckets_match_raw(org)
+
+
 @override_settings(RAW_RETENTION_DAYS=30)
 def test_purge_keeps_buckets_and_refuses_rebuild_of_purged_days(org, two_series):
     a, _ = two_series
