@@ -13,6 +13,7 @@ from django.utils.html import format_html_join
 from console.models import LlmModel, Workspace
 from costs.models import ModelPrice, ToolPrice
 from costs.selectors import GROUPS
+from usage import timeslice
 from usage.forms import DEFAULT_WORKSPACE
 from usage.models import Series, ServiceTier
 
@@ -111,6 +112,10 @@ class CostFilterForm(forms.Form):
         if day is not None and month is not None and (day.year, day.month) != month:
             raise forms.ValidationError(
                 f"The day {day} is not in the month {month[0]}-{month[1]:02d}."
+            )
+        if day is not None and not timeslice.day_exists(day, data["tz"]):
+            raise forms.ValidationError(
+                f"The day {day} never happened in {data['tz']} (the clocks skipped it)."
             )
         if month is None:
             if day is not None:

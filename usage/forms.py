@@ -207,6 +207,9 @@ class UsageFilterForm(forms.Form):
         elif day is not None and (day.year, day.month) != month:
             self.add_error("day", f"{day} is not in the chosen month {month[0]}-{month[1]:02d}.")
             return data
+        if day is not None and not timeslice.day_exists(day, zone):
+            self.add_error("day", f"{day} never happened in {data['tz']} (the clocks skipped it).")
+            return data
         data["month"] = month
         hour = data.get("hour", "").strip()
         data["hour_period"] = None

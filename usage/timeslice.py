@@ -100,6 +100,13 @@ def day_bounds(day: dt.date, zone: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
     return local_midnight(day, zone), local_midnight(day + DAY, zone)
 
 
+def day_exists(day: dt.date, zone: ZoneInfo) -> bool:
+    """Whether a local date has any instant at all (Samoa skipped 2011-12-30 when it moved
+    across the date line); a filter naming a day that never was is refused."""
+    start, end = day_bounds(day, zone)
+    return start < end
+
+
 def _next_local_hour(instant: dt.datetime, zone: ZoneInfo) -> dt.datetime:
     """The first instant after ``instant`` at which the local wall clock shows HH:00."""
     candidate = instant + HOUR

@@ -81,6 +81,7 @@ def test_other_organisations_workspace_or_model_is_404(client, org, other_org, u
         {"month": "2026-13"},
         {"day": "2026-02-30"},
         {"month": "2026-05", "day": "2026-06-01"},
+        {"month": "2011-12", "day": "2011-12-30", "tz": "Pacific/Apia"},  # a skipped day
         {"tz": "Mars/Olympus"},
         {"group": "colour"},
         {"workspace": "wrkspc 01"},

@@ -147,6 +147,7 @@ def test_another_organisations_workspace_or_key_is_404(client, org, other_org, w
         ("month=2026-11&day=2026-12-01", "is not in the chosen month"),
         ("hour=03", "Choose a day"),
         ("month=2026-03&day=2026-03-08&hour=02:00&tz=America/New_York", "has no hour"),
+        ("month=2011-12&day=2011-12-30&tz=Pacific/Apia", "never happened"),  # skipped day
         ("tz=Mars/Olympus", "is not an IANA time zone"),
         ("tz=../../etc/passwd", "is not an IANA time zone"),
         ("group_by=colour", "Select a valid choice"),
