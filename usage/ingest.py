@@ -933,8 +933,8 @@ def check_lines_in_process(
             try:
                 # Our own forked child wrote these bytes, nothing from outside.
                 item = pickle.loads(reader.recv_bytes())  # noqa: S301
-            except EOFError:
-                child.join()
+            except (EOFError, OSError):  # the child died, maybe mid-message
+                child.join(timeout=10)
                 raise RuntimeError(
                     f"The record checking process ended unexpectedly (exit code {child.exitcode})."
                 ) from None

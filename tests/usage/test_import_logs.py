@@ -150,3 +150,31 @@ def test_one_rollup_nudge_after_all_files(
     with django_capture_on_commit_callbacks(execute=True):
         run(a, "--org", "acme")  # only duplicates: nothing to roll up
     assert nudges == []
+
+
+def test_a_failure_while_storing_stops_the_checking_process(org, tmp_path, monkeypatch):
+    """The checker runs ahead in a child process; if storing fails, the command must end it
+    rather than leave it blocked on a full pipe (the exit would then wait for ever)."""
+    import multiprocessing
+
+    from usage.management.commands import import_logs
+
+    monkeypatch.setattr(import_logs, "_CHUNK_SIZE", 50)  # many chunks: the pipe fills up
+    path = write(tmp_path / "big.jsonl", [line(f"r{i}") for i in range(3000)])
+
+    kept = []  # as a traceback on its way to the top keeps the generator alive
+
+    def failing_store(organisation, checked, **kwargs):
+        kept.append(checked)
+        next(iter(checked))
+        raise RuntimeError("storing failed")
+
+    monkeypatch.setattr(import_logs, "ingest_checked", failing_store)
+    try:
+        with pytest.raises(RuntimeError, match="storing failed"):
+            run(path, "--org", "acme")
+        assert multiprocessing.active_children() == []
+    finally:
+        for child in multiprocessing.active_children():  # never leave a blocked child behind
+            child.kill()
+            child.join()

@@ -3,6 +3,7 @@
 import gzip
 import json
 import time
+from contextlib import closing
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -152,12 +153,16 @@ class Command(BaseCommand):
     def _import(self, organisation, path: Path) -> IngestResult:
         source, raw = _open(path)
         progress = _Progress(self.stderr, path, raw)
-        with raw, source:
+        checked = check_lines_in_process(
+            source, _CHUNK_SIZE, encode=connection.vendor == "postgresql"
+        )
+        # closing(): when storing fails (or Ctrl-C), the checking process is stopped at once;
+        # otherwise the traceback keeps the generator alive and the exit waits for ever on a
+        # child blocked writing to a pipe nobody reads.
+        with raw, source, closing(checked):
             result = ingest_checked(
                 organisation,
-                check_lines_in_process(
-                    source, _CHUNK_SIZE, encode=connection.vendor == "postgresql"
-                ),
+                checked,
                 source=IngestBatch.Source.IMPORT,
                 progress=progress,
                 nudge=False,
