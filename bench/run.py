@@ -73,7 +73,12 @@ def pct(values, q):
 
 def manage(*args, env, capture=False, check=True):
     cmd = [sys.executable, str(ROOT / "manage.py"), *args]
-    return subprocess.run(cmd, env=env, check=check, cwd=ROOT, text=True, capture_output=capture)
+    result = subprocess.run(cmd, env=env, cwd=ROOT, text=True, capture_output=capture)
+    if check and result.returncode:
+        if capture:  # what went wrong, before the traceback of the run itself
+            sys.stderr.write(result.stdout[-2000:] + result.stderr[-4000:])
+        result.check_returncode()
+    return result
 
 
 def machine(conn) -> dict:
