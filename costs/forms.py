@@ -3,18 +3,16 @@
 import datetime as dt
 import re
 import zoneinfo
-from functools import lru_cache
 from urllib.parse import urlencode
 
 from django import forms
 from django.http import Http404
-from django.utils.html import format_html_join
 
 from console.models import LlmModel, Workspace
 from costs.models import ModelPrice, ToolPrice
 from costs.selectors import GROUPS
 from usage import timeslice
-from usage.forms import DEFAULT_WORKSPACE
+from usage.forms import DEFAULT_WORKSPACE, time_zones
 from usage.models import Series, ServiceTier
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -25,22 +23,6 @@ _EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 def workspace_value(workspace: Workspace) -> str:
     """How the query string names a workspace: its external id, or "default"."""
     return workspace.external_id or DEFAULT_WORKSPACE
-
-
-@lru_cache(maxsize=1)
-def time_zones() -> list[str]:
-    """Every IANA zone name this server knows, sorted."""
-    return sorted(zoneinfo.available_timezones())
-
-
-@lru_cache(maxsize=64)
-def time_zone_options(selected: str) -> str:
-    """The <option>s of the zone select (about 600: built once per chosen zone)."""
-    return format_html_join(
-        "",
-        "<option{}>{}</option>",
-        ((" selected" if name == selected else "", name) for name in time_zones()),
-    )
 
 
 class CostFilterForm(forms.Form):

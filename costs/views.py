@@ -16,12 +16,12 @@ from costs.forms import (
     CostFilterForm,
     ModelPriceForm,
     ToolPriceForm,
-    time_zone_options,
     workspace_value,
 )
 from costs.pricing import CODE_EXECUTION, TOKEN_TYPE_LABELS
 from costs.selectors import GROUPS, cost_report, price_catalogue
 from costs.templatetags.money import hours, usd, usd_exact
+from usage.forms import time_zone_options
 from usage.models import Series
 
 PRICE_EDITORS = (Role.ADMIN, Role.BILLING)

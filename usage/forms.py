@@ -28,8 +28,8 @@ GROUP_BY_CHOICES = [
     ("service_tier", "Service tier"),
     ("context_window", "Context window"),
 ]
-SORT_COLUMNS = [
-    "group",
+# The number columns of the chart's table; the breakdown adds web searches and sorts by any.
+PERIOD_COLUMNS = [
     "input_tokens",
     "uncached_input_tokens",
     "cache_write_tokens",
@@ -37,8 +37,9 @@ SORT_COLUMNS = [
     "output_tokens",
     "requests",
     "rate_limited_requests",
-    "web_search_requests",
 ]
+BREAKDOWN_COLUMNS = [*PERIOD_COLUMNS, "web_search_requests"]
+SORT_COLUMNS = ["group", *BREAKDOWN_COLUMNS]
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 

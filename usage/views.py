@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET
 from accounts.access import reports_required
 from accounts.models import User
 from usage import selectors, timeslice
-from usage.forms import NO_API_KEY, UsageFilterForm
+from usage.forms import BREAKDOWN_COLUMNS, NO_API_KEY, PERIOD_COLUMNS, UsageFilterForm
 
 RATE_LIMITED_PER_PAGE = 50
 
@@ -166,19 +166,6 @@ SORT_HEADERS = [
     ("rate_limited_requests", "Rate-limited", True),
     ("web_search_requests", "Web searches", True),
 ]
-
-
-# The number columns of the chart's table; the breakdown adds web searches.
-PERIOD_COLUMNS = [
-    "input_tokens",
-    "uncached_input_tokens",
-    "cache_write_tokens",
-    "cache_read_tokens",
-    "output_tokens",
-    "requests",
-    "rate_limited_requests",
-]
-BREAKDOWN_COLUMNS = [*PERIOD_COLUMNS, "web_search_requests"]
 
 
 def _cells(counts: dict, columns: list[str]) -> SafeString:
