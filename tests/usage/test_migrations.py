@@ -39,9 +39,18 @@ def _primary_key(table, constraints):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_bucket_rebuild_keeps_every_row_and_keys_them_by_org_start_series():
+def test_bucket_rebuild_keeps_every_row_both_ways():
     _migrate(BEFORE)
     try:
+        for table in TABLES:  # the way back restored 0003's tables: a surrogate id and more
+            with connection.cursor() as cursor:
+                columns = [
+                    c.name for c in connection.introspection.get_table_description(cursor, table)
+                ]
+                constraints = connection.introspection.get_constraints(cursor, table)
+            assert "id" in columns
+            assert any(c["unique"] and c["columns"] == ["series_id", "start"]
+                       for c in constraints.values())  # fmt: skip
         start = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC)
         expected = {}
         with connection.cursor() as cursor:

@@ -37,28 +37,43 @@ COLUMNS = [
 ]
 
 
-def rebuild_with_composite_keys(apps, schema_editor):
+def _rebuild(schema_editor, apps) -> None:
+    """Re-create each bucket table from the model in ``apps`` and copy its rows over."""
     quote = schema_editor.quote_name
+    postgres = schema_editor.connection.vendor == "postgresql"
     columns = ", ".join(quote(c) for c in COLUMNS)
     for name, fillfactor in BUCKETS.items():
         model = apps.get_model("usage", name)
         table = model._meta.db_table
         old = f"{table}__old"
         schema_editor.execute(f"ALTER TABLE {quote(table)} RENAME TO {quote(old)}")
-        if schema_editor.connection.vendor == "postgresql":
+        if postgres:
             # Index names are per schema: free the primary key's for the new table.
             schema_editor.execute(
                 f"ALTER TABLE {quote(old)} RENAME CONSTRAINT {quote(table + '_pkey')} "
                 f"TO {quote(old + '_pkey')}"
             )
         schema_editor.create_model(model)
-        if schema_editor.connection.vendor == "postgresql":
+        if postgres:
             schema_editor.execute(f"ALTER TABLE {quote(table)} SET (fillfactor = {fillfactor})")
         schema_editor.execute(
             f"INSERT INTO {quote(table)} ({columns}) SELECT {columns} FROM {quote(old)} "
             f"ORDER BY org_id, start, series_id"
         )
         schema_editor.execute(f"DROP TABLE {quote(old)}")
+
+
+def rebuild_with_composite_keys(apps, schema_editor):
+    _rebuild(schema_editor, apps)
+
+
+def rebuild_with_surrogate_ids(apps, schema_editor):
+    """The way back: the tables as 0003 left them (``apps`` here is this migration's state,
+    so the models come from the state after 0003)."""
+    from django.db.migrations.loader import MigrationLoader
+
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    _rebuild(schema_editor, loader.project_state(("usage", "0003_ingest_indexes")).apps)
 
 
 class Migration(migrations.Migration):
@@ -212,5 +227,5 @@ class Migration(migrations.Migration):
                 ),
             ],
         ),
-        migrations.RunPython(rebuild_with_composite_keys, migrations.RunPython.noop),
+        migrations.RunPython(rebuild_with_composite_keys, rebuild_with_surrogate_ids),
     ]
