@@ -114,7 +114,10 @@ class UsageFilterForm(forms.Form):
         parameters."""
         lists = filter_choices(self.org.id, workspace.id if workspace is not None else None)
         workspaces = [
-            (external_id or DEFAULT_WORKSPACE, f"{name} (Default)" if is_default else name)
+            (
+                external_id or DEFAULT_WORKSPACE,
+                f"{name} (Default)" if is_default and name != "Default" else name,
+            )
             for external_id, name, is_default in lists["workspaces"]
         ]
         keys = [(NO_API_KEY, "No API key (Console and Workbench)")] + [

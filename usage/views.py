@@ -208,6 +208,8 @@ def _sort_headers(params: dict, sort: str) -> list[dict]:
 def _invalid(request, form: UsageFilterForm):
     """The page (or its htmx part) with the filters as typed and what is wrong with them."""
     selected = {k: form.data.get(k, "") for k in form.fields}
+    # The zone the page would use, not the list's first entry, when the URL names none.
+    selected["tz"] = form.cleaned_data.get("tz") or selected["tz"] or "UTC"
     context = {
         "form": form,
         "errors": form.error_messages(),

@@ -137,6 +137,16 @@ def test_another_organisations_workspace_or_key_is_404(client, org, other_org, w
 # --- bad input ------------------------------------------------------------------------
 
 
+def test_a_bad_filter_keeps_the_zone_and_names_the_default_workspace_once(client, org, world):
+    user = member(org)
+    user.time_zone = "Asia/Kolkata"
+    user.save()
+    client.force_login(user)
+    page = client.get(f"{PAGE}?month=2026-13").content.decode()
+    assert "<option selected>Asia/Kolkata</option>" in page  # not the list's first zone
+    assert "Default (Default)" not in page
+
+
 @pytest.mark.parametrize(
     "query,message",
     [
