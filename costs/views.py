@@ -27,6 +27,11 @@ from usage.models import Series
 PRICE_EDITORS = (Role.ADMIN, Role.BILLING)
 
 
+def _breakable(text: str) -> str:
+    """API names such as cache_creation.ephemeral_5m_input_tokens may wrap after _ and ."""
+    return text.replace("_", "_<wbr>").replace(".", ".<wbr>")
+
+
 def _filter_form(request) -> CostFilterForm:
     zone = getattr(request.user, "time_zone", "UTC") or "UTC"
     return CostFilterForm(request.GET, org=request.org, default_zone=zone)
@@ -78,8 +83,9 @@ def _line_rows(report) -> str:
         else:
             start, amount = "<tr>", usd(line.amount)
         rows.append(
-            f"{start}<td>{esc(key.description)}</td>{workspace}<td>{esc(key.model)}</td>"
-            f"<td>{esc(key.cost_type)}</td><td>{esc(key.token_type or _DASH)}</td>"
+            f"{start}<td>{esc(key.description)}</td>{workspace}"
+            f'<td class="code">{esc(key.model)}</td><td>{esc(key.cost_type)}</td>'
+            f'<td class="code">{_breakable(esc(key.token_type or _DASH))}</td>'
             f"<td>{esc(key.service_tier)}</td><td>{esc(key.context_window)}</td>"
             f'<td class="num">{quantity}</td>'
             f'<td class="num" title="{esc(usd_exact(line.amount))}">{amount}</td></tr>'
