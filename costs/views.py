@@ -18,11 +18,11 @@ from costs.forms import (
     ToolPriceForm,
     workspace_value,
 )
-from costs.pricing import CODE_EXECUTION, TOKEN_TYPE_LABELS
+from costs.pricing import CODE_EXECUTION, COST_TYPES, TOKEN_TYPE_LABELS
 from costs.selectors import GROUPS, cost_report, price_catalogue
 from costs.templatetags.money import hours, usd, usd_exact
 from usage.forms import time_zone_options
-from usage.models import Series
+from usage.models import Series, ServiceTier
 
 PRICE_EDITORS = (Role.ADMIN, Role.BILLING)
 
@@ -39,16 +39,18 @@ def _filter_form(request) -> CostFilterForm:
 
 def _choices(org, shown: dict) -> dict:
     used = Series.objects.filter(org=org).values("model_id")
+    workspaces = list(org.workspaces.all())
     return {
         "workspace_options": format_html_join(
             "",
             '<option value="{}"{}>{}</option>',
             (
                 (value, " selected" if value == shown["workspace"] else "", w.name)
-                for w in org.workspaces.all()
+                for w in workspaces
                 for value in [workspace_value(w)]
             ),
         ),
+        "workspaces": workspaces,
         "models": list(LlmModel.objects.filter(pk__in=used)),
         "groups": GROUPS,
         "time_zone_options": time_zone_options(shown["tz"]),
@@ -93,8 +95,43 @@ def _line_rows(report) -> str:
     return mark_safe("\n".join(rows))  # noqa: S308 - every text above is escaped
 
 
-def _chart(report) -> dict:
+# Plotly's own ten colours, handed out by a group's place among every group that could
+# appear (not among those in view), so a model keeps its colour from month to day view.
+PALETTE = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+]  # fmt: skip
+
+
+def _group_universe(choices: dict, group: str) -> list[str]:
+    """Every label the chart can show for this grouping, in a fixed order (the models and
+    workspaces are the filter lists' own, already read)."""
+    if group == "model":
+        return sorted(m.display_name for m in choices["models"])
+    if group == "workspace":
+        return sorted(w.name for w in choices["workspaces"])
+    if group == "cost_type":
+        return list(COST_TYPES.values())
+    if group == "token_type":
+        return [*TOKEN_TYPE_LABELS.values(), *COST_TYPES.values()]
+    return [label for _value, label in ServiceTier.choices]
+
+
+def _colors(choices: dict, report) -> dict[str, str]:
+    universe = {name: i for i, name in enumerate(_group_universe(choices, report.group))}
+    extra = len(universe)
+    colors = {}
+    for name in report.groups:
+        if name not in universe:  # not expected; keep it distinct from the rest
+            universe[name] = extra
+            extra += 1
+        colors[name] = PALETTE[universe[name] % len(PALETTE)]
+    return colors
+
+
+def _chart(report, choices: dict) -> dict:
     """What cost.js draws: floats for the bars, exact strings for hover and titles."""
+    colors = _colors(choices, report)
     keys = [
         p.start.astimezone(p.local_start.tzinfo).date().isoformat()
         if report.level == "month"
@@ -108,6 +145,7 @@ def _chart(report) -> dict:
         "traces": [
             {
                 "name": group,
+                "color": colors[group],
                 "y": [float(a) for a in report.chart[group]],
                 "text": [usd_exact(a) for a in report.chart[group]],
                 "shown": [usd(a) for a in report.chart[group]],
@@ -146,7 +184,7 @@ def cost_page(request):
     report = _report(request.org, data)
     context.update(
         report=report,
-        chart=_chart(report),
+        chart=_chart(report, context),
         line_rows=_line_rows(report),
         token_type_labels=TOKEN_TYPE_LABELS,
         month_url="?" + form.query_string(day=""),

@@ -12,6 +12,7 @@
       return {
         type: "bar",
         name: t.name,
+        marker: { color: t.color },
         x: data.x,
         y: t.y,
         customdata: t.text,

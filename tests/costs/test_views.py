@@ -326,3 +326,36 @@ def test_month_control_shows_the_current_month_when_none_is_given(client, db):
     html = client.get("/cost/").content.decode()
 
     assert f'name="month" type="month" value="{dt.datetime.now(dt.UTC):%Y-%m}"' in html
+
+
+def _chart_colors(response) -> dict:
+    import json
+    import re
+
+    data = re.search(
+        r'<script id="cost-chart-data" type="application/json">(.*?)</script>',
+        response.content.decode(),
+        re.S,
+    ).group(1)
+    return {t["name"]: t["color"] for t in json.loads(data)["traces"]}
+
+
+def test_a_model_keeps_its_chart_colour_from_month_to_day(client, org):
+    c = client_for(client, org, Role.BILLING)
+    # Haiku costs more in the month (so it is stacked first); on the 2nd only Sonnet is used.
+    store_and_roll_up(
+        org,
+        [
+            raw(series_for(org, model="claude-haiku-4-5-20251001"), utc(2026, 5, 1, 10),
+                output_tokens=9_000_000),
+            raw(series_for(org, model="claude-sonnet-4-5-20250929"), utc(2026, 5, 2, 10),
+                output_tokens=1_000),
+        ],
+    )  # fmt: skip
+
+    month = _chart_colors(c.get(PAGE, QUERY))
+    day = _chart_colors(c.get(PAGE, {**QUERY, "day": "2026-05-02"}))
+
+    assert len(month) == 2 and len(set(month.values())) == 2
+    assert list(day) == ["Claude Sonnet 4.5"]
+    assert day["Claude Sonnet 4.5"] == month["Claude Sonnet 4.5"]
