@@ -43,11 +43,14 @@ MEMBERS = (
     (Role.USER, "user@demo.test", "Uma User"),
     (Role.CLAUDE_CODE_USER, "claude-code@demo.test", "Cody Claude Code"),
 )
-# Per-minute limits by model family (roughly the API's entry tier), drawn on the Usage page.
+# Per-minute limits by model family, drawn on the Usage page: (requests, input tokens,
+# output tokens) per minute, about Anthropic's usage tier 4. The
+# demo's busiest minutes reach several hundred thousand input tokens, so tier 1's 30,000
+# would draw every hour far over its limit with no 429 to show for it.
 RATE_LIMITS = {
-    "opus": (50, 30_000, 8_000),
-    "sonnet": (50, 30_000, 8_000),
-    "haiku": (50, 50_000, 10_000),
+    "opus": (4_000, 2_000_000, 400_000),
+    "sonnet": (4_000, 2_000_000, 400_000),
+    "haiku": (4_000, 4_000_000, 800_000),
 }
 MIN_WORKSPACES = 3
 MIN_KEYS = 10
