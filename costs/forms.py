@@ -212,6 +212,9 @@ class ToolPriceForm(forms.ModelForm):
         }
 
     def __init__(self, *args, org, **kwargs):
+        # Shown on one page with the token price form, which has fields of the same names:
+        # ids of their own, so each label points at its own field.
+        kwargs.setdefault("auto_id", "tool_%s")
         super().__init__(*args, **kwargs)
         self.org = org
 

@@ -359,3 +359,13 @@ def test_a_model_keeps_its_chart_colour_from_month_to_day(client, org):
     assert len(month) == 2 and len(set(month.values())) == 2
     assert list(day) == ["Claude Sonnet 4.5"]
     assert day["Claude Sonnet 4.5"] == month["Claude Sonnet 4.5"]
+
+
+def test_the_two_price_forms_have_distinct_field_ids(client, org):
+    import re
+
+    c = client_for(client, org, Role.ADMIN)
+    page = c.get(reverse("costs:prices")).content.decode()
+    ids = re.findall(r'\bid="(id_[^"]+|tool_[^"]+)"', page)
+    assert ids and len(ids) == len(set(ids))
+    assert 'for="tool_effective_from"' in page
