@@ -25,12 +25,21 @@ def navigation(request):
     if membership is None:
         return {"nav_sections": [], "other_memberships": []}
     sections: dict[str, list[dict]] = {}
+    items = []
     for section, label, name, roles in NAV_ITEMS:
         if membership.role not in roles:
             continue
-        url = reverse(name)
-        sections.setdefault(section, []).append(
-            {"label": label, "url": url, "active": request.path.startswith(url)}
-        )
+        item = {"label": label, "url": reverse(name), "active": False}
+        sections.setdefault(section, []).append(item)
+        items.append(item)
+    # The longest URL the path starts with is the current page: on /cost/prices/ that is
+    # Prices, not Cost as well.
+    current = max(
+        (i for i in items if request.path.startswith(i["url"])),
+        key=lambda i: len(i["url"]),
+        default=None,
+    )
+    if current is not None:
+        current["active"] = True
     others = [m for m in request.memberships if m.pk != membership.pk]
     return {"nav_sections": list(sections.items()), "other_memberships": others}

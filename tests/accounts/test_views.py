@@ -248,3 +248,9 @@ def test_password_change(client, org):
     assert response["Location"] == reverse("accounts:password_change_done")
     user.refresh_from_db()
     assert user.check_password(NEW_PASSWORD)
+
+
+def test_the_nav_marks_only_the_page_you_are_on(admin_client):
+    page = admin_client.get(reverse("costs:prices")).content.decode()
+    current = re.findall(r'<a href="([^"]+)" aria-current="page">', page)
+    assert current == [reverse("costs:prices")]  # not Cost (/cost/) as well
