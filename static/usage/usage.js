@@ -26,7 +26,7 @@
       legend: { orientation: "h", y: -0.2 },
       hovermode: "closest",
       yaxis: { tickformat: ",d", rangemode: "tozero" },
-      xaxis: { type: "category" },
+      xaxis: { type: "category", automargin: true },
       paper_bgcolor: "rgba(0,0,0,0)",
       plot_bgcolor: "rgba(0,0,0,0)"
     }, extra || {});
