@@ -30,12 +30,12 @@ class CostFilterForm(forms.Form):
     that is well formed but not this organisation's raises Http404."""
 
     # As on the Usage page: the workspace's ``wrkspc_...`` id, or "default" for the Default.
-    workspace = forms.CharField(required=False, max_length=128)
-    model = forms.CharField(required=False, max_length=128)
-    month = forms.CharField(required=False, max_length=7)
-    day = forms.DateField(required=False, input_formats=["%Y-%m-%d"])
-    tz = forms.CharField(required=False, max_length=64)
-    group = forms.ChoiceField(required=False, choices=list(GROUPS.items()))
+    workspace = forms.CharField(required=False, max_length=128, label="Workspace")
+    model = forms.CharField(required=False, max_length=128, label="Model")
+    month = forms.CharField(required=False, max_length=7, label="Month")
+    day = forms.DateField(required=False, input_formats=["%Y-%m-%d"], label="Day")
+    tz = forms.CharField(required=False, max_length=64, label="Time zone")
+    group = forms.ChoiceField(required=False, choices=list(GROUPS.items()), label="Group by")
 
     def __init__(self, data, *, org, default_zone: str = "UTC", today=None):
         super().__init__(data)
@@ -107,6 +107,14 @@ class CostFilterForm(forms.Form):
                 month = (today.year, today.month)
         data["month"] = month
         return data
+
+    def error_messages(self) -> list[str]:
+        """Each error as a person reads it: the control's label, then what is wrong."""
+        return [
+            m if field == "__all__" else f"{self.fields[field].label}: {m}"
+            for field, errors in self.errors.items()
+            for m in errors
+        ]
 
     def shown(self) -> dict:
         """The value each filter control shows: the valid value, else what was sent."""

@@ -97,7 +97,14 @@ def test_malformed_filters_are_400_with_a_message(client, org, bad):
         response = c.get(PAGE, bad, **headers)  # with nothing else in the query string
         assert response.status_code == 400
         assert "These filters cannot be shown" in response.content.decode()
+        assert "Show the current month with no filters" in response.content.decode()
     assert c.get(EXPORT, {**QUERY, **bad}).status_code == 400
+
+
+def test_a_filter_error_names_the_control_as_labelled(client, org):
+    c = client_for(client, org, Role.DEVELOPER)
+    page = c.get(PAGE, {"tz": "Mars/Olympus"}).content.decode()
+    assert "Time zone: " in page and "tz: " not in page
 
 
 @pytest.mark.parametrize("role", [Role.DEVELOPER, Role.BILLING, Role.ADMIN])
