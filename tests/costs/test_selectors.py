@@ -98,6 +98,25 @@ def expected(rows, *, overrides=(), code=None, org_rows=None, start=None, end=No
     return total, unpriced, costs
 
 
+def sonnet_price_from_may_15(org, input_per_mtok: str) -> tuple:
+    """An org price for standard Sonnet 4.5 from 2026-05-15, and the override ``expected``
+    takes for it (input, 5m write, 1h write, read, output)."""
+    rates = (input_per_mtok, "2.5", "4", "0.2", "9")
+    ModelPrice.objects.create(
+        org=org,
+        model_pattern=SONNET,
+        service_tier="standard",
+        context_window="0-200k",
+        effective_from=dt.date(2026, 5, 15),
+        input_per_mtok=Decimal(rates[0]),
+        cache_write_5m_per_mtok=Decimal(rates[1]),
+        cache_write_1h_per_mtok=Decimal(rates[2]),
+        cache_read_per_mtok=Decimal(rates[3]),
+        output_per_mtok=Decimal(rates[4]),
+    )
+    return (dt.date(2026, 5, 15), SONNET, "standard", rates)
+
+
 def close(decimal_amount: Decimal, fraction: Fraction, lines: int = 1000) -> bool:
     """Equal up to the 1e-12 rounding of code-execution lines."""
     return abs(F(decimal_amount) - fraction) <= F(lines, 10**12)
@@ -192,19 +211,7 @@ def test_a_price_change_mid_month_applies_from_its_utc_date_in_any_zone(org):
     ]
     store_and_roll_up(org, rows)
     before = cost_report(org, zone=KOLKATA, year=2026, month=5)
-    ModelPrice.objects.create(
-        org=org,
-        model_pattern=SONNET,
-        service_tier="standard",
-        context_window="0-200k",
-        effective_from=dt.date(2026, 5, 15),
-        input_per_mtok=Decimal("2"),
-        output_per_mtok=Decimal("9"),
-        cache_write_5m_per_mtok=Decimal("2.5"),
-        cache_write_1h_per_mtok=Decimal("4"),
-        cache_read_per_mtok=Decimal("0.2"),
-    )
-    override = [(dt.date(2026, 5, 15), SONNET, "standard", ("2", "2.5", "4", "0.2", "9"))]
+    override = [sonnet_price_from_may_15(org, "2")]
     for zone in (UTC, KOLKATA):
         report = cost_report(org, zone=zone, year=2026, month=5)
         _, _, per_row = expected(rows, overrides=override)
@@ -324,19 +331,7 @@ def test_price_change_and_allowance_crossing_in_one_local_day_add_up_exactly(org
         unit_price=Decimal("0.07"),
         free_hours_per_month=Decimal("1"),
     )
-    ModelPrice.objects.create(
-        org=org,
-        model_pattern=SONNET,
-        service_tier="standard",
-        context_window="0-200k",
-        effective_from=dt.date(2026, 5, 15),
-        input_per_mtok=Decimal("2.000001"),
-        output_per_mtok=Decimal("9"),
-        cache_write_5m_per_mtok=Decimal("2.5"),
-        cache_write_1h_per_mtok=Decimal("4"),
-        cache_read_per_mtok=Decimal("0.2"),
-    )
-    override = [(dt.date(2026, 5, 15), SONNET, "standard", ("2.000001", "2.5", "4", "0.2", "9"))]
+    override = [sonnet_price_from_may_15(org, "2.000001")]
     code = (F("0.07"), 1)
     a = series_for(org)
     b = series_for(org, workspace=research, model=HAIKU3, service_tier="batch")
