@@ -76,6 +76,41 @@ def rebuild_with_surrogate_ids(apps, schema_editor):
     _rebuild(schema_editor, loader.project_state(("usage", "0003_ingest_indexes")).apps)
 
 
+def _state_operations(name: str) -> list:
+    """What the model state of one bucket table loses and gains."""
+    level = name.removesuffix("bucket")
+    no_index = {"db_constraint": False, "db_index": False, "related_name": "+"}
+    cascade = django.db.models.deletion.CASCADE
+    return [
+        migrations.RemoveConstraint(model_name=name, name=f"{level}_series_start"),
+        migrations.RemoveIndex(model_name=name, name=f"{level}_org_start"),
+        migrations.RemoveField(model_name=name, name="id"),
+        migrations.AlterField(
+            model_name=name,
+            name="org",
+            field=models.ForeignKey(on_delete=cascade, to="console.organization", **no_index),
+        ),
+        migrations.AlterField(
+            model_name=name,
+            name="series",
+            field=models.ForeignKey(on_delete=cascade, to="usage.series", **no_index),
+        ),
+        migrations.AddField(
+            model_name=name,
+            name="pk",
+            field=models.CompositePrimaryKey(
+                "org_id",
+                "start",
+                "series_id",
+                blank=True,
+                editable=False,
+                primary_key=True,
+                serialize=False,
+            ),
+        ),
+    ]
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("usage", "0003_ingest_indexes"),
@@ -83,149 +118,7 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.SeparateDatabaseAndState(
-            state_operations=[
-                migrations.RemoveConstraint(
-                    model_name="daybucket",
-                    name="day_series_start",
-                ),
-                migrations.RemoveConstraint(
-                    model_name="hourbucket",
-                    name="hour_series_start",
-                ),
-                migrations.RemoveConstraint(
-                    model_name="minutebucket",
-                    name="minute_series_start",
-                ),
-                migrations.RemoveIndex(
-                    model_name="daybucket",
-                    name="day_org_start",
-                ),
-                migrations.RemoveIndex(
-                    model_name="hourbucket",
-                    name="hour_org_start",
-                ),
-                migrations.RemoveIndex(
-                    model_name="minutebucket",
-                    name="minute_org_start",
-                ),
-                migrations.RemoveField(
-                    model_name="daybucket",
-                    name="id",
-                ),
-                migrations.RemoveField(
-                    model_name="hourbucket",
-                    name="id",
-                ),
-                migrations.RemoveField(
-                    model_name="minutebucket",
-                    name="id",
-                ),
-                migrations.AddField(
-                    model_name="daybucket",
-                    name="pk",
-                    field=models.CompositePrimaryKey(
-                        "org_id",
-                        "start",
-                        "series_id",
-                        blank=True,
-                        editable=False,
-                        primary_key=True,
-                        serialize=False,
-                    ),
-                ),
-                migrations.AddField(
-                    model_name="hourbucket",
-                    name="pk",
-                    field=models.CompositePrimaryKey(
-                        "org_id",
-                        "start",
-                        "series_id",
-                        blank=True,
-                        editable=False,
-                        primary_key=True,
-                        serialize=False,
-                    ),
-                ),
-                migrations.AddField(
-                    model_name="minutebucket",
-                    name="pk",
-                    field=models.CompositePrimaryKey(
-                        "org_id",
-                        "start",
-                        "series_id",
-                        blank=True,
-                        editable=False,
-                        primary_key=True,
-                        serialize=False,
-                    ),
-                ),
-                migrations.AlterField(
-                    model_name="daybucket",
-                    name="org",
-                    field=models.ForeignKey(
-                        db_constraint=False,
-                        db_index=False,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="+",
-                        to="console.organization",
-                    ),
-                ),
-                migrations.AlterField(
-                    model_name="daybucket",
-                    name="series",
-                    field=models.ForeignKey(
-                        db_constraint=False,
-                        db_index=False,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="+",
-                        to="usage.series",
-                    ),
-                ),
-                migrations.AlterField(
-                    model_name="hourbucket",
-                    name="org",
-                    field=models.ForeignKey(
-                        db_constraint=False,
-                        db_index=False,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="+",
-                        to="console.organization",
-                    ),
-                ),
-                migrations.AlterField(
-                    model_name="hourbucket",
-                    name="series",
-                    field=models.ForeignKey(
-                        db_constraint=False,
-                        db_index=False,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="+",
-                        to="usage.series",
-                    ),
-                ),
-                migrations.AlterField(
-                    model_name="minutebucket",
-                    name="org",
-                    field=models.ForeignKey(
-                        db_constraint=False,
-                        db_index=False,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="+",
-                        to="console.organization",
-                    ),
-                ),
-                migrations.AlterField(
-                    model_name="minutebucket",
-                    name="series",
-                    field=models.ForeignKey(
-                        db_constraint=False,
-                        db_index=False,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="+",
-                        to="usage.series",
-                    ),
-                ),
-            ],
+            state_operations=[op for name in BUCKETS for op in _state_operations(name)],
         ),
         migrations.RunPython(rebuild_with_composite_keys, rebuild_with_surrogate_ids),
     ]
