@@ -99,6 +99,17 @@ def remove_member(membership: Membership, *, actor: User) -> None:
 
 
 @transaction.atomic
+def pending_invitations(org: Organization, email: str, now=None):
+    """The invitations of this address to this organisation whose link still works."""
+    return Invitation.objects.filter(
+        org=org,
+        email__iexact=User.objects.normalize_email(email).lower(),
+        accepted_at__isnull=True,
+        revoked_at__isnull=True,
+        expires_at__gt=now or timezone.now(),
+    )
+
+
 def invite(org: Organization, *, email: str, role: str, actor: User) -> tuple[Invitation, str]:
     """Create a single-use invitation and return it with its secret token (shown only once).
 
@@ -108,13 +119,7 @@ def invite(org: Organization, *, email: str, role: str, actor: User) -> tuple[In
     if Membership.objects.filter(org=org, user__email__iexact=email).exists():
         raise ValidationError(f"{email} is already a member of {org.name}.", code="member")
     now = timezone.now()
-    replaced = Invitation.objects.filter(
-        org=org,
-        email__iexact=email,
-        accepted_at__isnull=True,
-        revoked_at__isnull=True,
-        expires_at__gt=now,
-    ).update(revoked_at=now)
+    replaced = pending_invitations(org, email, now).update(revoked_at=now)
     token = secrets.token_urlsafe(32)
     invitation = Invitation.objects.create(
         org=org,

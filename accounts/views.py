@@ -53,6 +53,7 @@ def invite(request):
     """Invite someone by email with a role; the link is emailed and shown to the Admin."""
     form = InviteForm(request.POST)
     if form.is_valid():
+        replaces = services.pending_invitations(request.org, form.cleaned_data["email"]).exists()
         try:
             invitation, token = services.invite(
                 request.org,
@@ -68,8 +69,10 @@ def invite(request):
             messages.success(
                 request,
                 f"Invitation sent to {invitation.email} as {invitation.get_role_display()}. "
-                f"The link works once, until {invitation.expires_at:%Y-%m-%d %H:%M} UTC: {link}",
-            )
+                f"The link works once, until {invitation.expires_at:%Y-%m-%d %H:%M} UTC: {link}"
+                + (" It replaces the invitation sent earlier, whose link no longer works."
+                   if replaces else ""),
+            )  # fmt: skip
             return redirect("accounts:members")
     return _members_page(request, invite_form=form, status=400)
 

@@ -254,3 +254,12 @@ def test_the_nav_marks_only_the_page_you_are_on(admin_client):
     page = admin_client.get(reverse("costs:prices")).content.decode()
     current = re.findall(r'<a href="([^"]+)" aria-current="page">', page)
     assert current == [reverse("costs:prices")]  # not Cost (/cost/) as well
+
+
+def test_inviting_an_address_again_says_the_earlier_link_stops_working(admin_client, org):
+    url = reverse("accounts:invite")
+    first = admin_client.post(url, {"email": "twice@acme.test", "role": Role.BILLING}, follow=True)
+    assert "replaces the invitation" not in first.content.decode()
+    again = admin_client.post(url, {"email": "Twice@acme.test", "role": Role.USER}, follow=True)
+    assert "It replaces the invitation sent earlier" in again.content.decode()
+    assert Invitation.objects.filter(email="twice@acme.test", revoked_at__isnull=True).count() == 1
