@@ -192,7 +192,10 @@ def cost_page(request):
         month_value="{}-{:02d}".format(*data["month"]),
         group_label=GROUPS[data["group"]],
     )
-    return render(request, template, context)
+    response = render(request, template, context)
+    if request.htmx:  # the address bar gets the canonical URL, not every empty field
+        response["HX-Push-Url"] = reverse("costs:page") + "?" + form.query_string()
+    return response
 
 
 @require_GET

@@ -376,3 +376,11 @@ def test_the_two_price_forms_have_distinct_field_ids(client, org):
     ids = re.findall(r'\bid="(id_[^"]+|tool_[^"]+)"', page)
     assert ids and len(ids) == len(set(ids))
     assert 'for="tool_effective_from"' in page
+
+
+def test_htmx_updates_push_the_canonical_url_without_empty_fields(client, org):
+    c = client_for(client, org, Role.DEVELOPER)
+    response = c.get(
+        PAGE, {"workspace": "", "model": "", "day": "", **QUERY}, HTTP_HX_REQUEST="true"
+    )
+    assert response["HX-Push-Url"] == f"{PAGE}?month=2026-05&tz=UTC&group=model"
