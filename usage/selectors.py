@@ -273,8 +273,13 @@ def change(current: int, previous: int) -> float | None:
     return (current - previous) / previous
 
 
-def dimension_labels(org_id: int, group_by: Sequence[str], rows: Iterable[dict]) -> dict:
-    """``{dimension: {raw value: label}}`` for the group values in rows (one query each)."""
+def dimension_labels(
+    org_id: int, group_by: Sequence[str], rows: Iterable[dict], *, for_csv: bool = False
+) -> dict:
+    """``{dimension: {raw value: label}}`` for the group values in rows (one query each).
+
+    Models read by their display name on the page (as on the Cost page) and by their id in
+    a CSV, where a program may match them."""
     values: dict[str, set] = {d: set() for d in group_by}
     for row in rows:
         for d, v in zip(group_by, row["group"], strict=True):
@@ -283,7 +288,8 @@ def dimension_labels(org_id: int, group_by: Sequence[str], rows: Iterable[dict])
     for d, seen in values.items():
         ids = {v for v in seen if v is not None}
         if d == "model":
-            found = LlmModel.objects.filter(id__in=ids).values_list("id", "model_id")
+            name = "model_id" if for_csv else "display_name"
+            found = LlmModel.objects.filter(id__in=ids).values_list("id", name)
             labels[d] = dict(found)
         elif d == "api_key":
             keys = ApiKey.objects.filter(org_id=org_id, id__in=ids)

@@ -393,8 +393,13 @@ def csv_rows(form: UsageFilterForm, report: dict, query):
     names = _filter_names(form)
     periods = report["periods"]
     if query.group_by:
-        labels = {g["group"]: g["label"] for g in report["groups"]}
-        cells = ((r["period"], labels[r["group"]], selectors.derived(r)) for r in report["rows"])
+        labels = selectors.dimension_labels(
+            query.scope.org_id, query.group_dims, report["rows"], for_csv=True
+        )[query.group_by]
+        cells = (
+            (r["period"], labels.get(r["group"][0], r["group"][0]), selectors.derived(r))
+            for r in report["rows"]
+        )
     else:
         cells = ((i, None, c) for i, c in enumerate(report["per_period"]))
     for index, group_label, c in cells:
@@ -427,7 +432,7 @@ def finer_csv_rows(form: UsageFilterForm, query, granularity: str):
     dims_of_query = query.group_dims
     for periods in _finer_periods(query, granularity):
         rows = selectors.usage_by_period(query.scope, periods, dims_of_query)
-        labels = selectors.dimension_labels(query.scope.org_id, dims_of_query, rows)
+        labels = selectors.dimension_labels(query.scope.org_id, dims_of_query, rows, for_csv=True)
         for r in rows:
             dims = dict(names)
             if query.group_by:

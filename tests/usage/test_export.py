@@ -239,3 +239,15 @@ def test_granularity_coarser_than_the_view_is_a_bad_request(client, org, rows):
     assert response.status_code == 400
     assert "coarser" in response.content.decode()
     assert client.get(f"{EXPORT}?month=2026-11&granularity=second").status_code == 400
+
+
+@pytest.mark.parametrize("granularity", ["", "&granularity=hour"])
+def test_models_read_by_name_on_the_page_and_by_id_in_the_csv(client, org, rows, granularity):
+    client.force_login(factories.make_member(org, Role.DEVELOPER))
+    query = "month=2026-11&group_by=model"
+    page = client.get(f"{PAGE}?{query}").content.decode()
+    assert "Claude Haiku 4.5" in page
+    _, lines = export(client, query + granularity)
+    models = {line["model"] for line in lines}
+    assert "claude-haiku-4-5-20251001" in models
+    assert not any(m.startswith("Claude ") for m in models)
