@@ -29,15 +29,6 @@ FULL_ROWS = 10_000_000
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/meterboard_bench"
 DEFAULT_BROKER = "redis://127.0.0.1:6379/13"
 ORG = "bench"
-COUNTERS = [
-    "uncached_input_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "cache_read_tokens",
-    "output_tokens",
-    "web_search_requests",
-    "code_execution_ms",
-]
 PASSWORD = "bench-password-not-secret"  # noqa: S105
 
 
@@ -79,6 +70,13 @@ def manage(*args, env, capture=False, check=True):
             sys.stderr.write(result.stdout[-2000:] + result.stderr[-4000:])
         result.check_returncode()
     return result
+
+
+def python_output(code: str, env) -> str:
+    """What a fresh Python process running ``code`` in the project prints."""
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
 
 
 def machine(conn) -> dict:
@@ -204,7 +202,9 @@ def step_rollup(env, conn, table: Table, rows: int):
     wall, out = timed(manage, "rollup", "--workers", str(ROLLUP_WORKERS), env=env, capture=True)
     seconds = rolled_up_seconds(out)
     started = time.perf_counter()
-    counters = ", ".join(f"sum({c}) AS {c}" for c in COUNTERS)
+    from usage.rollups import COUNT_COLUMNS
+
+    counters = ", ".join(f"sum({c}) AS {c}" for c in COUNT_COLUMNS)
     conn.execute(
         "CREATE TEMP TABLE bench_ref AS SELECT series_id, "
         f"date_trunc('hour', timestamp, 'UTC') AS h, count(*) AS requests, {counters} "
@@ -247,9 +247,6 @@ def step_incremental(env, table: Table, work: Path):
 
 def step_views(table: Table, conn, samples: int):
     """Server time of the pages, in-process, beside a direct GROUP BY over the raw table."""
-    import django
-
-    django.setup()
     from django.test import Client
 
     from accounts.models import User
@@ -367,28 +364,13 @@ for chunk in r.streaming_content:
 s = time.perf_counter() - t
 print(rows - 1, s, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
-    out = subprocess.run(
-        [sys.executable, "-c", script],
-        env=env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.split()
+    out = python_output(script, env).split()
     rows, seconds, peak = int(out[0]), float(out[1]), float(out[2])
-    base = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import resource, django; django.setup(); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)",
-        ],
-        env=env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    base = python_output(
+        "import resource, django; django.setup(); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)",
+        env,
+    ).strip()
     table.add(
         "CSV export (month by minute, per API key): rows, rows/s, peak MB",
         f"{rows:,} rows, {rows / seconds:,.0f}/s, {peak:.0f} MB",
@@ -638,6 +620,9 @@ def main() -> None:
     }
     os.environ.update(env)
     sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()  # the steps that read the project's own names or pages (no query yet)
 
     print(f"== fresh database, {args.rows:,} requests", flush=True)
     recreate_database(url)

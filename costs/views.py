@@ -119,14 +119,9 @@ def _group_universe(choices: dict, group: str) -> list[str]:
 
 def _colors(choices: dict, report) -> dict[str, str]:
     universe = {name: i for i, name in enumerate(_group_universe(choices, report.group))}
-    extra = len(universe)
-    colors = {}
-    for name in report.groups:
-        if name not in universe:  # not expected; keep it distinct from the rest
-            universe[name] = extra
-            extra += 1
-        colors[name] = PALETTE[universe[name] % len(PALETTE)]
-    return colors
+    return {
+        name: PALETTE[universe.get(name, len(universe)) % len(PALETTE)] for name in report.groups
+    }
 
 
 def _chart(report, choices: dict) -> dict:

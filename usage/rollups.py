@@ -140,8 +140,8 @@ def _add_scratch_to_buckets(cursor, append: bool = True) -> None:
     about a third cheaper than an upsert; rows at or before the edge (late logs, a minute
     split between two batches) are upserted. A concurrent rollup may still create one of the
     "new" keys first; the plain INSERT then fails with a unique violation, the whole
-    transaction rolls back, and ``_rollup_some`` repeats it with ``append=False`` (upserts
-    only), so totals stay exact.
+    transaction rolls back, and ``_rollup_with_retries`` repeats it with ``append=False``
+    (upserts only), so totals stay exact.
 
     Every statement writes its rows in primary-key order (organisation, start, series),
     organisations in id order, and the levels always go minute, hour, day, so two
