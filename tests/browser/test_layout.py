@@ -40,3 +40,26 @@ def test_usage_page_does_not_scroll_sideways_at_390_px(page, login, transactiona
     page.goto("/usage/")
 
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_cost_line_amounts_are_in_view_at_1280_px(page, login, shipped_prices):
+    from tests.costs.builders import raw, series_for, store_and_roll_up, utc
+
+    org = factories.make_org("acme", "Acme")
+    billing = factories.make_member(org, Role.BILLING, "billing@acme.test")
+    store_and_roll_up(
+        org,
+        [
+            raw(series_for(org, service_tier=tier), utc(2026, 5, 12, 9), uncached_input_tokens=9,
+                cache_write_5m_tokens=9, cache_write_1h_tokens=9, cache_read_tokens=9,
+                output_tokens=9)
+            for tier in ("standard", "batch")
+        ],
+    )  # fmt: skip
+    page.set_viewport_size({"width": 1280, "height": 900})
+    login(billing)
+
+    page.goto("/cost/?month=2026-05&tz=UTC&group=workspace")
+
+    edges = _right_edges(page, "[data-testid=cost-lines] td.num")
+    assert edges and max(edges) <= 1280
