@@ -12,17 +12,11 @@ from console.models import LlmModel, Workspace
 from costs.models import ModelPrice, ToolPrice
 from costs.selectors import GROUPS
 from usage import timeslice
-from usage.forms import DEFAULT_WORKSPACE, time_zones
+from usage.forms import DEFAULT_WORKSPACE, EXTERNAL_ID, time_zones, workspace_value
 from usage.models import Series, ServiceTier
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-_EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
-
-
-def workspace_value(workspace: Workspace) -> str:
-    """How the query string names a workspace: its external id, or "default"."""
-    return workspace.external_id or DEFAULT_WORKSPACE
 
 
 class CostFilterForm(forms.Form):
@@ -49,7 +43,7 @@ class CostFilterForm(forms.Form):
             return None
         if value == DEFAULT_WORKSPACE:
             return Workspace.objects.get(org=self.org, is_default=True)
-        if not _EXTERNAL_ID.match(value):
+        if not EXTERNAL_ID.match(value):
             raise forms.ValidationError(f"{value!r} is not a workspace id (such as wrkspc_01...).")
         workspace = Workspace.objects.filter(org=self.org, external_id=value).first()
         if workspace is None:

@@ -327,10 +327,6 @@ class _Span:
     start: dt.datetime
     end: dt.datetime
 
-    @property
-    def duration(self) -> dt.timedelta:
-        return self.end - self.start
-
 
 _GROUP_BY = ("model", "service_tier", "context_window")
 # A cell is a flat list of integers, four per counter of COUNT_FIELDS (at counter * 4 +):

@@ -4,7 +4,6 @@ from django.contrib import messages
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
@@ -16,12 +15,11 @@ from costs.forms import (
     CostFilterForm,
     ModelPriceForm,
     ToolPriceForm,
-    workspace_value,
 )
 from costs.pricing import CODE_EXECUTION, COST_TYPES, TOKEN_TYPE_LABELS
 from costs.selectors import GROUPS, cost_report, price_catalogue
 from costs.templatetags.money import hours, usd, usd_exact
-from usage.forms import time_zone_options
+from usage.forms import options, time_zone_options, workspace_value
 from usage.models import Series, ServiceTier
 
 PRICE_EDITORS = (Role.ADMIN, Role.BILLING)
@@ -41,14 +39,8 @@ def _choices(org, shown: dict) -> dict:
     used = Series.objects.filter(org=org).values("model_id")
     workspaces = list(org.workspaces.all())
     return {
-        "workspace_options": format_html_join(
-            "",
-            '<option value="{}"{}>{}</option>',
-            (
-                (value, " selected" if value == shown["workspace"] else "", w.name)
-                for w in workspaces
-                for value in [workspace_value(w)]
-            ),
+        "workspace_options": options(
+            [(workspace_value(w), w.name) for w in workspaces], shown["workspace"]
         ),
         "workspaces": workspaces,
         "models": list(LlmModel.objects.filter(pk__in=used)),

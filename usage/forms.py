@@ -41,7 +41,12 @@ PERIOD_COLUMNS = [
 BREAKDOWN_COLUMNS = [*PERIOD_COLUMNS, "web_search_requests"]
 SORT_COLUMNS = ["group", *BREAKDOWN_COLUMNS]
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-_EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+
+
+def workspace_value(workspace: Workspace) -> str:
+    """How a query string names a workspace: its external id, or "default"."""
+    return workspace.external_id or DEFAULT_WORKSPACE
 
 
 @lru_cache(maxsize=1)
@@ -139,7 +144,7 @@ class UsageFilterForm(forms.Form):
             return None
         if value == DEFAULT_WORKSPACE:
             return Workspace.objects.get(org=self.org, is_default=True)
-        if not _EXTERNAL_ID.match(value):
+        if not EXTERNAL_ID.match(value):
             raise ValidationError(f"“{value}” is not a workspace id (such as wrkspc_01…).")
         workspace = Workspace.objects.filter(org=self.org, external_id=value).first()
         if workspace is None:
@@ -153,7 +158,7 @@ class UsageFilterForm(forms.Form):
             return None
         if value == NO_API_KEY:
             return NO_API_KEY
-        if not _EXTERNAL_ID.match(value):
+        if not EXTERNAL_ID.match(value):
             raise ValidationError(f"“{value}” is not an API key id (such as apikey_01…).")
         key = ApiKey.objects.filter(org=self.org, external_id=value).first()
         if key is None:
@@ -268,7 +273,7 @@ class UsageFilterForm(forms.Form):
         data = self.cleaned_data
         params = {}
         if data.get("workspace"):
-            params["workspace"] = data["workspace"].external_id or DEFAULT_WORKSPACE
+            params["workspace"] = workspace_value(data["workspace"])
         if data.get("model"):
             params["model"] = data["model"].model_id
         params["month"] = f"{data['month'][0]}-{data['month'][1]:02d}"

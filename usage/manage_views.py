@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.access import admin_required, reports_required, scoped
 from usage import manage_selectors as selectors
 from usage import manage_services as services
+from usage.forms import workspace_value
 from usage.manage_forms import (
     ApiKeyFilterForm,
     ApiKeyStatusForm,
@@ -20,17 +21,12 @@ from usage.manage_forms import (
 )
 
 # The Usage page's filter values for the Default workspace and for usage without a key.
-DEFAULT_WORKSPACE_PARAM = "default"
 NO_API_KEY_PARAM = "none"
 
 
 def usage_url(**params) -> str:
     """A link to the Usage page (current month) filtered by the given parameters."""
     return f"{reverse('usage:page')}?{urlencode(params)}"
-
-
-def _workspace_param(workspace) -> str:
-    return workspace.external_id or DEFAULT_WORKSPACE_PARAM
 
 
 def _or_404(obj, what: str):
@@ -48,7 +44,7 @@ def workspaces(request):
         {
             "workspace": w,
             "usage": usage,
-            "usage_url": usage_url(workspace=_workspace_param(w)),
+            "usage_url": usage_url(workspace=workspace_value(w)),
             "keys_url": f"{reverse('manage:api_keys')}?{urlencode({'workspace': w.pk})}",
         }
         for w, usage in selectors.workspaces_with_usage(request.org, start)
@@ -89,13 +85,13 @@ def api_keys(request):
         )
     start = selectors.month_start()
     keys, keyless = selectors.api_keys_with_usage(request.org, start, workspace)
-    ws_filter = {"workspace": _workspace_param(workspace)} if workspace else {}
+    ws_filter = {"workspace": workspace_value(workspace)} if workspace else {}
     rows = [
         {
             "key": key,
             "usage": usage,
             "usage_url": usage_url(
-                workspace=_workspace_param(key.workspace), api_key=key.external_id
+                workspace=workspace_value(key.workspace), api_key=key.external_id
             ),
         }
         for key, usage in keys

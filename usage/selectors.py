@@ -216,21 +216,8 @@ def _pieces_sql(pieces: Sequence[timeslice.Piece]) -> tuple[str, list, str, list
     within_params = [adapt(x) for run in runs for x in run]
     if len(pieces) == 1:
         return "0", [], f"({within})", within_params
-    if connection.vendor == "postgresql":
-        # A binary search over the piece starts: cheap per row even for 1,440 minutes.
-        return (
-            "width_bucket(b.start, %s::timestamptz[]) - 1",
-            [[p.start for p in pieces]],
-            f"({within})",
-            within_params,
-        )
-    whens = " ".join(f"WHEN b.start < %s THEN {i}" for i in range(len(pieces) - 1))
-    return (
-        f"CASE {whens} ELSE {len(pieces) - 1} END",
-        [adapt(p.end) for p in pieces[:-1]],
-        f"({within})",
-        within_params,
-    )
+    piece_sql, piece_params = _period_of_start(pieces)
+    return piece_sql, piece_params, f"({within})", within_params
 
 
 def _sort_key(key: tuple) -> tuple:

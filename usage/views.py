@@ -393,9 +393,11 @@ def csv_rows(form: UsageFilterForm, report: dict, query):
     names = _filter_names(form)
     periods = report["periods"]
     if query.group_by:
-        labels = selectors.dimension_labels(
-            query.scope.org_id, query.group_dims, report["rows"], for_csv=True
-        )[query.group_by]
+        labels = report["labels"][query.group_by]
+        if query.group_by == "model":  # the CSV names a model by its id, the page by name
+            labels = selectors.dimension_labels(
+                query.scope.org_id, query.group_dims, report["rows"], for_csv=True
+            )["model"]
         cells = (
             (r["period"], labels.get(r["group"][0], r["group"][0]), selectors.derived(r))
             for r in report["rows"]
