@@ -178,10 +178,8 @@ class _Invalid(Exception):
 _COUNT_MESSAGE = f"must be a non-negative integer (at most {MAX_COUNT})"
 
 
-def _count(container: dict, key: str, path: str) -> int:
-    value = container.get(key)
-    if type(value) is int and 0 <= value <= MAX_COUNT:
-        return value
+def _count(value: Any, path: str) -> int:
+    """A count that failed check_record's fast test: a null is 0, anything else rejected."""
     if value is None:
         return 0
     raise _Invalid(path, _COUNT_MESSAGE)
@@ -295,10 +293,10 @@ def check_record(value: Any, latest: dt.datetime) -> tuple:
         request_id = _identifier(request_id, "request_id", 255, required=True)
     timestamp = _timestamp(get("timestamp"), latest)
     model = get("model")
-    if not (type(model) is str and 0 < len(model) <= 128 and model.isascii()):
+    if not (
+        type(model) is str and 0 < len(model) <= 128 and model.isascii() and "\x00" not in model
+    ):
         model = _identifier(model, "model", 128, required=True)
-    elif "\x00" in model:
-        _identifier(model, "model", 128, required=True)
     workspace = get("workspace_id")
     if workspace is not None and not (
         type(workspace) is str
@@ -351,18 +349,16 @@ def check_record(value: Any, latest: dt.datetime) -> tuple:
     else:
         uncached = usage.get("input_tokens", 0)
         if type(uncached) is not int or not 0 <= uncached <= MAX_COUNT:
-            uncached = _count(usage, "input_tokens", "usage.input_tokens")
+            uncached = _count(uncached, "usage.input_tokens")
         output = usage.get("output_tokens", 0)
         if type(output) is not int or not 0 <= output <= MAX_COUNT:
-            output = _count(usage, "output_tokens", "usage.output_tokens")
+            output = _count(output, "usage.output_tokens")
         read = usage.get("cache_read_input_tokens", 0)
         if type(read) is not int or not 0 <= read <= MAX_COUNT:
-            read = _count(usage, "cache_read_input_tokens", "usage.cache_read_input_tokens")
+            read = _count(read, "usage.cache_read_input_tokens")
         total = usage.get("cache_creation_input_tokens", 0)
         if type(total) is not int or not 0 <= total <= MAX_COUNT:
-            total = _count(
-                usage, "cache_creation_input_tokens", "usage.cache_creation_input_tokens"
-            )
+            total = _count(total, "usage.cache_creation_input_tokens")
         breakdown = usage.get("cache_creation")
         if breakdown is None:
             write_5m, write_1h = total, 0
@@ -371,18 +367,10 @@ def check_record(value: Any, latest: dt.datetime) -> tuple:
         elif "ephemeral_5m_input_tokens" in breakdown or "ephemeral_1h_input_tokens" in breakdown:
             write_5m = breakdown.get("ephemeral_5m_input_tokens", 0)
             if type(write_5m) is not int or not 0 <= write_5m <= MAX_COUNT:
-                write_5m = _count(
-                    breakdown,
-                    "ephemeral_5m_input_tokens",
-                    "usage.cache_creation.ephemeral_5m_input_tokens",
-                )
+                write_5m = _count(write_5m, "usage.cache_creation.ephemeral_5m_input_tokens")
             write_1h = breakdown.get("ephemeral_1h_input_tokens", 0)
             if type(write_1h) is not int or not 0 <= write_1h <= MAX_COUNT:
-                write_1h = _count(
-                    breakdown,
-                    "ephemeral_1h_input_tokens",
-                    "usage.cache_creation.ephemeral_1h_input_tokens",
-                )
+                write_1h = _count(write_1h, "usage.cache_creation.ephemeral_1h_input_tokens")
             if (
                 usage.get("cache_creation_input_tokens") is not None
                 and total != write_5m + write_1h
@@ -401,9 +389,7 @@ def check_record(value: Any, latest: dt.datetime) -> tuple:
         else:
             searches = tools.get("web_search_requests", 0)
             if type(searches) is not int or not 0 <= searches <= MAX_COUNT:
-                searches = _count(
-                    tools, "web_search_requests", "usage.server_tool_use.web_search_requests"
-                )
+                searches = _count(searches, "usage.server_tool_use.web_search_requests")
 
     seconds = get("code_execution_seconds")
     if not seconds:
@@ -493,12 +479,12 @@ class _Registry:
         another workspace; the caller then checks the claims again.
         """
         series = self.series
-        if all(dims in series for dims in dict.fromkeys([row[2] for row in rows])):
-            return False  # the usual case once the first chunks have been stored
         new_dims = {}
         for row in rows:
             if row[2] not in series and row[2] not in new_dims:
                 new_dims[row[2]] = row
+        if not new_dims:
+            return False  # the usual case once the first chunks have been stored
         self._workspaces(new_dims.values())
         self._models({dims[2] for dims in new_dims})
         lost_race = self._keys(new_dims.values())
@@ -907,7 +893,7 @@ def _checked_chunks(records: Iterable, chunk_size: int) -> Iterator[tuple[list, 
 
 
 def check_lines_in_process(
-    lines: Iterable[bytes], chunk_size: int = CHUNK_SIZE, *, encode: bool = False
+    lines: Iterable[bytes], chunk_size: int = CHUNK_SIZE, *, encode: bool | None = None
 ) -> Iterator[tuple[list, list[Rejection]]]:
     """Parse and check NDJSON lines in a forked process, one chunk ahead of the caller.
 
@@ -915,10 +901,12 @@ def check_lines_in_process(
     it, and a helper thread shares one core with the caller (the GIL); a process gets the
     other core. ``lines`` (an open file) is read by the child only.
 
-    With ``encode`` (for ``_store_copy`` only) each row comes encoded for COPY, made there
-    too, and only what the storing side still reads is sent:
-    (request_id, None, dimensions, workspace name, API key name, encoded tail).
+    With ``encode`` (for ``_store_copy`` only; by default, when that is the store in use)
+    each row comes encoded for COPY, made there too, and only what the storing side still
+    reads is sent: (request_id, None, dimensions, workspace name, API key name, encoded tail).
     """
+    if encode is None:
+        encode = _default_store() is _store_copy
     context = multiprocessing.get_context("fork")
     reader, writer = context.Pipe(duplex=False)
     child = context.Process(
@@ -1044,18 +1032,12 @@ def ingest_checked(
         in_batch_duplicates = len(checked) - len(unique)
         del checked
         with transaction.atomic():
-            if unique and registry.register([row for _, row in unique]):
-                unique = _claim_keys(unique, registry, rejections)
+            rows = [row for _, row in unique]
+            if rows and registry.register(rows):
+                rows = [row for _, row in _claim_keys(unique, registry, rejections)]
             rejections.sort(key=lambda r: r.position)
-            batch = store(
-                org,
-                source,
-                [row for _, row in unique],
-                registry.series,
-                in_batch_duplicates,
-                len(rejections),
-            )
-        del unique
+            batch = store(org, source, rows, registry.series, in_batch_duplicates, len(rejections))
+        del unique, rows
         result.accepted += batch.accepted
         result.duplicates += batch.duplicates
         result.rejected += batch.rejected

@@ -7,7 +7,6 @@ from contextlib import closing
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
 
 from console.models import Organization
 from usage.ingest import IngestResult, check_lines_in_process, ingest_checked, request_rollup
@@ -153,9 +152,7 @@ class Command(BaseCommand):
     def _import(self, organisation, path: Path) -> IngestResult:
         source, raw = _open(path)
         progress = _Progress(self.stderr, path, raw)
-        checked = check_lines_in_process(
-            source, _CHUNK_SIZE, encode=connection.vendor == "postgresql"
-        )
+        checked = check_lines_in_process(source, _CHUNK_SIZE)
         # closing(): when storing fails (or Ctrl-C), the checking process is stopped at once;
         # otherwise the traceback keeps the generator alive and the exit waits for ever on a
         # child blocked writing to a pipe nobody reads.
