@@ -39,6 +39,18 @@ class Span(Protocol):
     end: dt.datetime
 
 
+def org_models(org_id: int):
+    """The models one organisation may see: those it has usage or a rate limit for.
+
+    The model table is shared by every organisation, so every list, choice and lookup of
+    models in a page goes through this: another organisation's model must read exactly
+    like an id nobody ever sent.
+    """
+    used = Series.objects.filter(org_id=org_id).values("model_id")
+    limited = RateLimit.objects.filter(org_id=org_id).values("model_id")
+    return LlmModel.objects.filter(Q(pk__in=used) | Q(pk__in=limited))
+
+
 @dataclass(frozen=True)
 class Scope:
     """Which usage to count: one organisation, optionally narrowed (None means all)."""
