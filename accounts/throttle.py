@@ -6,8 +6,12 @@ growing delay after the last failure; after more failures the account or address
 until the window has passed since the last failure. While slowed or locked, the password is
 not even checked, so guessing gains nothing, and the lock applies to any email typed, so it
 does not reveal which accounts exist. A successful sign-in clears the account's failures.
+
+Behind a proxy every request comes from the proxy, so the client's address is read from
+the proxy's X-Forwarded-For, but only when the peer is one of ``settings.TRUSTED_PROXIES``.
 """
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -57,11 +61,34 @@ def normalize(username: str) -> str:
     return (username or "").strip().lower()[:254]
 
 
+def _ip(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        ip = ipaddress.ip_address((text or "").strip())
+    except ValueError:
+        return None
+    # A server listening on IPv6 reports IPv4 peers as ::ffff:a.b.c.d; they are one address.
+    return getattr(ip, "ipv4_mapped", None) or ip
+
+
+def _trusted(ip) -> bool:
+    return any(ip in network for network in settings.TRUSTED_PROXIES)
+
+
 def client_address(request) -> str | None:
-    """The address the request came from, as the web server (or trusted proxy) reports it."""
+    """The peer's address, or, when the peer is a trusted proxy, the client it forwarded for."""
     if request is None:
         return None
-    return request.META.get("REMOTE_ADDR") or None
+    address = _ip(request.META.get("REMOTE_ADDR"))
+    hops = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+    # Each proxy appends the peer it saw, so from the right every entry up to the first
+    # address that is not a trusted proxy was written by a trusted proxy; whatever stands
+    # left of it the client may have written itself.
+    while address is not None and _trusted(address) and hops:
+        forwarded = _ip(hops.pop())
+        if forwarded is None:
+            break
+        address = forwarded
+    return str(address) if address is not None else None
 
 
 def _delay_seconds(failures: int, policy: Policy) -> int:

@@ -6,6 +6,7 @@ Two modes: ``METERBOARD_MODE=dev`` (the embedded default used by ``make run`` an
 A value that cannot be understood raises ImproperlyConfigured naming the variable.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 from urllib.parse import urlparse
@@ -54,6 +55,19 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_networks(name: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """A comma-separated list of addresses and CIDR networks, e.g. ``10.0.0.5,fd00::/8``."""
+    networks = []
+    for item in env_list(name, []):
+        try:
+            networks.append(ipaddress.ip_network(item))
+        except ValueError as exc:
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is not an IP address or CIDR network ({exc})."
+            ) from None
+    return tuple(networks)
 
 
 MODE = os.environ.get("METERBOARD_MODE", "production").strip().lower()
@@ -244,6 +258,9 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 if env_bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Peers whose X-Forwarded-For names the client for sign-in throttling (accounts/throttle.py);
+# from anyone else the header is ignored, since a client can write it.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 
 LOGGING = {
     "version": 1,

@@ -1,7 +1,8 @@
 from datetime import timedelta
+from ipaddress import ip_network
 
 import pytest
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
@@ -10,12 +11,28 @@ from accounts.models import LoginFailure, Role
 from tests import factories
 
 LOGIN = "/accounts/login/"
+PROXY = "10.0.0.2"  # the TLS proxy in front of the web processes
 
 
 def _attempt(client, email, password="wrong-password", address="10.0.0.1"):  # noqa: S107
     return client.post(
         reverse("accounts:login"), {"username": email, "password": password}, REMOTE_ADDR=address
     )
+
+
+def _through_proxy(client, email, client_address, password="wrong-password"):  # noqa: S107
+    """A sign-in attempt as the proxy passes it on: its own address, the client's in XFF."""
+    return client.post(
+        reverse("accounts:login"),
+        {"username": email, "password": password},
+        REMOTE_ADDR=PROXY,
+        HTTP_X_FORWARDED_FOR=client_address,
+    )
+
+
+@pytest.fixture
+def behind_proxy(settings):
+    settings.TRUSTED_PROXIES = (ip_network(PROXY), ip_network("172.16.0.0/12"))
 
 
 def _age_failures(seconds: float) -> None:
@@ -122,3 +139,72 @@ def test_the_operators_admin_login_is_throttled_too(person):
     assert response.status_code == 200
     assert "locked" in response.content.decode()
     assert "_auth_user_id" not in client.session
+
+
+def test_a_spray_through_the_proxy_does_not_lock_out_other_clients(behind_proxy, person):
+    clients = [f"203.0.113.{i}" for i in range(throttle.ADDRESS.lock_after + 10)]
+    for i, address in enumerate(clients):
+        body = _through_proxy(Client(), f"guess{i}@acme.test", address).content.decode()
+        assert "Please enter a correct email" in body  # checked, neither slowed nor locked
+    assert set(LoginFailure.objects.values_list("ip_address", flat=True)) == set(clients)
+
+    client = Client()
+    response = _through_proxy(client, "dev@acme.test", "198.51.100.7", factories.PASSWORD)
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(person.pk)
+
+
+def test_one_client_behind_the_proxy_is_locked_without_locking_the_others(behind_proxy, person):
+    for i in range(throttle.ADDRESS.lock_after):
+        throttle.record_failure(f"guess{i}@acme.test", "203.0.113.66")
+    guesser = _through_proxy(Client(), "dev@acme.test", "203.0.113.66", factories.PASSWORD)
+    assert "locked" in guesser.content.decode()
+    owner = _through_proxy(Client(), "dev@acme.test", "198.51.100.7", factories.PASSWORD)
+    assert owner.status_code == 302
+
+
+def test_a_forged_forwarding_header_does_not_dodge_the_address_lock(behind_proxy, person):
+    # Straight to the web process, not through the proxy, a new made-up client every time.
+    for i in range(throttle.ADDRESS.lock_after):
+        throttle.record_failure(f"guess{i}@acme.test", "198.51.100.99")
+    response = Client().post(
+        reverse("accounts:login"),
+        {"username": "dev@acme.test", "password": factories.PASSWORD},
+        REMOTE_ADDR="198.51.100.99",
+        HTTP_X_FORWARDED_FOR="203.0.113.1",
+    )
+    assert "locked" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("remote_addr", "forwarded_for", "expected"),
+    [
+        # From the trusted proxy: the client it forwarded for.
+        (PROXY, "203.0.113.5", "203.0.113.5"),
+        # A client's own X-Forwarded-For is kept left of what the proxy appends.
+        (PROXY, "1.2.3.4, 203.0.113.5", "203.0.113.5"),
+        # Several trusted hops: the right-most address that is not one of them.
+        (PROXY, "1.2.3.4, 203.0.113.5, 172.16.4.4, 172.20.0.1", "203.0.113.5"),
+        # Only trusted hops: the farthest one named.
+        (PROXY, "172.16.4.4", "172.16.4.4"),
+        # A hop that is not an address ends the walk at the last trusted one.
+        (PROXY, "203.0.113.5, unknown", PROXY),
+        (PROXY, "", PROXY),
+        (f"::ffff:{PROXY}", "203.0.113.5", "203.0.113.5"),
+        (PROXY, "2001:db8::7", "2001:db8::7"),
+        # From anyone else the header is ignored: a client can write it.
+        ("198.51.100.20", "203.0.113.5", "198.51.100.20"),
+        ("198.51.100.20", f"203.0.113.5, {PROXY}", "198.51.100.20"),
+        ("::ffff:198.51.100.20", "", "198.51.100.20"),
+        ("", "203.0.113.5", None),
+    ],
+)
+def test_client_address(behind_proxy, remote_addr, forwarded_for, expected):
+    request = RequestFactory().get("/", REMOTE_ADDR=remote_addr, HTTP_X_FORWARDED_FOR=forwarded_for)
+    assert throttle.client_address(request) == expected
+
+
+def test_without_trusted_proxies_the_header_is_ignored(settings):
+    settings.TRUSTED_PROXIES = ()
+    request = RequestFactory().get("/", REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="203.0.113.5")
+    assert throttle.client_address(request) == PROXY

@@ -43,6 +43,14 @@ SETTINGS = "import console.settings as s; print(s.DEBUG, s.SECRET_KEY[:3], s.ALL
         ({"METERBOARD_MODE": "dev", "DATABASE_URL": "mysql://x/y"}, "scheme 'mysql'"),
         ({"METERBOARD_MODE": "dev", "RAW_RETENTION_DAYS": "soon"}, "is not an integer"),
         ({"METERBOARD_MODE": "dev", "RAW_RETENTION_DAYS": "0"}, "must be at least 1"),
+        (
+            {"METERBOARD_MODE": "dev", "TRUSTED_PROXIES": "10.0.0.2,proxy.internal"},
+            "TRUSTED_PROXIES: 'proxy.internal' is not an IP address or CIDR network",
+        ),
+        (
+            {"METERBOARD_MODE": "dev", "TRUSTED_PROXIES": "10.0.0.2/24"},
+            "TRUSTED_PROXIES: '10.0.0.2/24' is not an IP address or CIDR network",
+        ),
     ],
 )
 def test_bad_values_raise_improperly_configured(env, message):
@@ -58,6 +66,14 @@ def test_production_defaults_are_safe():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "xxx", "['meterboard.example.com']", "True", "True"]
+
+
+def test_trusted_proxies_are_addresses_and_networks_and_none_by_default():
+    show = "import console.settings as s; print([str(n) for n in s.TRUSTED_PROXIES])"
+    assert run(show, **PRODUCTION).stdout.strip() == "[]"
+    result = run(show, **PRODUCTION, TRUSTED_PROXIES=" 10.0.0.2, 172.16.0.0/12,,fd00::/8 ")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['10.0.0.2/32', '172.16.0.0/12', 'fd00::/8']"
 
 
 def test_dev_mode_needs_no_configuration():
