@@ -27,7 +27,7 @@ class ThrottledLoginMixin:
         except ValidationError:
             throttle.record_failure(username, address)
             raise
-        throttle.record_success(username)
+        throttle.forget_account(username)
         return cleaned
 
 

@@ -5,7 +5,9 @@ same count. Within a sliding window, after a few failures each further attempt m
 growing delay after the last failure; after more failures the account or address is locked
 until the window has passed since the last failure. While slowed or locked, the password is
 not even checked, so guessing gains nothing, and the lock applies to any email typed, so it
-does not reveal which accounts exist. A successful sign-in clears the account's failures.
+does not reveal which accounts exist. A successful sign-in, or a password reset completed
+through the emailed link, lifts the account's count; the addresses the failures came from
+keep theirs.
 
 Behind a proxy every request comes from the proxy, so the client's address is read from
 the proxy's X-Forwarded-For, but only when the peer is one of ``settings.TRUSTED_PROXIES``.
@@ -114,11 +116,11 @@ def check(username: str, ip_address: str | None) -> Verdict:
     since = now - WINDOW
     recent = LoginFailure.objects.filter(created_at__gte=since)
     verdicts = []
-    account = recent.filter(username=normalize(username)).aggregate(
-        n=Count("id"), last=Max("created_at")
-    )
-    if account["n"]:
-        verdicts.append(_judge(account["n"], account["last"], ACCOUNT, now))
+    name = normalize(username)
+    if name:  # an empty name marks failures no longer held against any account
+        account = recent.filter(username=name).aggregate(n=Count("id"), last=Max("created_at"))
+        if account["n"]:
+            verdicts.append(_judge(account["n"], account["last"], ACCOUNT, now))
     if ip_address:
         address = recent.filter(ip_address=ip_address).aggregate(
             n=Count("id"), last=Max("created_at")
@@ -138,6 +140,9 @@ def record_failure(username: str, ip_address: str | None) -> None:
     LoginFailure.objects.filter(created_at__lt=now - WINDOW).delete()
 
 
-def record_success(username: str) -> None:
-    """Forget the account's failures once its owner has signed in."""
-    LoginFailure.objects.filter(username=normalize(username)).delete()
+def forget_account(username: str) -> None:
+    """Lift the account's count once its owner has signed in or reset the password."""
+    # The failures still count for the addresses they came from: proving the account is
+    # yours says nothing about them, and deleting the rows would hand a guesser who locked
+    # the account a fresh allowance at every reset.
+    LoginFailure.objects.filter(username=normalize(username)).update(username="")

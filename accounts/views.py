@@ -1,21 +1,35 @@
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts import selectors, services
+from accounts import selectors, services, throttle
 from accounts.access import admin_required, scoped
 from accounts.forms import AcceptInvitationForm, AuditFilterForm, InviteForm, RoleForm
 from accounts.middleware import SESSION_KEY
 from accounts.models import Role, User
 
 AUDIT_PAGE_SIZE = 50
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Django's new-password-by-emailed-link page, which also lifts the sign-in lock."""
+
+    success_url = reverse_lazy("accounts:password_reset_complete")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        # The link proves the mailbox, so the new password must work at once; otherwise
+        # anyone knowing the address could keep its owner out with a few wrong guesses.
+        throttle.forget_account(form.user.get_username())
+        return response
 
 
 @require_POST

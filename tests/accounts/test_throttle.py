@@ -1,3 +1,4 @@
+import re
 from datetime import timedelta
 from ipaddress import ip_network
 
@@ -12,6 +13,7 @@ from tests import factories
 
 LOGIN = "/accounts/login/"
 PROXY = "10.0.0.2"  # the TLS proxy in front of the web processes
+NEW_PASSWORD = "a-fresh-long-passphrase-7"
 
 
 def _attempt(client, email, password="wrong-password", address="10.0.0.1"):  # noqa: S107
@@ -208,3 +210,43 @@ def test_without_trusted_proxies_the_header_is_ignored(settings):
     settings.TRUSTED_PROXIES = ()
     request = RequestFactory().get("/", REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="203.0.113.5")
     assert throttle.client_address(request) == PROXY
+
+
+def _reset_password(client, email, password, mailoutbox):
+    """Ask for a reset link, open it from the email and choose a new password."""
+    client.post(reverse("accounts:password_reset"), {"email": email})
+    link = re.search(r"http://testserver(/accounts/password/reset/\S+/)", mailoutbox[-1].body)
+    form_url = client.get(link.group(1))["Location"]  # Django swaps the token into the session
+    response = client.post(form_url, {"new_password1": password, "new_password2": password})
+    assert response["Location"] == reverse("accounts:password_reset_complete")
+
+
+def test_a_password_reset_lifts_the_account_lock(client, person, mailoutbox):
+    for i in range(throttle.ACCOUNT.lock_after):
+        throttle.record_failure("dev@acme.test", f"203.0.113.{i}")
+    assert "locked" in _attempt(client, "dev@acme.test", factories.PASSWORD).content.decode()
+
+    _reset_password(Client(), "dev@acme.test", NEW_PASSWORD, mailoutbox)
+
+    response = _attempt(client, "dev@acme.test", NEW_PASSWORD)
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(person.pk)
+
+
+@pytest.mark.parametrize("owner_proves_it", ["signs in", "resets the password"])
+def test_the_owner_lifts_the_account_count_not_the_guessers_address(
+    client, person, mailoutbox, owner_proves_it
+):
+    # The guesser tried this account twice, and others up to the address lock.
+    throttle.record_failure("dev@acme.test", "10.9.9.9")
+    throttle.record_failure("dev@acme.test", "10.9.9.9")
+    for i in range(throttle.ADDRESS.lock_after - 2):
+        throttle.record_failure(f"guess{i}@acme.test", "10.9.9.9")
+
+    if owner_proves_it == "signs in":
+        assert _attempt(client, "dev@acme.test", factories.PASSWORD).status_code == 302
+    else:
+        _reset_password(client, "dev@acme.test", NEW_PASSWORD, mailoutbox)
+
+    assert throttle.check("dev@acme.test", "10.1.1.1").allowed
+    assert throttle.check("dev@acme.test", "10.9.9.9").locked
