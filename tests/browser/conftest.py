@@ -9,8 +9,6 @@ from tests.factories import PASSWORD
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 
-pytestmark = pytest.mark.browser
-
 
 def pytest_collection_modifyitems(items):
     for item in items:
