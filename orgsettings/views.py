@@ -140,10 +140,11 @@ def set_api_key_status(request, key):
 
 
 def _limits_page(request, form=None, status=200):
+    rows = selectors.models_for_limits(request.org)
     context = {
-        "rows": selectors.models_for_limits(request.org),
-        "form": form or RateLimitForm(),
-        "models": selectors.all_models(),
+        "rows": rows,
+        "form": form or RateLimitForm(request.org),
+        "models": [model for model, _limit in rows],
     }
     return render(request, "orgsettings/limits.html", context, status=status)
 
@@ -159,7 +160,7 @@ def limits(request):
 @admin_required
 def set_limit(request):
     """Set or clear one model's rate limits (Admin)."""
-    form = RateLimitForm(request.POST)
+    form = RateLimitForm(request.org, request.POST)
     if not form.is_valid():
         return _limits_page(request, form, status=400)
     data = dict(form.cleaned_data)

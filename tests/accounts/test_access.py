@@ -16,6 +16,7 @@ from django.utils import timezone
 from accounts.models import Invitation, Membership, Role
 from console.models import ApiKey
 from tests import factories
+from tests.usage.rawrows import series_for
 from usage.models import IngestKey
 
 ALL = frozenset(Role.values)
@@ -56,7 +57,7 @@ def build_world(slug: str) -> World:
         ingest_key=IngestKey.objects.create(
             org=org, name=f"{slug} gateway", prefix="mbi_x", key_hash=f"h-{slug}"
         ),
-        model=factories.make_model(),
+        model=series_for(org).model,
     )
 
 

@@ -1,5 +1,7 @@
 """The settings pages; their role and organisation gates are in tests/accounts/test_access.py."""
 
+import re
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -157,7 +159,7 @@ def test_a_bad_key_status_changes_nothing(admin_client, org):
 
 
 def test_admin_sets_changes_and_clears_rate_limits(admin_client, org):
-    model = factories.make_model()
+    model = series_for(org).model
     url = reverse("orgsettings:set_limit")
     data = {"model": model.model_id, "requests_per_minute": "50", "input_tokens_per_minute": ""}
     assert admin_client.post(url, data).status_code == 302
@@ -184,11 +186,38 @@ def test_admin_sets_changes_and_clears_rate_limits(admin_client, org):
     ],
 )
 def test_bad_limits_are_a_400_with_the_reason(admin_client, org, data):
-    factories.make_model()
+    series_for(org, model="claude-sonnet-4-5-20250929")
     response = admin_client.post(reverse("orgsettings:set_limit"), data)
     assert response.status_code == 400
     assert "errorlist" in response.content.decode()
     assert not RateLimit.objects.exists()
+
+
+def _errors(response) -> list[str]:
+    return re.findall(r'<ul class="errorlist[^"]*"[^>]*>.*?</ul>', response.content.decode())
+
+
+def test_limits_offer_only_this_organisations_models(admin_client, org, other_org):
+    # The model table is shared; another organisation's model must read like an unknown id.
+    series_for(org, model="claude-ours-1")
+    series_for(other_org, model="claude-theirs-1")
+    page = admin_client.get(reverse("orgsettings:limits")).content.decode()
+    assert "claude-ours-1" in page
+    assert "claude-theirs-1" not in page
+    url = reverse("orgsettings:set_limit")
+    theirs = admin_client.post(url, {"model": "claude-theirs-1", "requests_per_minute": "5"})
+    unknown = admin_client.post(url, {"model": "claude-nobody-1", "requests_per_minute": "5"})
+    assert theirs.status_code == unknown.status_code == 400
+    assert _errors(theirs) == _errors(unknown) != []
+    assert "claude-theirs-1" not in theirs.content.decode()
+    assert not RateLimit.objects.exists()
+
+
+def test_limits_without_models_offer_no_form_but_still_explain_a_refusal(admin_client, org):
+    page = admin_client.get(reverse("orgsettings:limits")).content.decode()
+    assert "No models yet" in page and "<select" not in page
+    response = admin_client.post(reverse("orgsettings:set_limit"), {"model": "claude-x-1"})
+    assert response.status_code == 400 and _errors(response)
 
 
 def test_ingest_key_secret_is_shown_once_and_stored_hashed(admin_client, org, admin):
