@@ -10,12 +10,12 @@ ADMIN_ONLY = frozenset({Role.ADMIN})
 NAV_ITEMS = [
     ("Reports", "Usage", "usage:page", REPORT_ROLES),
     ("Reports", "Cost", "costs:page", REPORT_ROLES),
-    ("Organisation", "Workspaces", "manage:workspaces", REPORT_ROLES),
-    ("Organisation", "API keys", "manage:api_keys", REPORT_ROLES),
+    ("Organisation", "Workspaces", "orgsettings:workspaces", REPORT_ROLES),
+    ("Organisation", "API keys", "orgsettings:api_keys", REPORT_ROLES),
     ("Organisation", "Prices", "costs:prices", REPORT_ROLES),
-    ("Organisation", "Limits", "manage:limits", ADMIN_ONLY),
+    ("Organisation", "Limits", "orgsettings:limits", ADMIN_ONLY),
     ("Admin", "Members", "accounts:members", ADMIN_ONLY),
-    ("Admin", "Ingest keys", "ingest_keys:list", ADMIN_ONLY),
+    ("Admin", "Ingest keys", "orgsettings:ingest_keys", ADMIN_ONLY),
     ("Admin", "Audit log", "accounts:audit_log", ADMIN_ONLY),
 ]
 

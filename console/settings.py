@@ -1,8 +1,9 @@
 """Meterboard settings, read strictly from the environment.
 
 Two modes: ``METERBOARD_MODE=dev`` (the embedded default used by ``make run`` and
-``make test``: SQLite, in-process tasks, a throwaway secret key) and ``production``
-(the default when nothing is said: every secret must be given, cookies are secure).
+``make test``: SQLite, in-process tasks, a throwaway secret key, the demo app) and
+``production`` (the default when nothing is said: every secret must be given, cookies are
+secure, no demo).
 A value that cannot be understood raises ImproperlyConfigured naming the variable.
 """
 
@@ -108,7 +109,12 @@ INSTALLED_APPS = [
     "accounts",
     "usage",
     "costs",
+    "orgsettings",
 ]
+if DEV:
+    # The demo generator and seed_demo, whose logins share a published password, exist only
+    # where that password is allowed.
+    INSTALLED_APPS.append("demo")
 
 MIDDLEWARE = [
     "console.middleware.ServerTimingMiddleware",

@@ -8,8 +8,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("usage/", include("usage.urls")),
     path("cost/", include("costs.urls")),
-    path("settings/", include("usage.manage_urls")),
-    path("settings/ingest-keys/", include("usage.ingest_key_urls")),
+    path("settings/", include("orgsettings.urls")),
     path("api/", include("usage.api_urls")),
     # Operators of this installation only (is_staff); organisation members never get in.
     path("ops/admin/", admin.site.urls),

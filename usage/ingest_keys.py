@@ -2,7 +2,7 @@
 
 A secret (``mbi_`` and 43 random characters) is shown once, when it is created; only its
 SHA-256 hash and a short prefix are stored. Creating and revoking (audited) are the settings
-services' (``usage.manage_services``, used by the Ingest keys page); they are re-exported
+services' (``orgsettings.services``, used by the Ingest keys page); they are re-exported
 here so that the API, the ``create_ingest_key`` command and the page share one
 implementation. This module adds what the API needs: ``authenticate``.
 """
@@ -12,7 +12,7 @@ import datetime as dt
 from django.db.models import Q
 from django.utils import timezone
 
-from usage.manage_services import (
+from orgsettings.services import (
     INGEST_KEY_PREFIX,
     create_ingest_key,
     hash_ingest_secret,

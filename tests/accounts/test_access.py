@@ -16,6 +16,7 @@ from django.utils import timezone
 from accounts.models import Invitation, Membership, Role
 from console.models import ApiKey
 from tests import factories
+from tests.usage.rawrows import series_for
 from usage.models import IngestKey
 
 ALL = frozenset(Role.values)
@@ -56,7 +57,7 @@ def build_world(slug: str) -> World:
         ingest_key=IngestKey.objects.create(
             org=org, name=f"{slug} gateway", prefix="mbi_x", key_hash=f"h-{slug}"
         ),
-        model=factories.make_model(),
+        model=series_for(org).model,
     )
 
 
@@ -150,18 +151,18 @@ CASES = [
     Case("accounts:remove_member", "POST", ADMIN, ok=302, args=lambda w: [w.member.pk]),
     Case("accounts:revoke_invitation", "POST", ADMIN, ok=302, args=lambda w: [w.invitation.pk]),
     Case("accounts:audit_log", "GET", ADMIN, ok=200),
-    Case("manage:workspaces", "GET", REPORTS, ok=200),
+    Case("orgsettings:workspaces", "GET", REPORTS, ok=200),
     Case(
-        "manage:rename_workspace",
+        "orgsettings:rename_workspace",
         "POST",
         ADMIN,
         ok=302,
         args=lambda w: [w.workspace.pk],
         data=lambda w: {"name": "Renamed"},
     ),
-    Case("manage:api_keys", "GET", REPORTS, ok=200),
+    Case("orgsettings:api_keys", "GET", REPORTS, ok=200),
     Case(
-        "manage:rename_api_key",
+        "orgsettings:rename_api_key",
         "POST",
         ADMIN,
         ok=302,
@@ -169,24 +170,26 @@ CASES = [
         data=lambda w: {"name": "Renamed"},
     ),
     Case(
-        "manage:set_api_key_status",
+        "orgsettings:set_api_key_status",
         "POST",
         ADMIN,
         ok=302,
         args=lambda w: [w.api_key.pk],
         data=lambda w: {"status": ApiKey.Status.DISABLED},
     ),
-    Case("manage:limits", "GET", ADMIN, ok=200),
+    Case("orgsettings:limits", "GET", ADMIN, ok=200),
     Case(
-        "manage:set_limit",
+        "orgsettings:set_limit",
         "POST",
         ADMIN,
         ok=302,
         data=lambda w: {"model": w.model.model_id, "requests_per_minute": "50"},
     ),
-    Case("ingest_keys:list", "GET", ADMIN, ok=200),
-    Case("ingest_keys:create", "POST", ADMIN, ok=200, data=lambda w: {"name": "gateway"}),
-    Case("ingest_keys:revoke", "POST", ADMIN, ok=302, args=lambda w: [w.ingest_key.pk]),
+    Case("orgsettings:ingest_keys", "GET", ADMIN, ok=200),
+    Case(
+        "orgsettings:create_ingest_key", "POST", ADMIN, ok=200, data=lambda w: {"name": "gateway"}
+    ),
+    Case("orgsettings:revoke_ingest_key", "POST", ADMIN, ok=302, args=lambda w: [w.ingest_key.pk]),
 ]
 
 # Reachable without a session: signing in, password reset, invitation links (which carry
@@ -303,7 +306,7 @@ FOREIGN_FILTERS = [
     ("usage:export", lambda w: {"api_key": w.api_key.external_id}),
     ("costs:page", lambda w: {"workspace": w.workspace.external_id}),
     ("costs:export", lambda w: {"workspace": w.workspace.external_id}),
-    ("manage:api_keys", lambda w: {"workspace": w.workspace.pk}),
+    ("orgsettings:api_keys", lambda w: {"workspace": w.workspace.pk}),
 ]
 
 
@@ -324,7 +327,7 @@ def test_filter_naming_another_organisation_is_404(client, worlds, role, name, p
 def test_api_key_filter_naming_another_organisations_workspace_is_404(client, worlds, role):
     own, other = worlds
     client.force_login(factories.make_member(own.org, role))
-    url = reverse("manage:api_keys")
+    url = reverse("orgsettings:api_keys")
     assert client.get(url, {"workspace": own.workspace.pk}).status_code == 200
     assert client.get(url, {"workspace": other.workspace.pk}).status_code == 404
     assert client.get(url, {"workspace": "wrkspc_nonsense"}).status_code == 400

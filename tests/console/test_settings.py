@@ -97,3 +97,21 @@ def test_check_deploy_is_clean_with_production_settings():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+APPS_AND_COMMANDS = (
+    "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'console.settings'; "
+    "django.setup(); from django.apps import apps; "
+    "from django.core.management import get_commands; "
+    "print(apps.is_installed('demo'), 'seed_demo' in get_commands())"
+)
+
+
+def test_only_dev_mode_installs_the_demo_app_and_seed_demo():
+    # seed_demo creates logins with the password the README publishes.
+    production = run(APPS_AND_COMMANDS, **PRODUCTION)
+    assert production.returncode == 0, production.stderr
+    assert production.stdout.split() == ["False", "False"]
+    dev = run(APPS_AND_COMMANDS, METERBOARD_MODE="dev")
+    assert dev.returncode == 0, dev.stderr
+    assert dev.stdout.split() == ["True", "True"]

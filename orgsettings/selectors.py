@@ -7,11 +7,12 @@ month, so each list costs a fixed number of queries whatever the number of rows 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
 from console.models import ApiKey, LlmModel, Organization, Workspace
-from usage.models import DayBucket, IngestKey, RateLimit, Series
+from usage.models import DayBucket, IngestKey, RateLimit
+from usage.selectors import org_models
 
 
 @dataclass(frozen=True)
@@ -109,11 +110,4 @@ def ingest_key(org: Organization, pk: int) -> IngestKey | None:
 def models_for_limits(org: Organization) -> list[tuple[LlmModel, RateLimit | None]]:
     """Models the org has used or set a limit for, each with its limit (or None)."""
     limits = {r.model_id: r for r in RateLimit.objects.filter(org=org)}
-    used = Series.objects.filter(org=org).values("model_id")
-    models = LlmModel.objects.filter(Q(pk__in=used) | Q(pk__in=list(limits)))
-    return [(m, limits.get(m.pk)) for m in models]
-
-
-def all_models() -> QuerySet[LlmModel]:
-    """Every model known to the installation."""
-    return LlmModel.objects.all()
+    return [(m, limits.get(m.pk)) for m in org_models(org.pk)]

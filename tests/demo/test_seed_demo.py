@@ -7,22 +7,21 @@ from collections import Counter
 import pytest
 from django.core.management import CommandError, call_command
 from django.db.models import Sum
-from django.test import override_settings
 
 from accounts.models import Membership, Role, User
 from console.models import ApiKey, LlmModel, Organization, Workspace
+from demo import generator
+from demo.management.commands.seed_demo import DEMO_PASSWORD, MEMBERS
 from tests import factories
 from tests.usage.rawrows import expected_buckets, raw_rows_of, stored_buckets
-from usage import demo
 from usage.ingest import check_record
-from usage.management.commands.seed_demo import DEMO_PASSWORD, MEMBERS
 from usage.models import IngestBatch, RateLimit, RequestLog
 
 pytestmark = pytest.mark.django_db
 
 END = dt.datetime(2026, 3, 4, 15, 27, 31, tzinfo=dt.UTC)
 SMALL = ["--days", "3", "--rate", "40", "--end", END.isoformat()]
-SMALL_SPEC = demo.DemoSpec(days=3, rate=40, end=END)
+SMALL_SPEC = generator.DemoSpec(days=3, rate=40, end=END)
 STRONG = "plum-vortex-harbour-1987"
 
 
@@ -58,7 +57,7 @@ def raw_totals(org) -> dict:
 def generated_totals(spec) -> dict:
     totals = Counter()
     limited = Counter()
-    for record in demo.generate(spec):
+    for record in generator.generate(spec):
         usage = record["usage"]
         totals["requests"] += 1
         totals["uncached"] += usage["input_tokens"]
@@ -98,7 +97,7 @@ def test_creates_one_member_per_role_with_the_announced_password():
 def test_creates_workspaces_keys_models_and_limits():
     seed(*SMALL)
     org = Organization.objects.get(slug="demo")
-    catalogue = demo.build_catalogue(SMALL_SPEC)
+    catalogue = generator.build_catalogue(SMALL_SPEC)
     workspaces = Workspace.objects.filter(org=org, is_default=False)
     assert workspaces.count() == len(catalogue.workspaces) >= 3
     assert set(workspaces.values_list("external_id", "name")) == {
@@ -123,7 +122,7 @@ def test_logs_go_through_ingest_and_match_the_generator():
     assert raw_totals(org) == generated_totals(SMALL_SPEC)
     batches = IngestBatch.objects.filter(org=org)
     assert set(batches.values_list("source", flat=True)) == {IngestBatch.Source.DEMO}
-    assert batches.aggregate(n=Sum("accepted"))["n"] == demo.total_requests(SMALL_SPEC)
+    assert batches.aggregate(n=Sum("accepted"))["n"] == generator.total_requests(SMALL_SPEC)
     assert not batches.filter(rolled_up_at__isnull=True).exists()
     rows = RequestLog.objects.filter(org=org)
     assert rows.filter(series__api_key__isnull=True).exists()
@@ -134,7 +133,7 @@ def test_buckets_equal_an_independent_sum_of_the_raw_rows():
     seed(*SMALL)
     org = Organization.objects.get(slug="demo")
     rows = raw_rows_of(org)
-    assert len(rows) == demo.total_requests(SMALL_SPEC)
+    assert len(rows) == generator.total_requests(SMALL_SPEC)
     for unit in ("minute", "hour", "day"):
         assert stored_buckets(org, unit) == expected_buckets(rows, unit), unit
 
@@ -162,7 +161,7 @@ def test_running_again_changes_nothing():
         stored_buckets(org, "hour"),
     )
     assert after == before
-    total = demo.total_requests(SMALL_SPEC)
+    total = generator.total_requests(SMALL_SPEC)
     assert f"0 new, {total:,} already present" in out
     assert Organization.objects.filter(slug="demo").count() == 1
 
@@ -173,7 +172,7 @@ def test_another_seed_adds_traffic_to_the_same_workspaces_and_keys():
     workspaces = set(Workspace.objects.filter(org=org).values_list("pk", flat=True))
     keys = set(ApiKey.objects.filter(org=org).values_list("pk", flat=True))
     seed(*SMALL, "--seed", "2")
-    assert RequestLog.objects.filter(org=org).count() == 2 * demo.total_requests(SMALL_SPEC)
+    assert RequestLog.objects.filter(org=org).count() == 2 * generator.total_requests(SMALL_SPEC)
     assert set(Workspace.objects.filter(org=org).values_list("pk", flat=True)) == workspaces
     assert set(ApiKey.objects.filter(org=org).values_list("pk", flat=True)) == keys
 
@@ -210,28 +209,18 @@ def test_if_empty_does_nothing_when_an_organisation_exists():
 def test_if_empty_seeds_an_empty_installation():
     seed("--if-empty", *SMALL)
     assert Organization.objects.get(slug="demo")
-    assert RequestLog.objects.count() == demo.total_requests(SMALL_SPEC)
+    assert RequestLog.objects.count() == generator.total_requests(SMALL_SPEC)
 
 
 def test_other_slug():
     seed("--org", "sandbox", *SMALL)
     org = Organization.objects.get(slug="sandbox")
-    assert RequestLog.objects.filter(org=org).count() == demo.total_requests(SMALL_SPEC)
+    assert RequestLog.objects.filter(org=org).count() == generator.total_requests(SMALL_SPEC)
     assert Membership.objects.filter(org=org).count() == len(MEMBERS)
 
 
-@override_settings(DEV=False)
-def test_refuses_a_known_password_outside_dev_mode():
-    with pytest.raises(CommandError, match="METERBOARD_MODE=dev"):
-        seed(*SMALL)
-    with pytest.raises(CommandError, match="--password"):
-        seed(*SMALL, "--password", "password")  # too common for the validators
-    assert not Organization.objects.exists()
-    assert not User.objects.exists()
-
-
-@override_settings(DEV=False)
-def test_a_chosen_password_outside_dev_mode():
+# Outside dev mode the command does not exist: tests/console/test_settings.py shows it.
+def test_a_chosen_password():
     out, _err = seed(*SMALL, "--password", STRONG)
     assert DEMO_PASSWORD not in out
     for membership in Membership.objects.select_related("user"):
@@ -245,7 +234,7 @@ def test_a_chosen_password_outside_dev_mode():
         ["--workspaces", "2"],
         ["--keys", "9"],
         ["--models", "4"],
-        ["--models", str(len(demo.MODEL_CATALOGUE) + 1)],
+        ["--models", str(len(generator.MODEL_CATALOGUE) + 1)],
         ["--days", "0"],
         ["--days", "-3"],
         ["--rate", "-1"],
@@ -275,7 +264,7 @@ def test_jsonl_output_instead_of_ingesting(tmp_path):
     assert not RequestLog.objects.exists()
     with gzip.open(path, "rt", encoding="utf-8") as lines:
         records = [json.loads(line) for line in lines]
-    assert records == list(demo.generate(SMALL_SPEC))
+    assert records == list(generator.generate(SMALL_SPEC))
     latest = END + dt.timedelta(minutes=5)
     for record in records:
         check_record(record, latest)

@@ -1,8 +1,10 @@
+"""The organisation settings pages, mounted at /settings/."""
+
 from django.urls import path
 
-from usage import manage_views as views
+from orgsettings import views
 
-app_name = "manage"
+app_name = "orgsettings"
 
 urlpatterns = [
     path("workspaces/", views.workspaces, name="workspaces"),
@@ -10,6 +12,9 @@ urlpatterns = [
     path("api-keys/", views.api_keys, name="api_keys"),
     path("api-keys/<int:pk>/rename/", views.rename_api_key, name="rename_api_key"),
     path("api-keys/<int:pk>/status/", views.set_api_key_status, name="set_api_key_status"),
+    path("ingest-keys/", views.ingest_keys, name="ingest_keys"),
+    path("ingest-keys/create/", views.create_ingest_key, name="create_ingest_key"),
+    path("ingest-keys/<int:pk>/revoke/", views.revoke_ingest_key, name="revoke_ingest_key"),
     path("limits/", views.limits, name="limits"),
     path("limits/set/", views.set_limit, name="set_limit"),
 ]

@@ -1,7 +1,7 @@
 """``seed_demo``: the demo organisation, one login per role, and months of realistic logs.
 
 The organisation, its members, workspaces, API keys, models and rate limits are created
-idempotently. The logs come from ``usage.demo`` and go through ``ingest_records``, the same
+idempotently. The logs come from ``demo.generator`` and go through ``ingest_records``, the same
 validation and storage as HTTP and ``import_logs``; request ids depend on the options
 (all but ``--end``) and the record's position, so running the same command again adds
 nothing (de-duplication absorbs it) while another ``--seed`` or size adds new traffic. The
@@ -18,7 +18,6 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
-from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_slug
@@ -27,14 +26,15 @@ from django.db import transaction
 from accounts.models import Membership, Role, User
 from console.models import ApiKey, LlmModel, Organization, Workspace
 from console.services import create_organization
-from usage import demo
+from demo import generator
 from usage.ingest import ingest_records
 from usage.models import IngestBatch, RateLimit
 from usage.rollups import rollup_pending
 
 DEMO_SLUG = "demo"
 DEMO_NAME = "Demo Organization"
-# Known on purpose, so the README can say how to sign in; refused outside dev mode.
+# Known on purpose, so the README can say how to sign in; the demo app, and with it this
+# command, is installed only with METERBOARD_MODE=dev.
 DEMO_PASSWORD = "meterboard-demo"  # noqa: S105
 MEMBERS = (
     (Role.ADMIN, "admin@demo.test", "Ada Admin"),
@@ -96,11 +96,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--org", type=_slug, default=DEMO_SLUG, metavar="SLUG")
         parser.add_argument("--seed", type=_count, default=1)
-        parser.add_argument("--days", type=_count, default=demo.DEFAULT_DAYS)
+        parser.add_argument("--days", type=_count, default=generator.DEFAULT_DAYS)
         parser.add_argument(
             "--rate",
             type=float,
-            default=demo.DEFAULT_RATE,
+            default=generator.DEFAULT_RATE,
             help="mean requests per hour over the period (default %(default)s)",
         )
         parser.add_argument(
@@ -110,10 +110,10 @@ class Command(BaseCommand):
             help="exactly N requests over the period (overrides --rate)",
         )
         parser.add_argument(
-            "--workspaces", type=_count, default=demo.DEFAULT_WORKSPACES, metavar="N"
+            "--workspaces", type=_count, default=generator.DEFAULT_WORKSPACES, metavar="N"
         )
-        parser.add_argument("--keys", type=_count, default=demo.DEFAULT_KEYS, metavar="N")
-        parser.add_argument("--models", type=_count, default=demo.DEFAULT_MODELS, metavar="N")
+        parser.add_argument("--keys", type=_count, default=generator.DEFAULT_KEYS, metavar="N")
+        parser.add_argument("--models", type=_count, default=generator.DEFAULT_MODELS, metavar="N")
         parser.add_argument(
             "--end",
             type=_instant,
@@ -127,7 +127,8 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--password",
-            help="password for the demo logins (required unless METERBOARD_MODE=dev)",
+            default=DEMO_PASSWORD,
+            help="password for the demo logins (default: the one the README publishes)",
         )
         parser.add_argument(
             "--jsonl",
@@ -146,12 +147,12 @@ class Command(BaseCommand):
         if options["if_empty"] and Organization.objects.exists():
             self.stdout.write("An organisation exists already; seed_demo --if-empty does nothing.")
             return
-        password = self._password(options["password"])
+        password = options["password"]
         spec = self._spec(options)
 
         org, created = _ensure_organization(options["org"])
         admin = _ensure_members(org, password)
-        catalogue = demo.build_catalogue(spec)
+        catalogue = generator.build_catalogue(spec)
         _ensure_catalogue(org, catalogue, admin)
         action = "Created" if created else "Updated"
         self.stdout.write(
@@ -168,22 +169,7 @@ class Command(BaseCommand):
                 self._load(org, spec, rollup=not options["skip_rollup"])
         self._print_logins(org, password)
 
-    def _password(self, given: str | None) -> str:
-        if given is None:
-            if not settings.DEV:
-                raise CommandError(
-                    "seed_demo would create logins with a publicly known password, which is "
-                    "only allowed with METERBOARD_MODE=dev. Pass --password to choose one."
-                )
-            return DEMO_PASSWORD
-        if not settings.DEV:
-            try:
-                validate_password(given)
-            except ValidationError as exc:
-                raise CommandError("--password: " + " ".join(exc.messages)) from None
-        return given
-
-    def _spec(self, options) -> demo.DemoSpec:
+    def _spec(self, options) -> generator.DemoSpec:
         sizes = {
             "workspaces": (options["workspaces"], MIN_WORKSPACES),
             "keys": (options["keys"], MIN_KEYS),
@@ -195,7 +181,7 @@ class Command(BaseCommand):
         if options["days"] < 1:
             raise CommandError("--days must be at least 1.")
         try:
-            return demo.DemoSpec(
+            return generator.DemoSpec(
                 days=options["days"],
                 rate=options["rate"],
                 requests=options["requests"],
@@ -208,14 +194,14 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from None
 
-    def _load(self, org: Organization, spec: demo.DemoSpec, rollup: bool) -> None:
-        total = demo.total_requests(spec)
+    def _load(self, org: Organization, spec: generator.DemoSpec, rollup: bool) -> None:
+        total = generator.total_requests(spec)
         self._progress(f"Generating and ingesting {total:,} requests over {spec.days} days...")
         started = time.monotonic()
         report = _Progress(self._progress, total, started)
         result = ingest_records(
             org,
-            enumerate(demo.generate(spec), 1),
+            enumerate(generator.generate(spec), 1),
             source=IngestBatch.Source.DEMO,
             progress=report,
             nudge=False,  # rolled up right here, or left to beat with --skip-rollup
@@ -225,7 +211,7 @@ class Command(BaseCommand):
             reasons = "; ".join(r.describe() for r in result.rejections[:5])
             raise CommandError(
                 f"The demo generator produced {result.rejected} invalid records "
-                f"(a bug in usage/demo.py): {reasons}"
+                f"(a bug in demo/generator.py): {reasons}"
             )
         self.stdout.write(
             f"Ingested {total:,} requests in {time.monotonic() - started:.1f}s: "
@@ -239,8 +225,8 @@ class Command(BaseCommand):
                 "the buckets are up to date."
             )
 
-    def _write_jsonl(self, spec: demo.DemoSpec, path: Path) -> int:
-        total = demo.total_requests(spec)
+    def _write_jsonl(self, spec: generator.DemoSpec, path: Path) -> int:
+        total = generator.total_requests(spec)
         self._progress(f"Writing {total:,} requests over {spec.days} days to {path}...")
         started = time.monotonic()
         opener = gzip.open if path.suffix == ".gz" else open
@@ -249,7 +235,7 @@ class Command(BaseCommand):
         step = max(1, total // 20)
         with opener(path, "wt", encoding="utf-8") as out:
             write = out.write
-            for record in demo.generate(spec):
+            for record in generator.generate(spec):
                 write(dumps(record))
                 write("\n")
                 written += 1
@@ -342,7 +328,7 @@ def _ensure_members(org: Organization, password: str) -> User:
 
 
 @transaction.atomic
-def _ensure_catalogue(org: Organization, catalogue: demo.Catalogue, admin: User) -> None:
+def _ensure_catalogue(org: Organization, catalogue: generator.Catalogue, admin: User) -> None:
     """Workspaces, keys, models and rate limits, created once; renames by an Admin stay."""
     workspaces = {None: Workspace.objects.get(org=org, is_default=True)}
     for workspace in catalogue.workspaces:

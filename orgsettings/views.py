@@ -9,19 +9,15 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import admin_required, reports_required, scoped
-from usage import manage_selectors as selectors
-from usage import manage_services as services
-from usage.forms import workspace_value
-from usage.manage_forms import (
+from orgsettings import selectors, services
+from orgsettings.forms import (
     ApiKeyFilterForm,
     ApiKeyStatusForm,
     IngestKeyForm,
     RateLimitForm,
     RenameForm,
 )
-
-# The Usage page's filter values for the Default workspace and for usage without a key.
-NO_API_KEY_PARAM = "none"
+from usage.forms import NO_API_KEY, workspace_value
 
 
 def usage_url(**params) -> str:
@@ -45,11 +41,11 @@ def workspaces(request):
             "workspace": w,
             "usage": usage,
             "usage_url": usage_url(workspace=workspace_value(w)),
-            "keys_url": f"{reverse('manage:api_keys')}?{urlencode({'workspace': w.pk})}",
+            "keys_url": f"{reverse('orgsettings:api_keys')}?{urlencode({'workspace': w.pk})}",
         }
         for w, usage in selectors.workspaces_with_usage(request.org, start)
     ]
-    return render(request, "settings/workspaces.html", {"rows": rows, "month": start})
+    return render(request, "orgsettings/workspaces.html", {"rows": rows, "month": start})
 
 
 @require_POST
@@ -60,14 +56,14 @@ def rename_workspace(request, workspace):
     form = RenameForm(request.POST)
     if not form.is_valid():
         messages.error(request, "A workspace needs a name of at most 200 characters.")
-        return redirect("manage:workspaces")
+        return redirect("orgsettings:workspaces")
     try:
         services.rename_workspace(workspace, form.cleaned_data["name"], actor=request.user)
     except ValueError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"Workspace renamed to {workspace.name}.")
-    return redirect("manage:workspaces")
+    return redirect("orgsettings:workspaces")
 
 
 @require_GET
@@ -77,7 +73,7 @@ def api_keys(request):
     form = ApiKeyFilterForm(request.GET)
     if not form.is_valid():
         context = {"form": form, "workspaces": selectors.workspaces(request.org)}
-        return render(request, "settings/api_keys.html", context, status=400)
+        return render(request, "orgsettings/api_keys.html", context, status=400)
     workspace = None
     if form.cleaned_data["workspace"]:
         workspace = _or_404(
@@ -100,18 +96,18 @@ def api_keys(request):
         "form": form,
         "rows": rows,
         "keyless": keyless,
-        "keyless_url": usage_url(**ws_filter, api_key=NO_API_KEY_PARAM),
+        "keyless_url": usage_url(**ws_filter, api_key=NO_API_KEY),
         "workspace": workspace,
         "workspaces": selectors.workspaces(request.org),
         "month": start,
     }
-    return render(request, "settings/api_keys.html", context)
+    return render(request, "orgsettings/api_keys.html", context)
 
 
 def _back_to_keys(request):
     # Return to the list as it was filtered, but only to our own page.
     workspace = request.POST.get("back_workspace", "")
-    url = reverse("manage:api_keys")
+    url = reverse("orgsettings:api_keys")
     return redirect(f"{url}?{urlencode({'workspace': workspace})}" if workspace.isdigit() else url)
 
 
@@ -144,12 +140,13 @@ def set_api_key_status(request, key):
 
 
 def _limits_page(request, form=None, status=200):
+    rows = selectors.models_for_limits(request.org)
     context = {
-        "rows": selectors.models_for_limits(request.org),
-        "form": form or RateLimitForm(),
-        "models": selectors.all_models(),
+        "rows": rows,
+        "form": form or RateLimitForm(request.org),
+        "models": [model for model, _limit in rows],
     }
-    return render(request, "settings/limits.html", context, status=status)
+    return render(request, "orgsettings/limits.html", context, status=status)
 
 
 @require_GET
@@ -163,14 +160,14 @@ def limits(request):
 @admin_required
 def set_limit(request):
     """Set or clear one model's rate limits (Admin)."""
-    form = RateLimitForm(request.POST)
+    form = RateLimitForm(request.org, request.POST)
     if not form.is_valid():
         return _limits_page(request, form, status=400)
     data = dict(form.cleaned_data)
     model = data.pop("model")
     services.set_rate_limit(request.org, model, actor=request.user, **data)
     messages.success(request, f"Rate limits for {model.display_name} saved.")
-    return redirect("manage:limits")
+    return redirect("orgsettings:limits")
 
 
 def _ingest_keys_page(request, form=None, created=None, status=200):
@@ -179,7 +176,7 @@ def _ingest_keys_page(request, form=None, created=None, status=200):
         "form": form or IngestKeyForm(),
         "created": created,
     }
-    return render(request, "settings/ingest_keys.html", context, status=status)
+    return render(request, "orgsettings/ingest_keys.html", context, status=status)
 
 
 @require_GET
@@ -211,4 +208,4 @@ def revoke_ingest_key(request, key):
     """Revoke an ingest key; requests with it get 401 from then on (Admin)."""
     services.revoke_ingest_key(key, actor=request.user)
     messages.success(request, f"Ingest key {key.name} revoked.")
-    return redirect("ingest_keys:list")
+    return redirect("orgsettings:ingest_keys")

@@ -2,7 +2,8 @@
 
 from django import forms
 
-from console.models import ApiKey, LlmModel
+from console.models import ApiKey, LlmModel, Organization
+from usage.selectors import org_models
 
 
 class RenameForm(forms.Form):
@@ -20,10 +21,16 @@ class ApiKeyFilterForm(forms.Form):
 
 
 class RateLimitForm(forms.Form):
-    model = forms.ModelChoiceField(queryset=LlmModel.objects.all(), to_field_name="model_id")
+    """One model's per-minute limits; another organisation's model is refused as unknown."""
+
+    model = forms.ModelChoiceField(queryset=LlmModel.objects.none(), to_field_name="model_id")
     requests_per_minute = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
     input_tokens_per_minute = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
     output_tokens_per_minute = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
+
+    def __init__(self, org: Organization, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["model"].queryset = org_models(org.pk)
 
 
 class IngestKeyForm(forms.Form):

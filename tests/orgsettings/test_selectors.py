@@ -4,9 +4,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from orgsettings import selectors
 from tests import factories
 from tests.usage.rawrows import raw, series_for, store_batch
-from usage import manage_selectors as selectors
 from usage.models import RateLimit
 from usage.rollups import rollup_pending
 

@@ -1,14 +1,16 @@
 """The settings pages; their role and organisation gates are in tests/accounts/test_access.py."""
 
+import re
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Role
 from console.models import ApiKey, AuditEntry
+from orgsettings.services import hash_ingest_secret
 from tests import factories
 from tests.usage.rawrows import raw, series_for, store_batch
-from usage.manage_services import hash_ingest_secret
 from usage.models import IngestKey, RateLimit
 from usage.rollups import rollup_pending
 
@@ -46,7 +48,7 @@ def test_workspaces_page_shows_this_months_usage_and_links(admin_client, org):
         ],
     )
     rollup_pending()
-    body = admin_client.get(reverse("manage:workspaces")).content.decode()
+    body = admin_client.get(reverse("orgsettings:workspaces")).content.decode()
     row = body.split(f'data-testid="workspace-{research.pk}"')[1].split("</tr>")[0]
     assert ">2<" in row  # requests
     assert ">4,710<" in row  # 1200 + 3000 + 10 + 500 input tokens
@@ -58,7 +60,7 @@ def test_workspaces_page_shows_this_months_usage_and_links(admin_client, org):
 
 def test_admin_renames_a_workspace_and_it_is_audited(admin_client, org):
     research = factories.make_workspace(org, "Research", "wrkspc_01research")
-    url = reverse("manage:rename_workspace", args=[research.pk])
+    url = reverse("orgsettings:rename_workspace", args=[research.pk])
     assert admin_client.post(url, {"name": "  Science  "}).status_code == 302
     research.refresh_from_db()
     assert research.name == "Science"
@@ -73,7 +75,7 @@ def test_admin_renames_a_workspace_and_it_is_audited(admin_client, org):
 def test_the_default_workspace_keeps_its_name(admin_client, org):
     default = org.workspaces.get(is_default=True)
     response = admin_client.post(
-        reverse("manage:rename_workspace", args=[default.pk]), {"name": "Mine"}, follow=True
+        reverse("orgsettings:rename_workspace", args=[default.pk]), {"name": "Mine"}, follow=True
     )
     assert "The Default workspace keeps its name." in response.content.decode()
     default.refresh_from_db()
@@ -83,7 +85,7 @@ def test_the_default_workspace_keeps_its_name(admin_client, org):
 
 def test_an_empty_name_is_refused(admin_client, org):
     research = factories.make_workspace(org, "Research")
-    admin_client.post(reverse("manage:rename_workspace", args=[research.pk]), {"name": "  "})
+    admin_client.post(reverse("orgsettings:rename_workspace", args=[research.pk]), {"name": "  "})
     research.refresh_from_db()
     assert research.name == "Research"
 
@@ -92,15 +94,15 @@ def test_an_empty_name_is_refused(admin_client, org):
 def test_viewers_see_workspaces_and_keys_without_change_forms(client, org, role):
     factories.make_api_key(org, name="prod")
     client.force_login(factories.make_member(org, role))
-    for name in ("manage:workspaces", "manage:api_keys"):
+    for name in ("orgsettings:workspaces", "orgsettings:api_keys"):
         body = client.get(reverse(name)).content.decode()
         assert "Rename" not in body and "Disable" not in body
         assert "Members" not in body  # the settings tabs show only what they may open
-    assert "prod" in client.get(reverse("manage:api_keys")).content.decode()
+    assert "prod" in client.get(reverse("orgsettings:api_keys")).content.decode()
 
 
 def test_admin_sees_every_settings_tab(admin_client):
-    body = admin_client.get(reverse("manage:workspaces")).content.decode()
+    body = admin_client.get(reverse("orgsettings:workspaces")).content.decode()
     for label in ("Workspaces", "API keys", "Members", "Ingest keys", "Limits", "Audit log"):
         assert f">{label}</a>" in body
 
@@ -109,7 +111,7 @@ def test_api_keys_filtered_by_workspace(admin_client, org):
     research = factories.make_workspace(org, "Research")
     factories.make_api_key(org, research, "in-research")
     factories.make_api_key(org, name="in-default")
-    body = admin_client.get(reverse("manage:api_keys"), {"workspace": research.pk}).content
+    body = admin_client.get(reverse("orgsettings:api_keys"), {"workspace": research.pk}).content
     assert b"in-research" in body and b"in-default" not in body
 
 
@@ -117,7 +119,7 @@ def test_keyless_usage_has_its_own_row(admin_client, org):
     s = series_for(org, api_key=None)
     store_batch(org, [raw(s, timezone.now(), uncached_input_tokens=5, output_tokens=6)])
     rollup_pending()
-    body = admin_client.get(reverse("manage:api_keys")).content.decode()
+    body = admin_client.get(reverse("orgsettings:api_keys")).content.decode()
     row = body.split('data-testid="api-key-none"')[1].split("</tr>")[0]
     assert "No API key" in row and ">5<" in row and ">6<" in row
     assert "/usage/?api_key=none" in row
@@ -126,7 +128,7 @@ def test_keyless_usage_has_its_own_row(admin_client, org):
 def test_admin_disables_enables_and_renames_a_key(admin_client, org):
     research = factories.make_workspace(org, "Research")
     key = factories.make_api_key(org, research, "prod", "apikey_01prod")
-    status_url = reverse("manage:set_api_key_status", args=[key.pk])
+    status_url = reverse("orgsettings:set_api_key_status", args=[key.pk])
     response = admin_client.post(
         status_url, {"status": "disabled", "back_workspace": str(research.pk)}
     )
@@ -136,7 +138,7 @@ def test_admin_disables_enables_and_renames_a_key(admin_client, org):
     admin_client.post(status_url, {"status": "active", "back_workspace": "https://evil.test"})
     key.refresh_from_db()
     assert key.status == ApiKey.Status.ACTIVE
-    admin_client.post(reverse("manage:rename_api_key", args=[key.pk]), {"name": "production"})
+    admin_client.post(reverse("orgsettings:rename_api_key", args=[key.pk]), {"name": "production"})
     key.refresh_from_db()
     assert key.name == "production"
     actions = list(
@@ -151,14 +153,14 @@ def test_admin_disables_enables_and_renames_a_key(admin_client, org):
 
 def test_a_bad_key_status_changes_nothing(admin_client, org):
     key = factories.make_api_key(org)
-    admin_client.post(reverse("manage:set_api_key_status", args=[key.pk]), {"status": "gone"})
+    admin_client.post(reverse("orgsettings:set_api_key_status", args=[key.pk]), {"status": "gone"})
     key.refresh_from_db()
     assert key.status == ApiKey.Status.ACTIVE
 
 
 def test_admin_sets_changes_and_clears_rate_limits(admin_client, org):
-    model = factories.make_model()
-    url = reverse("manage:set_limit")
+    model = series_for(org).model
+    url = reverse("orgsettings:set_limit")
     data = {"model": model.model_id, "requests_per_minute": "50", "input_tokens_per_minute": ""}
     assert admin_client.post(url, data).status_code == 302
     limit = RateLimit.objects.get(org=org, model=model)
@@ -171,7 +173,7 @@ def test_admin_sets_changes_and_clears_rate_limits(admin_client, org):
     assert entries[0].before is None
     assert entries[1].after["output_tokens_per_minute"] == 8000
     assert entries[2].after is None
-    page = admin_client.get(reverse("manage:limits")).content.decode()
+    page = admin_client.get(reverse("orgsettings:limits")).content.decode()
     assert model.model_id in page
 
 
@@ -184,15 +186,42 @@ def test_admin_sets_changes_and_clears_rate_limits(admin_client, org):
     ],
 )
 def test_bad_limits_are_a_400_with_the_reason(admin_client, org, data):
-    factories.make_model()
-    response = admin_client.post(reverse("manage:set_limit"), data)
+    series_for(org, model="claude-sonnet-4-5-20250929")
+    response = admin_client.post(reverse("orgsettings:set_limit"), data)
     assert response.status_code == 400
     assert "errorlist" in response.content.decode()
     assert not RateLimit.objects.exists()
 
 
+def _errors(response) -> list[str]:
+    return re.findall(r'<ul class="errorlist[^"]*"[^>]*>.*?</ul>', response.content.decode())
+
+
+def test_limits_offer_only_this_organisations_models(admin_client, org, other_org):
+    # The model table is shared; another organisation's model must read like an unknown id.
+    series_for(org, model="claude-ours-1")
+    series_for(other_org, model="claude-theirs-1")
+    page = admin_client.get(reverse("orgsettings:limits")).content.decode()
+    assert "claude-ours-1" in page
+    assert "claude-theirs-1" not in page
+    url = reverse("orgsettings:set_limit")
+    theirs = admin_client.post(url, {"model": "claude-theirs-1", "requests_per_minute": "5"})
+    unknown = admin_client.post(url, {"model": "claude-nobody-1", "requests_per_minute": "5"})
+    assert theirs.status_code == unknown.status_code == 400
+    assert _errors(theirs) == _errors(unknown) != []
+    assert "claude-theirs-1" not in theirs.content.decode()
+    assert not RateLimit.objects.exists()
+
+
+def test_limits_without_models_offer_no_form_but_still_explain_a_refusal(admin_client, org):
+    page = admin_client.get(reverse("orgsettings:limits")).content.decode()
+    assert "No models yet" in page and "<select" not in page
+    response = admin_client.post(reverse("orgsettings:set_limit"), {"model": "claude-x-1"})
+    assert response.status_code == 400 and _errors(response)
+
+
 def test_ingest_key_secret_is_shown_once_and_stored_hashed(admin_client, org, admin):
-    response = admin_client.post(reverse("ingest_keys:create"), {"name": "gateway"})
+    response = admin_client.post(reverse("orgsettings:create_ingest_key"), {"name": "gateway"})
     assert response.status_code == 200
     assert response["Cache-Control"] == "no-store"
     body = response.content.decode()
@@ -202,26 +231,26 @@ def test_ingest_key_secret_is_shown_once_and_stored_hashed(admin_client, org, ad
     assert key.key_hash == hash_ingest_secret(secret)
     assert secret not in str(IngestKey.objects.values_list().get())
     assert (key.name, key.created_by, key.prefix) == ("gateway", admin, secret[:12])
-    listing = admin_client.get(reverse("ingest_keys:list")).content.decode()
+    listing = admin_client.get(reverse("orgsettings:ingest_keys")).content.decode()
     assert "gateway" in listing and secret not in listing and key.prefix in listing
     entry = _audit(org, "ingest_key.create")
     assert secret not in str(entry.after) and entry.after["prefix"] == key.prefix
 
 
 def test_ingest_key_needs_a_name(admin_client, org):
-    response = admin_client.post(reverse("ingest_keys:create"), {"name": ""})
+    response = admin_client.post(reverse("orgsettings:create_ingest_key"), {"name": ""})
     assert response.status_code == 400
     assert not IngestKey.objects.exists()
 
 
 def test_revoking_an_ingest_key_is_audited_once(admin_client, org):
-    response = admin_client.post(reverse("ingest_keys:create"), {"name": "gateway"})
+    response = admin_client.post(reverse("orgsettings:create_ingest_key"), {"name": "gateway"})
     assert response.status_code == 200
     key = IngestKey.objects.get(org=org)
-    url = reverse("ingest_keys:revoke", args=[key.pk])
+    url = reverse("orgsettings:revoke_ingest_key", args=[key.pk])
     admin_client.post(url)
     admin_client.post(url)
     key.refresh_from_db()
     assert key.revoked_at is not None
     assert AuditEntry.objects.filter(org=org, action="ingest_key.revoke").count() == 1
-    assert "Revoked" in admin_client.get(reverse("ingest_keys:list")).content.decode()
+    assert "Revoked" in admin_client.get(reverse("orgsettings:ingest_keys")).content.decode()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from usage import demo
+from demo import generator
 from usage.ingest import check_record
 
 END = dt.datetime(2026, 3, 4, 15, 27, 31, 250_000, tzinfo=dt.UTC)  # a Wednesday afternoon
@@ -55,19 +55,19 @@ def input_total(record) -> int:
 @pytest.fixture(scope="module")
 def default_records():
     """The default size (90 days), as make run loads it."""
-    return list(demo.generate(demo.DemoSpec(end=END)))
+    return list(generator.generate(generator.DemoSpec(end=END)))
 
 
 def test_generate_streams():
-    records = demo.generate(demo.DemoSpec(days=1, rate=10, end=END))
+    records = generator.generate(generator.DemoSpec(days=1, rate=10, end=END))
     assert inspect.isgenerator(records)
 
 
 def test_same_seed_same_records_and_another_seed_differs():
-    spec = demo.DemoSpec(days=3, rate=40, seed=7, end=END)
-    first = list(demo.generate(spec))
-    assert first == list(demo.generate(spec))
-    other = list(demo.generate(demo.DemoSpec(days=3, rate=40, seed=8, end=END)))
+    spec = generator.DemoSpec(days=3, rate=40, seed=7, end=END)
+    first = list(generator.generate(spec))
+    assert first == list(generator.generate(spec))
+    other = list(generator.generate(generator.DemoSpec(days=3, rate=40, seed=8, end=END)))
     assert len(other) == len(first)
     assert {r["request_id"] for r in other}.isdisjoint(r["request_id"] for r in first)
     assert [r["usage"] for r in other] != [r["usage"] for r in first]
@@ -78,12 +78,12 @@ def test_same_records_in_other_processes():
     # Nothing may depend on the per-process string hash seed (set iteration, hash()).
     script = (
         "import datetime as dt, hashlib, json\n"
-        "from usage import demo\n"
+        "from demo import generator\n"
         f"end = dt.datetime.fromisoformat({END.isoformat()!r})\n"
-        "records = list(demo.generate(demo.DemoSpec(days=2, rate=30, seed=5, end=end)))\n"
+        "records = list(generator.generate(generator.DemoSpec(days=2, rate=30, seed=5, end=end)))\n"
         "print(hashlib.sha256(json.dumps(records).encode()).hexdigest())\n"
     )
-    here = list(demo.generate(demo.DemoSpec(days=2, rate=30, seed=5, end=END)))
+    here = list(generator.generate(generator.DemoSpec(days=2, rate=30, seed=5, end=END)))
     expected = hashlib.sha256(json.dumps(here).encode()).hexdigest()
     for hash_seed in ("1", "2"):
         out = subprocess.run(
@@ -99,7 +99,7 @@ def test_same_records_in_other_processes():
 
 def test_request_ids_follow_the_spec_but_not_its_end():
     def ids(**spec):
-        return {r["request_id"] for r in demo.generate(demo.DemoSpec(days=3, **spec))}
+        return {r["request_id"] for r in generator.generate(generator.DemoSpec(days=3, **spec))}
 
     small = ids(rate=40, end=END)
     # Run again an hour later: the same requests, absorbed by de-duplication.
@@ -113,8 +113,8 @@ def test_request_ids_follow_the_spec_but_not_its_end():
 def test_default_size_and_shape(default_records):
     assert (
         len(default_records)
-        == demo.total_requests(demo.DemoSpec())
-        == round(demo.DEFAULT_RATE * 24 * 90)
+        == generator.total_requests(generator.DemoSpec())
+        == round(generator.DEFAULT_RATE * 24 * 90)
     )
     assert 100_000 <= len(default_records) <= 200_000
     for record in default_records[:2000]:
@@ -152,20 +152,20 @@ def test_period_ends_at_end_and_is_in_time_order(default_records):
 
 def test_never_in_the_future():
     now = dt.datetime.now(dt.UTC)
-    spec = demo.DemoSpec(days=1, rate=200, end=now + dt.timedelta(days=3))
-    last = max(instant(r) for r in demo.generate(spec))
+    spec = generator.DemoSpec(days=1, rate=200, end=now + dt.timedelta(days=3))
+    last = max(instant(r) for r in generator.generate(spec))
     assert now - dt.timedelta(hours=1) < last <= dt.datetime.now(dt.UTC)
 
 
 def test_exact_number_of_requests():
-    spec = demo.DemoSpec(days=30, requests=12_345, workspaces=5, keys=100, models=8, end=END)
-    assert demo.total_requests(spec) == 12_345
-    assert sum(1 for _ in demo.generate(spec)) == 12_345
-    assert list(demo.generate(demo.DemoSpec(days=2, requests=0, end=END))) == []
+    spec = generator.DemoSpec(days=30, requests=12_345, workspaces=5, keys=100, models=8, end=END)
+    assert generator.total_requests(spec) == 12_345
+    assert sum(1 for _ in generator.generate(spec)) == 12_345
+    assert list(generator.generate(generator.DemoSpec(days=2, requests=0, end=END))) == []
 
 
 def test_weekdays_are_busier_than_weekends(default_records):
-    team = dt.timedelta(minutes=demo.DEFAULT_TEAM_UTC_OFFSET_MINUTES)
+    team = dt.timedelta(minutes=generator.DEFAULT_TEAM_UTC_OFFSET_MINUTES)
     by_date = Counter((instant(r) + team).date() for r in default_records)
     full_days = sorted(by_date)[1:-1]  # the first and last local days are partial
     weekday = [by_date[d] for d in full_days if d.weekday() < 5]
@@ -174,7 +174,7 @@ def test_weekdays_are_busier_than_weekends(default_records):
 
 
 def test_working_hours_are_busier_than_nights(default_records):
-    team = dt.timedelta(minutes=demo.DEFAULT_TEAM_UTC_OFFSET_MINUTES)
+    team = dt.timedelta(minutes=generator.DEFAULT_TEAM_UTC_OFFSET_MINUTES)
     by_hour = Counter()
     for record in default_records:
         local = instant(record) + team
@@ -203,7 +203,7 @@ def test_tiers_long_context_tools_and_caches(default_records):
     assert tiers["priority"] > 0.03 * len(default_records)
     long = [r for r in default_records if input_total(r) > 200_000]
     assert len(long) >= 100
-    assert {r["model"] for r in long} <= demo.LONG_CONTEXT_MODELS
+    assert {r["model"] for r in long} <= generator.LONG_CONTEXT_MODELS
     usage = [r["usage"] for r in default_records]
     assert sum(1 for u in usage if u["server_tool_use"]["web_search_requests"]) >= 1000
     assert sum(1 for r in default_records if r["code_execution_seconds"]) >= 500
@@ -248,18 +248,18 @@ def test_timestamps_in_several_offsets(default_records):
 
 
 def test_records_match_the_catalogue():
-    spec = demo.DemoSpec(days=30, requests=60_000, workspaces=5, keys=100, models=8, end=END)
-    catalogue = demo.build_catalogue(spec)
+    spec = generator.DemoSpec(days=30, requests=60_000, workspaces=5, keys=100, models=8, end=END)
+    catalogue = generator.build_catalogue(spec)
     assert len(catalogue.workspaces) == 5
     assert len(catalogue.keys) == 100
     assert len({k.external_id for k in catalogue.keys}) == 100
     assert len(catalogue.models) == 8
-    assert set(catalogue.models) <= set(demo.MODEL_CATALOGUE)
+    assert set(catalogue.models) <= set(generator.MODEL_CATALOGUE)
     key_workspace = {k.external_id: k.workspace_id for k in catalogue.keys}
     key_name = {k.external_id: k.name for k in catalogue.keys}
     workspace_name = {w.external_id: w.name for w in catalogue.workspaces}
     seen_keys, seen_workspaces, seen_models = set(), set(), set()
-    for record in demo.generate(spec):
+    for record in generator.generate(spec):
         key = record["api_key_id"]
         if key is not None:
             assert record["workspace_id"] == key_workspace[key]  # a key has one workspace
@@ -275,8 +275,8 @@ def test_records_match_the_catalogue():
 
 
 def test_catalogue_does_not_depend_on_the_seed():
-    one = demo.build_catalogue(demo.DemoSpec(seed=1))
-    two = demo.build_catalogue(demo.DemoSpec(seed=2))
+    one = generator.build_catalogue(generator.DemoSpec(seed=1))
+    two = generator.build_catalogue(generator.DemoSpec(seed=2))
     assert one == two
     assert one.workspaces[0].external_id.startswith("wrkspc_01")
     assert one.keys[0].external_id.startswith("apikey_01")
@@ -288,10 +288,10 @@ def test_memory_stays_flat_while_streaming():
     # is the generator's alone.
     script = (
         "import datetime as dt, re\n"
-        "from usage import demo\n"
+        "from demo import generator\n"
         f"end = dt.datetime.fromisoformat({END.isoformat()!r})\n"
-        "spec = demo.DemoSpec(days=7, requests=200_000, end=end)\n"
-        "count = sum(1 for _ in demo.generate(spec))\n"
+        "spec = generator.DemoSpec(days=7, requests=200_000, end=end)\n"
+        "count = sum(1 for _ in generator.generate(spec))\n"
         "status = open('/proc/self/status').read()\n"
         "print(count, re.search(r'VmHWM:\\s+(\\d+) kB', status).group(1))\n"
     )
@@ -314,11 +314,11 @@ def test_memory_stays_flat_while_streaming():
         {"rate": -1},
         {"requests": -5},
         {"models": 0},
-        {"models": len(demo.MODEL_CATALOGUE) + 1},
+        {"models": len(generator.MODEL_CATALOGUE) + 1},
         {"seed": -1},
         {"end": dt.datetime(2026, 1, 1)},  # naive
     ],
 )
 def test_bad_specs_are_refused(bad):
     with pytest.raises(ValueError):
-        demo.DemoSpec(**bad)
+        generator.DemoSpec(**bad)
