@@ -10,7 +10,7 @@ urlpatterns = [
     path("cost/", include("costs.urls")),
     path("settings/", include("usage.manage_urls")),
     path("settings/ingest-keys/", include("usage.ingest_key_urls")),
-    path("api/", include("usage.api_urls")),
+    path("api/", include("usage.ingest.urls")),
     # Operators of this installation only (is_staff); organisation members never get in.
     path("ops/admin/", admin.site.urls),
 ]

@@ -1,7 +1,7 @@
 """The Ingest keys settings page (Admin only), mounted at /settings/ingest-keys/.
 
 The views live with the other settings pages (``usage.manage_views``, with their tabs);
-the services are in ``usage.ingest_keys``.
+the services are in ``usage.ingest.keys``.
 """
 
 from django.urls import path

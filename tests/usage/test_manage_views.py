@@ -8,7 +8,7 @@ from accounts.models import Role
 from console.models import ApiKey, AuditEntry
 from tests import factories
 from tests.usage.rawrows import raw, series_for, store_batch
-from usage.manage_services import hash_ingest_secret
+from usage.ingest.keys import hash_ingest_secret
 from usage.models import IngestKey, RateLimit
 from usage.rollups import rollup_pending
 

@@ -14,7 +14,7 @@ from console.models import ApiKey, LlmModel, Organization, Workspace
 from tests import factories
 from tests.usage.rawrows import expected_buckets, raw_rows_of, stored_buckets
 from usage import demo
-from usage.ingest import check_record
+from usage.ingest.contract import check_record
 from usage.management.commands.seed_demo import DEMO_PASSWORD, MEMBERS
 from usage.models import IngestBatch, RateLimit, RequestLog
 

@@ -19,8 +19,9 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from usage.ingest import BodyError, ingest_records, parse_body
-from usage.ingest_keys import authenticate
+from usage.ingest.contract import BodyError, parse_body
+from usage.ingest.keys import authenticate
+from usage.ingest.services import ingest_records
 from usage.models import IngestBatch
 
 _READ_BLOCK = 1 << 16

@@ -1,94 +1,30 @@
-"""The record contract of usage/ingest.py: defaults, every rejection, registration, de-duplication,
-chunking, and the two storage paths (COPY on PostgreSQL, the ORM elsewhere) storing the same rows.
+"""The record contract (usage/ingest/contract.py): a full record and the defaults, every
+rejection rule, normalisation, and parsing bytes into records.
 """
 
 import datetime as dt
-import json
 import math
 from collections import Counter
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from console.models import ApiKey, LlmModel, Workspace
-from tests import factories
-from usage import ingest
-from usage.ingest import (
+from console.models import ApiKey
+from tests.usage.ingest.records import DROP, T0, rec, run, stored
+from usage.ingest.contract import (
     MAX_COUNT,
     BodyError,
     InvalidJson,
     Rejection,
-    check_lines_in_process,
-    ingest_checked,
-    ingest_records,
     parse_body,
     parse_lines,
 )
+from usage.ingest.services import ingest_records
 from usage.models import IngestBatch, RequestId, RequestLog, Series
 
-pytestmark = pytest.mark.django_db
-
-T0 = "2026-10-01T12:00:00Z"
-_counter = iter(range(10**9))
-
-
-def rec(**fields) -> dict:
-    """A valid record; keyword arguments override or (with None as value of DROP) remove."""
-    record = {"request_id": f"req_{next(_counter)}", "timestamp": T0, "model": "claude-sonnet-4-5"}
-    for name, value in fields.items():
-        if value is DROP:
-            record.pop(name, None)
-        else:
-            record[name] = value
-    return record
-
-
-DROP = object()
-
-
-def run(org, *records, **kwargs):
-    return ingest_records(org, enumerate(records), source=IngestBatch.Source.HTTP, **kwargs)
-
-
-@pytest.fixture(autouse=True)
-def nudges(monkeypatch):
-    """Record rollup nudges instead of running the rollup (tested in test_rollups)."""
-    calls = []
-    monkeypatch.setattr(ingest, "_nudge_rollup", calls.append)
-    return calls
-
-
-def stored(org) -> list[dict]:
-    """The organisation's raw rows with their dimensions spelled out, in request_id order."""
-    rows = RequestLog.objects.filter(org=org).order_by("request_id")
-    series = {s.pk: s for s in Series.objects.filter(org=org).select_related()}
-    out = []
-    for row in rows:
-        s = series[row.series_id]
-        out.append(
-            {
-                "request_id": row.request_id,
-                "timestamp": row.timestamp,
-                "workspace": s.workspace.external_id,
-                "api_key": s.api_key.external_id if s.api_key else None,
-                "model": s.model.model_id,
-                "service_tier": s.service_tier,
-                "context_window": s.context_window,
-                "status_code": row.status_code,
-                "rate_limit_type": row.rate_limit_type,
-                "uncached": row.uncached_input_tokens,
-                "write_5m": row.cache_write_5m_tokens,
-                "write_1h": row.cache_write_1h_tokens,
-                "read": row.cache_read_tokens,
-                "output": row.output_tokens,
-                "web_search": row.web_search_requests,
-                "code_ms": row.code_execution_ms,
-            }
-        )
-    return out
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("nudges")]
 
 
 # --- a full record and the defaults -------------------------------------------------------
@@ -440,147 +376,6 @@ def test_rate_limited_requests_keep_their_limit_type(org):
     ]
 
 
-# --- registration -------------------------------------------------------------------------
-
-
-def test_workspaces_keys_and_models_are_registered_on_first_sight(org):
-    result = run(
-        org,
-        rec(workspace_id="w1", workspace_name="Research", api_key_id="k1", api_key_name="backend"),
-        rec(workspace_id="w1", workspace_name="Renamed?", api_key_id="k1", api_key_name="nope"),
-        rec(workspace_id="w2", api_key_id="k2", model="claude-opus-4-1-20250805"),
-    )
-    assert result.accepted == 3
-    w1 = Workspace.objects.get(org=org, external_id="w1")
-    assert (w1.name, w1.is_default) == ("Research", False)
-    assert Workspace.objects.get(org=org, external_id="w2").name == "w2"  # no name given
-    k1 = ApiKey.objects.get(org=org, external_id="k1")
-    assert (k1.name, k1.workspace, k1.status) == ("backend", w1, ApiKey.Status.ACTIVE)
-    assert ApiKey.objects.get(org=org, external_id="k2").workspace.external_id == "w2"
-    opus = LlmModel.objects.get(model_id="claude-opus-4-1-20250805")
-    assert (opus.display_name, opus.family) == ("Claude Opus 4.1", "opus")
-    assert Series.objects.filter(org=org).count() == 2
-
-
-def test_names_are_never_overwritten_after_an_admin_rename(org):
-    run(org, rec(workspace_id="w1", workspace_name="First", api_key_id="k1", api_key_name="key"))
-    Workspace.objects.filter(external_id="w1").update(name="Admin's name")
-    ApiKey.objects.filter(external_id="k1").update(name="Admin's key")
-    run(org, rec(workspace_id="w1", workspace_name="Gateway", api_key_id="k1", api_key_name="x"))
-    assert Workspace.objects.get(org=org, external_id="w1").name == "Admin's name"
-    assert ApiKey.objects.get(org=org, external_id="k1").name == "Admin's key"
-
-
-def test_long_names_are_cut_and_cleaned(org):
-    run(org, rec(workspace_id="w1", workspace_name="  " + "n" * 300 + "  "))
-    assert Workspace.objects.get(external_id="w1").name == "n" * 200
-
-
-def test_registration_is_per_organisation(org, other_org):
-    run(org, rec(workspace_id="w1", api_key_id="k1"))
-    run(other_org, rec(workspace_id="w9", api_key_id="k1"))  # same key id, another org: fine
-    assert ApiKey.objects.get(org=other_org, external_id="k1").workspace.external_id == "w9"
-
-
-def test_an_api_key_claimed_by_another_workspace_is_rejected(org):
-    factories.make_api_key(org, factories.make_workspace(org, "Prod", "w-prod"), "k", "k-prod")
-    first = rec(workspace_id="w-prod", api_key_id="k-prod")
-    wrong = rec(workspace_id="w-other", api_key_id="k-prod")
-    default = rec(api_key_id="k-prod")  # no workspace_id: the Default workspace
-    result = run(org, first, wrong, default)
-    assert (result.accepted, result.rejected) == (1, 2)
-    assert [(r.position, r.field, r.request_id) for r in result.rejections] == [
-        (1, "api_key_id", wrong["request_id"]),
-        (2, "api_key_id", default["request_id"]),
-    ]
-    assert result.rejections[0].message == "k-prod belongs to workspace w-prod, not w-other"
-    assert result.rejections[1].message == "k-prod belongs to workspace w-prod, not Default"
-    assert not Workspace.objects.filter(external_id="w-other").exists()
-
-
-def test_a_new_api_key_belongs_to_the_first_workspace_it_is_seen_with(org):
-    result = run(
-        org,
-        rec(api_key_id="k-new"),  # Default workspace claims it
-        rec(workspace_id="w1", api_key_id="k-new"),
-    )
-    assert (result.accepted, result.rejected) == (1, 1)
-    assert result.rejections[0].message == "k-new belongs to workspace Default, not w1"
-    assert ApiKey.objects.get(org=org, external_id="k-new").workspace.is_default
-
-
-# --- duplicates ---------------------------------------------------------------------------
-
-
-def test_duplicates_inside_a_batch_and_across_batches(org):
-    a, b = rec(), rec()
-    result = run(org, a, b, dict(a, usage={"output_tokens": 99}), a)
-    assert (result.accepted, result.duplicates, result.rejected) == (2, 2, 0)
-    assert RequestLog.objects.get(org=org, request_id=a["request_id"]).output_tokens == 0  # first
-    again = run(org, a, b, rec())
-    assert (again.accepted, again.duplicates, again.rejected) == (1, 2, 0)
-    assert RequestLog.objects.filter(org=org).count() == 3
-    batches = list(IngestBatch.objects.filter(org=org).order_by("pk"))
-    assert [(x.accepted, x.duplicates) for x in batches] == [(2, 2), (1, 2)]
-
-
-def test_a_rejected_first_copy_does_not_make_the_valid_one_a_duplicate(org):
-    good = rec()
-    result = run(org, dict(good, status_code="x"), good)
-    assert (result.accepted, result.duplicates, result.rejected) == (1, 0, 1)
-
-
-def test_request_ids_are_unique_per_organisation_only(org, other_org):
-    record = rec()
-    assert run(org, record).accepted == 1
-    assert run(other_org, record).accepted == 1
-
-
-def test_only_duplicates_or_rejections_do_not_nudge_the_rollup(org, nudges):
-    record = rec()
-    run(org, record)
-    nudges.clear()
-    result = run(org, record, rec(model=None))
-    assert (result.accepted, result.duplicates, result.rejected) == (0, 1, 1)
-    assert nudges == []
-
-
-def test_the_nudge_waits_for_the_enclosing_commit(org, nudges, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks() as callbacks:
-        run(org, rec())
-        assert nudges == []
-    assert len(callbacks) == 1
-    callbacks[0]()
-    assert nudges == [org.pk]
-
-
-def test_chunks_are_separate_batches_with_their_own_counts(org):
-    records = [rec() for _ in range(7)]
-    records.insert(3, dict(records[0]))  # duplicate of a record in an earlier chunk
-    records.append(rec(model=5))
-    progress = []
-    result = run(org, *records, chunk_size=3, progress=lambda r: progress.append(r.total))
-    assert (result.accepted, result.duplicates, result.rejected) == (7, 1, 1)
-    batches = IngestBatch.objects.filter(org=org).order_by("pk")
-    assert [(b.accepted, b.duplicates, b.rejected) for b in batches] == [
-        (3, 0, 0),
-        (2, 1, 0),
-        (2, 0, 1),
-    ]
-    assert progress == [3, 6, 9]
-    assert result.rejections[0].position == 8
-    assert len(result.batch_ids) == 3
-
-
-def test_an_error_while_checking_reaches_the_caller(org):
-    def broken():
-        yield 0, rec()
-        raise RuntimeError("disk on fire")
-
-    with pytest.raises(RuntimeError, match="disk on fire"):
-        ingest_records(org, broken(), source="import")
-
-
 # --- parsing bytes ------------------------------------------------------------------------
 
 
@@ -617,142 +412,6 @@ def test_positions_from_an_ndjson_body_reach_the_rejections(org):
     assert [(r.position, r.request_id, r.field) for r in result.rejections] == [
         (2, "a", "timestamp")
     ]
-
-
-# --- both storage paths store the same rows -----------------------------------------------
-
-
-def mixed_batch():
-    dup = rec(workspace_id="w1", api_key_id="k1", usage={"input_tokens": 5})
-    return [
-        dup,
-        rec(
-            workspace_id="w1",
-            workspace_name="One",
-            api_key_id="k1",
-            service_tier="priority",
-            usage={"input_tokens": 250_000, "cache_creation_input_tokens": 10},
-            code_execution_seconds=0.5,
-        ),
-        rec(workspace_id="w2", api_key_id="k2", model="claude-opus-4-1"),
-        rec(
-            status_code=429, rate_limit_type="output_tokens", timestamp="2026-10-01T10:00:00+05:45"
-        ),
-        dict(dup),
-        rec(workspace_id="w3", api_key_id="k1"),  # key claimed by w1
-        rec(usage={"output_tokens": -1}),
-        rec(usage={"server_tool_use": {"web_search_requests": 3}}),
-    ]
-
-
-@pytest.mark.postgres
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL")
-def test_copy_and_orm_paths_store_identical_rows(org, other_org):
-    records = mixed_batch()
-    known = rec()  # stored before: a duplicate across batches for both
-    results = {}
-    for target, store in ((org, ingest._store_copy), (other_org, ingest._store_orm)):
-        run(target, known, store=store)
-        results[target.slug] = run(target, *records, known, store=store, chunk_size=4)
-    copy, orm = results["acme"], results["globex"]
-    assert (copy.accepted, copy.duplicates, copy.rejected) == (5, 2, 2)
-    assert (copy.accepted, copy.duplicates, copy.rejected, copy.rejections) == (
-        orm.accepted,
-        orm.duplicates,
-        orm.rejected,
-        orm.rejections,
-    )
-    assert stored(org) == stored(other_org)
-    assert len(stored(org)) == 6
-
-    def batches(target):
-        return list(
-            IngestBatch.objects.filter(org=target)
-            .order_by("pk")
-            .values_list("source", "accepted", "duplicates", "rejected")
-        )
-
-    assert batches(org) == batches(other_org)
-    assert (
-        RequestId.objects.filter(org=org).count() == RequestId.objects.filter(org=other_org).count()
-    )
-
-
-@pytest.mark.postgres
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL")
-def test_rows_encoded_in_the_checking_process_store_what_the_orm_path_stores(org, other_org):
-    records = [
-        *mixed_batch(),
-        rec(request_id="réq-ü-€", timestamp="1999-12-31T23:59:59.999999Z"),  # before 2000
-        rec(timestamp="2026-10-01T12:00:00.1234567891z", status_code=599),
-        rec(status_code=429, rate_limit_type="requests"),
-        rec(status_code=429, rate_limit_type="input_tokens", code_execution_seconds=10**9),
-        rec(
-            usage={
-                "input_tokens": MAX_COUNT,
-                "output_tokens": MAX_COUNT,
-                "cache_read_input_tokens": MAX_COUNT,
-                "cache_creation": {"ephemeral_5m_input_tokens": 1, "ephemeral_1h_input_tokens": 2},
-                "server_tool_use": {"web_search_requests": MAX_COUNT},
-            }
-        ),
-    ]
-    lines = [json.dumps(r).encode() for r in records]
-    lines[2:2] = [b"", b"{not json"]
-    known = rec()
-    run(org, known)
-    run(other_org, known, store=ingest._store_orm)
-    lines.append(json.dumps(known).encode())
-    encoded = ingest_checked(
-        org,
-        check_lines_in_process(lines, chunk_size=4, encode=True),
-        source=IngestBatch.Source.IMPORT,
-    )
-    plain = ingest_records(
-        other_org,
-        parse_lines(lines),
-        source=IngestBatch.Source.IMPORT,
-        store=ingest._store_orm,
-        chunk_size=4,
-    )
-    assert (encoded.accepted, encoded.duplicates, encoded.rejected) == (10, 2, 3)
-    assert (encoded.accepted, encoded.duplicates, encoded.rejected, encoded.rejections) == (
-        plain.accepted,
-        plain.duplicates,
-        plain.rejected,
-        plain.rejections,
-    )
-    assert [r.position for r in encoded.rejections] == [4, 8, 9]
-    assert stored(org) == stored(other_org)
-    assert len(stored(org)) == 11
-
-
-def test_checking_process_errors_reach_the_caller(org):
-    def broken():
-        yield json.dumps(rec()).encode()
-        raise OSError("disk on fire")
-
-    with pytest.raises(OSError, match="disk on fire"):
-        ingest_checked(org, check_lines_in_process(broken()), source=IngestBatch.Source.IMPORT)
-
-
-@pytest.mark.postgres
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL")
-def test_copy_path_falls_back_when_a_late_id_was_seen_before(org):
-    known = rec()
-    run(org, known)
-    fresh = [rec() for _ in range(5)]
-    result = run(org, *fresh, known, store=ingest._store_copy)
-    assert (result.accepted, result.duplicates) == (5, 1)
-    # Nothing of the aborted first attempt is left: one batch, each row once.
-    assert IngestBatch.objects.filter(org=org).count() == 2
-    assert RequestLog.objects.filter(org=org).count() == 6
-    assert RequestId.objects.filter(org=org).count() == 6
-
-
-def test_default_path_matches_the_database():
-    expected = ingest._store_copy if connection.vendor == "postgresql" else ingest._store_orm
-    assert ingest._default_store() is expected
 
 
 # --- property: arbitrary valid records round-trip their counts ----------------------------

@@ -6,20 +6,12 @@ import json
 import pytest
 from django.urls import reverse
 
-from usage import ingest
-from usage.ingest_keys import create_ingest_key, revoke_ingest_key
+from usage.ingest.keys import create_ingest_key, revoke_ingest_key
 from usage.models import IngestBatch, IngestKey, RequestLog
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("nudges")]
 
 URL = "/api/v1/logs"
-
-
-@pytest.fixture(autouse=True)
-def nudges(monkeypatch):
-    calls = []
-    monkeypatch.setattr(ingest, "_nudge_rollup", calls.append)
-    return calls
 
 
 @pytest.fixture
