@@ -8,6 +8,8 @@ import threading
 
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.urls import reverse
 from gunicorn.config import Config
 from gunicorn.http import wsgi as gunicorn_wsgi
@@ -315,8 +317,15 @@ def _serve_one(listener: socket.socket) -> _CountingInput:
         assert "CONTENT_LENGTH" not in environ  # a chunked request, as a client sends it
         counted = environ["wsgi.input"] = _CountingInput(environ["wsgi.input"])
         response.force_close()
-        for part in WSGIHandler()(environ, response.start_response):
-            response.write(part)
+        # As Django's test client does: the test's transaction must outlive the request.
+        request_started.disconnect(close_old_connections)
+        request_finished.disconnect(close_old_connections)
+        try:
+            for part in WSGIHandler()(environ, response.start_response):
+                response.write(part)
+        finally:
+            request_started.connect(close_old_connections)
+            request_finished.connect(close_old_connections)
         response.close()
         connection.shutdown(socket.SHUT_WR)
         while connection.recv(1 << 16):
