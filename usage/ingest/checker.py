@@ -16,23 +16,21 @@ import pickle
 import queue
 import threading
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 from django.db import connections
 from django.utils import timezone
 
-from usage.ingest.contract import MAX_FUTURE, Invalid, Rejection, check_record, parse_lines
+from usage.ingest.contract import (
+    MAX_FUTURE,
+    Invalid,
+    Rejection,
+    check_record,
+    parse_lines,
+    request_id_of,
+)
 from usage.ingest.store import default_store, encoded, store_copy
 
 CHUNK_SIZE = 10_000
-
-
-def _request_id_of(value: Any) -> str | None:
-    if type(value) is dict:
-        request_id = value.get("request_id")
-        if type(request_id) is str:
-            return request_id
-    return None
 
 
 def check_chunk(items: Iterable, latest: dt.datetime) -> tuple[list, list[Rejection]]:
@@ -45,7 +43,7 @@ def check_chunk(items: Iterable, latest: dt.datetime) -> tuple[list, list[Reject
         try:
             checked.append((position, check_record(value, latest)))
         except Invalid as exc:
-            rejections.append(Rejection(position, _request_id_of(value), exc.field, exc.message))
+            rejections.append(Rejection(position, request_id_of(value), exc.field, exc.message))
     return checked, rejections
 
 

@@ -3,6 +3,7 @@ rejection rule, normalisation, and parsing bytes into records.
 """
 
 import datetime as dt
+import json
 import math
 from collections import Counter
 
@@ -16,10 +17,10 @@ from tests.usage.ingest.records import DROP, T0, rec, run, stored
 from usage.ingest.contract import (
     MAX_COUNT,
     BodyError,
-    InvalidJson,
+    CheckedRecord,
     Rejection,
+    check_record,
     parse_body,
-    parse_lines,
 )
 from usage.ingest.services import ingest_records
 from usage.models import IngestBatch, RequestId, RequestLog, Series
@@ -148,7 +149,8 @@ REJECTIONS = [
     # (record or mutation, field, message fragment)
     ([1, 2], None, "is not a JSON object"),
     ("a string", None, "is not a JSON object"),
-    (InvalidJson("Expecting value"), None, "is not valid JSON (Expecting value)"),
+    (b"{not json", None, "is not valid JSON (JSON is malformed"),
+    (b'{"request_id": "a\\ud800"}', None, "is not valid JSON ("),
     ({"request_id": DROP}, "request_id", "is required"),
     ({"request_id": ""}, "request_id", "must be a non-empty string of at most 255 characters"),
     ({"request_id": 42}, "request_id", "must be a non-empty string"),
@@ -215,6 +217,7 @@ REJECTIONS = [
     ({"code_execution_seconds": math.nan}, "code_execution_seconds", "non-negative number"),
     ({"code_execution_seconds": math.inf}, "code_execution_seconds", "non-negative number"),
 ]
+COUNT_MESSAGE = "must be a non-negative integer (at most 1000000000000)"
 COUNT_FIELDS = [
     ("input_tokens", "usage.input_tokens"),
     ("output_tokens", "usage.output_tokens"),
@@ -241,6 +244,14 @@ REJECTIONS.append(
 )
 
 
+def _is_json(change: dict) -> bool:
+    try:
+        json.dumps(change, allow_nan=False, ensure_ascii=False).encode()
+    except (TypeError, ValueError):  # DROP, NaN, infinities, lone surrogates: not JSON
+        return False
+    return True
+
+
 @pytest.mark.parametrize(("change", "field", "message"), REJECTIONS)
 def test_rejection_names_position_request_id_field_and_reason(org, change, field, message):
     if callable(change):
@@ -258,6 +269,73 @@ def test_rejection_names_position_request_id_field_and_reason(org, change, field
     # The valid record of the same batch is stored, the rejected one is not.
     assert [r["request_id"] for r in stored(org)] == [good["request_id"]]
     assert IngestBatch.objects.get(org=org).rejected == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        (change, field, message)
+        for change, field, message in REJECTIONS
+        if isinstance(change, dict) and _is_json(change)
+    ],
+)
+def test_json_text_gets_the_same_rejection_as_the_parsed_record(org, change, field, message):
+    """A line of JSON (decoded straight into the schema) is refused with the same words."""
+    bad = rec(**change)
+    good = rec()
+    result = run(org, json.dumps(good).encode(), json.dumps(bad).encode())
+    assert (result.accepted, result.duplicates, result.rejected) == (1, 0, 1)
+    [rejection] = result.rejections
+    assert (rejection.position, rejection.field) == (1, field)
+    assert message in rejection.message
+    expected_id = bad.get("request_id")
+    assert rejection.request_id == (expected_id if isinstance(expected_id, str) else None)
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"usage": {"output_tokens": -1}}, "usage.output_tokens", COUNT_MESSAGE),
+        ({"usage": {"input_tokens": 1.0}}, "usage.input_tokens", COUNT_MESSAGE),
+        ({"status_code": True}, "status_code", "must be an integer HTTP status code (100-599)"),
+        ({"request_id": None}, "request_id", "is required"),
+        ({"timestamp": None}, "timestamp", "is required"),
+        ({"model": 5}, "model", "must be a non-empty string of at most 128 characters"),
+        (
+            {"workspace_id": ""},
+            "workspace_id",
+            "must be a non-empty string of at most 128 characters, or null",
+        ),
+        ({"usage": {"cache_creation": []}}, "usage.cache_creation", "must be an object"),
+    ],
+)
+def test_rejection_reasons_word_for_word(org, change, field, message):
+    [rejection] = run(org, rec(**change)).rejections
+    assert (rejection.field, rejection.message) == (field, message)
+
+
+def test_null_cache_breakdown_fields_are_a_breakdown_of_zero(org):
+    """Only an empty ``cache_creation`` says nothing; named fields, even null, must add up."""
+    usage = {
+        "cache_creation_input_tokens": 5,
+        "cache_creation": {"ephemeral_5m_input_tokens": None},
+    }
+    [rejection] = run(org, rec(usage=usage)).rejections
+    assert (rejection.field, rejection.message) == (
+        "usage.cache_creation_input_tokens",
+        "is 5 but usage.cache_creation adds up to 0",
+    )
+
+
+def test_the_checked_record_is_named():
+    checked = check_record(rec(usage={"input_tokens": 7}), timezone.now())
+    assert isinstance(checked, CheckedRecord)
+    assert (checked.uncached_input_tokens, checked.status_code, checked.rate_limit_type) == (
+        7,
+        200,
+        "",
+    )
+    assert checked.dimensions == (None, None, "claude-sonnet-4-5", "standard", "0-200k")
 
 
 def test_describe_names_the_line_request_id_and_field():
@@ -382,25 +460,33 @@ def test_rate_limited_requests_keep_their_limit_type(org):
 def test_parse_body_json_array_positions_are_indexes():
     label, pairs = parse_body(b' [{"a": 1}, 2, "x"]')
     assert label == "index"
-    assert list(pairs) == [(0, {"a": 1}), (1, 2), (2, "x")]
+    assert [(position, bytes(text)) for position, text in pairs] == [
+        (0, b'{"a": 1}'),
+        (1, b"2"),
+        (2, b'"x"'),
+    ]
 
 
 def test_parse_body_ndjson_positions_are_line_numbers_and_blank_lines_are_skipped():
     label, pairs = parse_body(b'{"a": 1}\n\n  \n{"b": 2}\r\nnot json\n[1]\n')
     assert label == "line"
-    pairs = list(pairs)
-    assert [p for p, _ in pairs] == [1, 4, 5, 6]
-    assert pairs[0][1] == {"a": 1} and pairs[1][1] == {"b": 2} and pairs[3][1] == [1]
-    assert isinstance(pairs[2][1], InvalidJson)
+    assert list(pairs) == [(1, b'{"a": 1}'), (4, b'{"b": 2}\r'), (5, b"not json"), (6, b"[1]")]
 
 
-def test_parse_lines_rejects_invalid_utf8_line_by_line():
-    pairs = list(parse_lines([b'{"a": "\xff"}', b'{"b": 1}']))
-    assert isinstance(pairs[0][1], InvalidJson)
-    assert pairs[1] == (2, {"b": 1})
+def test_ndjson_lines_are_rejected_one_by_one(org):
+    good = json.dumps(rec()).encode()
+    _, pairs = parse_body(b"\n".join([good, b"", b"not json", b'{"a": "\xff"}', b"[1]", b"\t"]))
+    result = ingest_records(org, pairs, source="http")
+    assert result.accepted == 1
+    assert [(r.position, r.field) for r in result.rejections] == [(3, None), (4, None), (5, None)]
+    assert result.rejections[0].message.startswith("is not valid JSON (")
+    assert result.rejections[1].message.startswith("is not valid JSON (")
+    assert result.rejections[2].message == "is not a JSON object"
 
 
-@pytest.mark.parametrize("body", [b"", b"  \n ", b"[1, 2", b'[{"a": 1}] trailing'])
+@pytest.mark.parametrize(
+    "body", [b"", b"  \n ", b"[1, 2", b'[{"a": 1}] trailing', b'[{"a": "\xff"}]']
+)
 def test_parse_body_unreadable(body):
     with pytest.raises(BodyError):
         parse_body(body)
