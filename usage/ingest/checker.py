@@ -35,8 +35,8 @@ CHUNK_SIZE = 10_000
 
 def check_chunk(items: Iterable, latest: dt.datetime) -> tuple[list, list[Rejection]]:
     """Check (position, value) pairs: the checked (position, row) pairs and the rejections."""
-    # Pulling records one at a time (not a list of the chunk's parsed objects) lets each
-    # object go as soon as it is checked: only the compact tuples stay.
+    # Pulling records one at a time (not a list of the chunk's records) lets each go as
+    # soon as it is checked: only the compact CheckedRecords stay.
     checked = []
     rejections = []
     for position, value in items:

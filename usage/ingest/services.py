@@ -1,12 +1,12 @@
 """Raw request logs in: ``ingest_records(org, records, source=...)`` is the one way in (HTTP,
 ``import_logs`` and the demo generator all call it).
 
-Records are ``(position, value)`` pairs, already parsed (``contract.parse_body`` and
-``contract.parse_lines`` make them from bytes). The work is split in chunks of
-``CHUNK_SIZE`` records, checked one chunk ahead in a helper thread (``checker``); each chunk
-is stored in one transaction together with its ``IngestBatch``: the API key claims and the
-registration of new workspaces, API keys, models and series (``registry``), then the rows
-(``store``).
+Records are ``(position, value)`` pairs, the value a JSON text (``contract.parse_body`` and
+``contract.parse_lines`` cut them from bytes) or an object already parsed (a dict). The work
+is split in chunks of ``CHUNK_SIZE`` records, checked one chunk ahead in a helper thread
+(``checker``); each chunk is stored in one transaction together with its ``IngestBatch``:
+the API key claims and the registration of new workspaces, API keys, models and series
+(``registry``), then the rows (``store``).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from django.db import connection, transaction
 from psycopg.errors import UniqueViolation
 
-from usage.ingest.contract import LIMIT_TYPES
+from usage.ingest.contract import LIMIT_TYPES, CheckedRecord
 from usage.models import IngestBatch, RequestId, RequestLog
 
 _UTC = dt.UTC
@@ -154,8 +154,12 @@ _PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=_UTC)
 _MICROSECOND = dt.timedelta(microseconds=1)
 
 
-def encoded(row: tuple, share: Callable) -> tuple:
-    """What ``store_copy`` reads of a checked row, and its COPY tail (a 6-tuple)."""
+def encoded(row: CheckedRecord, share: Callable) -> tuple:
+    """What ``store_copy`` reads of a checked row, and its COPY tail (a 6-tuple).
+
+    The first five positions mean what a CheckedRecord's do (the registry reads only
+    those), with None for the timestamp, which the tail carries.
+    """
     dims, workspace_name, key_name = row[2], row[3], row[4]
     return (
         row[0],
@@ -167,7 +171,7 @@ def encoded(row: tuple, share: Callable) -> tuple:
     )
 
 
-def _encode_tail(row: tuple) -> bytes:
+def _encode_tail(row: CheckedRecord) -> bytes:
     """The binary COPY fields of a checked row from request_id on (see _copy_rows)."""
     request_id = row[0].encode()
     return b"".join(
