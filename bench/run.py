@@ -655,7 +655,7 @@ def main() -> None:
 
     from accounts.models import User
     from console.models import Organization
-    from usage.ingest_keys import create_ingest_key
+    from usage.ingest.keys import create_ingest_key
 
     org = Organization.objects.get(slug=ORG)
     _key, secret = create_ingest_key(org, name="bench", actor=None)

@@ -9,7 +9,7 @@ urlpatterns = [
     path("usage/", include("usage.urls")),
     path("cost/", include("costs.urls")),
     path("settings/", include("orgsettings.urls")),
-    path("api/", include("usage.api_urls")),
+    path("api/", include("usage.ingest.urls")),
     # Operators of this installation only (is_staff); organisation members never get in.
     path("ops/admin/", admin.site.urls),
 ]

@@ -1,22 +1,14 @@
-"""Writes from the settings pages: renames, key status, rate limits and ingest keys; all audited."""
+"""Writes from the settings pages: renames, key status and rate limits; all audited.
 
-import hashlib
-import secrets
+Ingest keys are created and revoked by ``usage.ingest.keys``."""
 
 from django.db import transaction
-from django.utils import timezone
 
 from console.models import ApiKey, LlmModel, Organization, Workspace
 from console.services import record_audit
-from usage.models import IngestKey, RateLimit
+from usage.models import RateLimit
 
-INGEST_KEY_PREFIX = "mbi_"
 LIMIT_FIELDS = ("requests_per_minute", "input_tokens_per_minute", "output_tokens_per_minute")
-
-
-def hash_ingest_secret(secret: str) -> str:
-    """The stored form of an ingest key; look keys up by this hash of the bearer token."""
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 @transaction.atomic
@@ -96,43 +88,3 @@ def set_rate_limit(org: Organization, model: LlmModel, *, actor, **limits) -> Ra
             org, actor, "rate_limit.set", target=model.model_id, before=before, after=after
         )
     return result
-
-
-@transaction.atomic
-def create_ingest_key(org: Organization, name: str, *, actor=None) -> tuple[IngestKey, str]:
-    """Create an ingest key and return it with its secret, which is never stored or shown again."""
-    secret = INGEST_KEY_PREFIX + secrets.token_urlsafe(32)
-    key = IngestKey.objects.create(
-        org=org,
-        name=name,
-        prefix=secret[:12],
-        key_hash=hash_ingest_secret(secret),
-        created_by=actor,
-    )
-    record_audit(
-        org,
-        actor,
-        "ingest_key.create",
-        target=f"{name} ({key.prefix}…)",
-        before=None,
-        after={"name": name, "prefix": key.prefix},
-    )
-    return key, secret
-
-
-@transaction.atomic
-def revoke_ingest_key(key: IngestKey, *, actor) -> IngestKey:
-    """Stop an ingest key from working; revoking twice changes nothing."""
-    key = IngestKey.objects.select_for_update().get(pk=key.pk)
-    if key.revoked_at is None:
-        key.revoked_at = timezone.now()
-        key.save(update_fields=["revoked_at"])
-        record_audit(
-            key.org,
-            actor,
-            "ingest_key.revoke",
-            target=f"{key.name} ({key.prefix}…)",
-            before={"revoked": False},
-            after={"revoked": True},
-        )
-    return key

@@ -18,6 +18,7 @@ from orgsettings.forms import (
     RenameForm,
 )
 from usage.forms import NO_API_KEY, workspace_value
+from usage.ingest import keys as ingest_key_services
 
 
 def usage_url(**params) -> str:
@@ -193,7 +194,7 @@ def create_ingest_key(request):
     form = IngestKeyForm(request.POST)
     if not form.is_valid():
         return _ingest_keys_page(request, form, status=400)
-    key, secret = services.create_ingest_key(
+    key, secret = ingest_key_services.create_ingest_key(
         request.org, form.cleaned_data["name"], actor=request.user
     )
     response = _ingest_keys_page(request, created={"key": key, "secret": secret})
@@ -206,6 +207,6 @@ def create_ingest_key(request):
 @admin_required
 def revoke_ingest_key(request, key):
     """Revoke an ingest key; requests with it get 401 from then on (Admin)."""
-    services.revoke_ingest_key(key, actor=request.user)
+    ingest_key_services.revoke_ingest_key(key, actor=request.user)
     messages.success(request, f"Ingest key {key.name} revoked.")
     return redirect("orgsettings:ingest_keys")

@@ -12,7 +12,7 @@ import pytest
 from django.conf import settings
 
 from demo import generator
-from usage.ingest import check_record
+from usage.ingest.contract import check_record
 
 END = dt.datetime(2026, 3, 4, 15, 27, 31, 250_000, tzinfo=dt.UTC)  # a Wednesday afternoon
 RECORD_KEYS = {

@@ -14,7 +14,7 @@ from demo import generator
 from demo.management.commands.seed_demo import DEMO_PASSWORD, MEMBERS
 from tests import factories
 from tests.usage.rawrows import expected_buckets, raw_rows_of, stored_buckets
-from usage.ingest import check_record
+from usage.ingest.contract import check_record
 from usage.models import IngestBatch, RateLimit, RequestLog
 
 pytestmark = pytest.mark.django_db

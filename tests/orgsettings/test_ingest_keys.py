@@ -6,9 +6,8 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import Role
-from orgsettings.services import create_ingest_key
 from tests import factories
-from usage.ingest_keys import authenticate
+from usage.ingest.keys import authenticate, create_ingest_key
 from usage.models import IngestKey
 
 pytestmark = pytest.mark.django_db

@@ -8,9 +8,9 @@ from django.utils import timezone
 
 from accounts.models import Role
 from console.models import ApiKey, AuditEntry
-from orgsettings.services import hash_ingest_secret
 from tests import factories
 from tests.usage.rawrows import raw, series_for, store_batch
+from usage.ingest.keys import hash_ingest_secret
 from usage.models import IngestKey, RateLimit
 from usage.rollups import rollup_pending
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from tests import factories
 from tests.usage.rawrows import expected_buckets, raw_rows_of, stored_buckets
 from usage import rollups
-from usage.ingest import ingest_records
+from usage.ingest.services import ingest_records
 from usage.models import IngestBatch, RequestLog
 
 NOW = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)

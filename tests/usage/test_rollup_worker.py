@@ -35,7 +35,7 @@ from tests.usage.rawrows import (
     stored_buckets,
 )
 from usage import tasks
-from usage.ingest import ingest_records
+from usage.ingest.services import ingest_records
 from usage.models import IngestBatch, RequestLog
 
 pytestmark = pytest.mark.worker

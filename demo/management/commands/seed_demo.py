@@ -27,7 +27,7 @@ from accounts.models import Membership, Role, User
 from console.models import ApiKey, LlmModel, Organization, Workspace
 from console.services import create_organization
 from demo import generator
-from usage.ingest import ingest_records
+from usage.ingest.services import ingest_records
 from usage.models import IngestBatch, RateLimit
 from usage.rollups import rollup_pending
 

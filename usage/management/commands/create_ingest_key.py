@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from console.models import Organization
-from usage.ingest_keys import create_ingest_key
+from usage.ingest.keys import create_ingest_key
 
 
 class Command(BaseCommand):

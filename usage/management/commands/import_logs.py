@@ -9,7 +9,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from console.models import Organization
-from usage.ingest import IngestResult, check_lines_in_process, ingest_checked, request_rollup
+from usage.ingest.checker import check_lines_in_process
+from usage.ingest.services import IngestResult, ingest_checked, request_rollup
 from usage.models import IngestBatch
 
 _GZIP_MAGIC = b"\x1f\x8b"

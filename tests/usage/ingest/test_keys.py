@@ -9,7 +9,7 @@ from django.utils import timezone
 from accounts.models import Role
 from console.models import AuditEntry
 from tests import factories
-from usage.ingest_keys import authenticate, create_ingest_key, revoke_ingest_key
+from usage.ingest.keys import authenticate, create_ingest_key, revoke_ingest_key
 from usage.models import IngestKey
 
 pytestmark = pytest.mark.django_db

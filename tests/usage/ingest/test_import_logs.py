@@ -7,18 +7,10 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from usage import ingest
-from usage.ingest_keys import authenticate
+from usage.ingest.keys import authenticate
 from usage.models import IngestBatch, RequestLog
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def nudges(monkeypatch):
-    calls = []
-    monkeypatch.setattr(ingest, "_nudge_rollup", calls.append)
-    return calls
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("nudges")]
 
 
 def line(request_id, **extra) -> str:

@@ -1,5 +1,5 @@
-"""The record contract of usage/ingest.py: defaults, every rejection, registration, de-duplication,
-chunking, and the two storage paths (COPY on PostgreSQL, the ORM elsewhere) storing the same rows.
+"""The record contract (usage/ingest/contract.py): a full record and the defaults, every
+rejection rule, normalisation, and parsing bytes into records.
 """
 
 import datetime as dt
@@ -8,87 +8,24 @@ import math
 from collections import Counter
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from console.models import ApiKey, LlmModel, Workspace
-from tests import factories
-from usage import ingest
-from usage.ingest import (
+from console.models import ApiKey
+from tests.usage.ingest.records import DROP, T0, rec, run, stored
+from usage.ingest.contract import (
     MAX_COUNT,
     BodyError,
-    InvalidJson,
+    CheckedRecord,
     Rejection,
-    check_lines_in_process,
-    ingest_checked,
-    ingest_records,
+    check_record,
     parse_body,
-    parse_lines,
 )
+from usage.ingest.services import ingest_records
 from usage.models import IngestBatch, RequestId, RequestLog, Series
 
-pytestmark = pytest.mark.django_db
-
-T0 = "2026-10-01T12:00:00Z"
-_counter = iter(range(10**9))
-
-
-def rec(**fields) -> dict:
-    """A valid record; keyword arguments override or (with None as value of DROP) remove."""
-    record = {"request_id": f"req_{next(_counter)}", "timestamp": T0, "model": "claude-sonnet-4-5"}
-    for name, value in fields.items():
-        if value is DROP:
-            record.pop(name, None)
-        else:
-            record[name] = value
-    return record
-
-
-DROP = object()
-
-
-def run(org, *records, **kwargs):
-    return ingest_records(org, enumerate(records), source=IngestBatch.Source.HTTP, **kwargs)
-
-
-@pytest.fixture(autouse=True)
-def nudges(monkeypatch):
-    """Record rollup nudges instead of running the rollup (tested in test_rollups)."""
-    calls = []
-    monkeypatch.setattr(ingest, "_nudge_rollup", calls.append)
-    return calls
-
-
-def stored(org) -> list[dict]:
-    """The organisation's raw rows with their dimensions spelled out, in request_id order."""
-    rows = RequestLog.objects.filter(org=org).order_by("request_id")
-    series = {s.pk: s for s in Series.objects.filter(org=org).select_related()}
-    out = []
-    for row in rows:
-        s = series[row.series_id]
-        out.append(
-            {
-                "request_id": row.request_id,
-                "timestamp": row.timestamp,
-                "workspace": s.workspace.external_id,
-                "api_key": s.api_key.external_id if s.api_key else None,
-                "model": s.model.model_id,
-                "service_tier": s.service_tier,
-                "context_window": s.context_window,
-                "status_code": row.status_code,
-                "rate_limit_type": row.rate_limit_type,
-                "uncached": row.uncached_input_tokens,
-                "write_5m": row.cache_write_5m_tokens,
-                "write_1h": row.cache_write_1h_tokens,
-                "read": row.cache_read_tokens,
-                "output": row.output_tokens,
-                "web_search": row.web_search_requests,
-                "code_ms": row.code_execution_ms,
-            }
-        )
-    return out
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("nudges")]
 
 
 # --- a full record and the defaults -------------------------------------------------------
@@ -212,7 +149,8 @@ REJECTIONS = [
     # (record or mutation, field, message fragment)
     ([1, 2], None, "is not a JSON object"),
     ("a string", None, "is not a JSON object"),
-    (InvalidJson("Expecting value"), None, "is not valid JSON (Expecting value)"),
+    (b"{not json", None, "is not valid JSON (JSON is malformed"),
+    (b'{"request_id": "a\\ud800"}', None, "is not valid JSON ("),
     ({"request_id": DROP}, "request_id", "is required"),
     ({"request_id": ""}, "request_id", "must be a non-empty string of at most 255 characters"),
     ({"request_id": 42}, "request_id", "must be a non-empty string"),
@@ -279,6 +217,7 @@ REJECTIONS = [
     ({"code_execution_seconds": math.nan}, "code_execution_seconds", "non-negative number"),
     ({"code_execution_seconds": math.inf}, "code_execution_seconds", "non-negative number"),
 ]
+COUNT_MESSAGE = "must be a non-negative integer (at most 1000000000000)"
 COUNT_FIELDS = [
     ("input_tokens", "usage.input_tokens"),
     ("output_tokens", "usage.output_tokens"),
@@ -305,6 +244,14 @@ REJECTIONS.append(
 )
 
 
+def _is_json(change: dict) -> bool:
+    try:
+        json.dumps(change, allow_nan=False, ensure_ascii=False).encode()
+    except (TypeError, ValueError):  # DROP, NaN, infinities, lone surrogates: not JSON
+        return False
+    return True
+
+
 @pytest.mark.parametrize(("change", "field", "message"), REJECTIONS)
 def test_rejection_names_position_request_id_field_and_reason(org, change, field, message):
     if callable(change):
@@ -322,6 +269,73 @@ def test_rejection_names_position_request_id_field_and_reason(org, change, field
     # The valid record of the same batch is stored, the rejected one is not.
     assert [r["request_id"] for r in stored(org)] == [good["request_id"]]
     assert IngestBatch.objects.get(org=org).rejected == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        (change, field, message)
+        for change, field, message in REJECTIONS
+        if isinstance(change, dict) and _is_json(change)
+    ],
+)
+def test_json_text_gets_the_same_rejection_as_the_parsed_record(org, change, field, message):
+    """A line of JSON (decoded straight into the schema) is refused with the same words."""
+    bad = rec(**change)
+    good = rec()
+    result = run(org, json.dumps(good).encode(), json.dumps(bad).encode())
+    assert (result.accepted, result.duplicates, result.rejected) == (1, 0, 1)
+    [rejection] = result.rejections
+    assert (rejection.position, rejection.field) == (1, field)
+    assert message in rejection.message
+    expected_id = bad.get("request_id")
+    assert rejection.request_id == (expected_id if isinstance(expected_id, str) else None)
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"usage": {"output_tokens": -1}}, "usage.output_tokens", COUNT_MESSAGE),
+        ({"usage": {"input_tokens": 1.0}}, "usage.input_tokens", COUNT_MESSAGE),
+        ({"status_code": True}, "status_code", "must be an integer HTTP status code (100-599)"),
+        ({"request_id": None}, "request_id", "is required"),
+        ({"timestamp": None}, "timestamp", "is required"),
+        ({"model": 5}, "model", "must be a non-empty string of at most 128 characters"),
+        (
+            {"workspace_id": ""},
+            "workspace_id",
+            "must be a non-empty string of at most 128 characters, or null",
+        ),
+        ({"usage": {"cache_creation": []}}, "usage.cache_creation", "must be an object"),
+    ],
+)
+def test_rejection_reasons_word_for_word(org, change, field, message):
+    [rejection] = run(org, rec(**change)).rejections
+    assert (rejection.field, rejection.message) == (field, message)
+
+
+def test_null_cache_breakdown_fields_are_a_breakdown_of_zero(org):
+    """Only an empty ``cache_creation`` says nothing; named fields, even null, must add up."""
+    usage = {
+        "cache_creation_input_tokens": 5,
+        "cache_creation": {"ephemeral_5m_input_tokens": None},
+    }
+    [rejection] = run(org, rec(usage=usage)).rejections
+    assert (rejection.field, rejection.message) == (
+        "usage.cache_creation_input_tokens",
+        "is 5 but usage.cache_creation adds up to 0",
+    )
+
+
+def test_the_checked_record_is_named():
+    checked = check_record(rec(usage={"input_tokens": 7}), timezone.now())
+    assert isinstance(checked, CheckedRecord)
+    assert (checked.uncached_input_tokens, checked.status_code, checked.rate_limit_type) == (
+        7,
+        200,
+        "",
+    )
+    assert checked.dimensions == (None, None, "claude-sonnet-4-5", "standard", "0-200k")
 
 
 def test_describe_names_the_line_request_id_and_field():
@@ -440,172 +454,39 @@ def test_rate_limited_requests_keep_their_limit_type(org):
     ]
 
 
-# --- registration -------------------------------------------------------------------------
-
-
-def test_workspaces_keys_and_models_are_registered_on_first_sight(org):
-    result = run(
-        org,
-        rec(workspace_id="w1", workspace_name="Research", api_key_id="k1", api_key_name="backend"),
-        rec(workspace_id="w1", workspace_name="Renamed?", api_key_id="k1", api_key_name="nope"),
-        rec(workspace_id="w2", api_key_id="k2", model="claude-opus-4-1-20250805"),
-    )
-    assert result.accepted == 3
-    w1 = Workspace.objects.get(org=org, external_id="w1")
-    assert (w1.name, w1.is_default) == ("Research", False)
-    assert Workspace.objects.get(org=org, external_id="w2").name == "w2"  # no name given
-    k1 = ApiKey.objects.get(org=org, external_id="k1")
-    assert (k1.name, k1.workspace, k1.status) == ("backend", w1, ApiKey.Status.ACTIVE)
-    assert ApiKey.objects.get(org=org, external_id="k2").workspace.external_id == "w2"
-    opus = LlmModel.objects.get(model_id="claude-opus-4-1-20250805")
-    assert (opus.display_name, opus.family) == ("Claude Opus 4.1", "opus")
-    assert Series.objects.filter(org=org).count() == 2
-
-
-def test_names_are_never_overwritten_after_an_admin_rename(org):
-    run(org, rec(workspace_id="w1", workspace_name="First", api_key_id="k1", api_key_name="key"))
-    Workspace.objects.filter(external_id="w1").update(name="Admin's name")
-    ApiKey.objects.filter(external_id="k1").update(name="Admin's key")
-    run(org, rec(workspace_id="w1", workspace_name="Gateway", api_key_id="k1", api_key_name="x"))
-    assert Workspace.objects.get(org=org, external_id="w1").name == "Admin's name"
-    assert ApiKey.objects.get(org=org, external_id="k1").name == "Admin's key"
-
-
-def test_long_names_are_cut_and_cleaned(org):
-    run(org, rec(workspace_id="w1", workspace_name="  " + "n" * 300 + "  "))
-    assert Workspace.objects.get(external_id="w1").name == "n" * 200
-
-
-def test_registration_is_per_organisation(org, other_org):
-    run(org, rec(workspace_id="w1", api_key_id="k1"))
-    run(other_org, rec(workspace_id="w9", api_key_id="k1"))  # same key id, another org: fine
-    assert ApiKey.objects.get(org=other_org, external_id="k1").workspace.external_id == "w9"
-
-
-def test_an_api_key_claimed_by_another_workspace_is_rejected(org):
-    factories.make_api_key(org, factories.make_workspace(org, "Prod", "w-prod"), "k", "k-prod")
-    first = rec(workspace_id="w-prod", api_key_id="k-prod")
-    wrong = rec(workspace_id="w-other", api_key_id="k-prod")
-    default = rec(api_key_id="k-prod")  # no workspace_id: the Default workspace
-    result = run(org, first, wrong, default)
-    assert (result.accepted, result.rejected) == (1, 2)
-    assert [(r.position, r.field, r.request_id) for r in result.rejections] == [
-        (1, "api_key_id", wrong["request_id"]),
-        (2, "api_key_id", default["request_id"]),
-    ]
-    assert result.rejections[0].message == "k-prod belongs to workspace w-prod, not w-other"
-    assert result.rejections[1].message == "k-prod belongs to workspace w-prod, not Default"
-    assert not Workspace.objects.filter(external_id="w-other").exists()
-
-
-def test_a_new_api_key_belongs_to_the_first_workspace_it_is_seen_with(org):
-    result = run(
-        org,
-        rec(api_key_id="k-new"),  # Default workspace claims it
-        rec(workspace_id="w1", api_key_id="k-new"),
-    )
-    assert (result.accepted, result.rejected) == (1, 1)
-    assert result.rejections[0].message == "k-new belongs to workspace Default, not w1"
-    assert ApiKey.objects.get(org=org, external_id="k-new").workspace.is_default
-
-
-# --- duplicates ---------------------------------------------------------------------------
-
-
-def test_duplicates_inside_a_batch_and_across_batches(org):
-    a, b = rec(), rec()
-    result = run(org, a, b, dict(a, usage={"output_tokens": 99}), a)
-    assert (result.accepted, result.duplicates, result.rejected) == (2, 2, 0)
-    assert RequestLog.objects.get(org=org, request_id=a["request_id"]).output_tokens == 0  # first
-    again = run(org, a, b, rec())
-    assert (again.accepted, again.duplicates, again.rejected) == (1, 2, 0)
-    assert RequestLog.objects.filter(org=org).count() == 3
-    batches = list(IngestBatch.objects.filter(org=org).order_by("pk"))
-    assert [(x.accepted, x.duplicates) for x in batches] == [(2, 2), (1, 2)]
-
-
-def test_a_rejected_first_copy_does_not_make_the_valid_one_a_duplicate(org):
-    good = rec()
-    result = run(org, dict(good, status_code="x"), good)
-    assert (result.accepted, result.duplicates, result.rejected) == (1, 0, 1)
-
-
-def test_request_ids_are_unique_per_organisation_only(org, other_org):
-    record = rec()
-    assert run(org, record).accepted == 1
-    assert run(other_org, record).accepted == 1
-
-
-def test_only_duplicates_or_rejections_do_not_nudge_the_rollup(org, nudges):
-    record = rec()
-    run(org, record)
-    nudges.clear()
-    result = run(org, record, rec(model=None))
-    assert (result.accepted, result.duplicates, result.rejected) == (0, 1, 1)
-    assert nudges == []
-
-
-def test_the_nudge_waits_for_the_enclosing_commit(org, nudges, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks() as callbacks:
-        run(org, rec())
-        assert nudges == []
-    assert len(callbacks) == 1
-    callbacks[0]()
-    assert nudges == [org.pk]
-
-
-def test_chunks_are_separate_batches_with_their_own_counts(org):
-    records = [rec() for _ in range(7)]
-    records.insert(3, dict(records[0]))  # duplicate of a record in an earlier chunk
-    records.append(rec(model=5))
-    progress = []
-    result = run(org, *records, chunk_size=3, progress=lambda r: progress.append(r.total))
-    assert (result.accepted, result.duplicates, result.rejected) == (7, 1, 1)
-    batches = IngestBatch.objects.filter(org=org).order_by("pk")
-    assert [(b.accepted, b.duplicates, b.rejected) for b in batches] == [
-        (3, 0, 0),
-        (2, 1, 0),
-        (2, 0, 1),
-    ]
-    assert progress == [3, 6, 9]
-    assert result.rejections[0].position == 8
-    assert len(result.batch_ids) == 3
-
-
-def test_an_error_while_checking_reaches_the_caller(org):
-    def broken():
-        yield 0, rec()
-        raise RuntimeError("disk on fire")
-
-    with pytest.raises(RuntimeError, match="disk on fire"):
-        ingest_records(org, broken(), source="import")
-
-
 # --- parsing bytes ------------------------------------------------------------------------
 
 
 def test_parse_body_json_array_positions_are_indexes():
     label, pairs = parse_body(b' [{"a": 1}, 2, "x"]')
     assert label == "index"
-    assert list(pairs) == [(0, {"a": 1}), (1, 2), (2, "x")]
+    assert [(position, bytes(text)) for position, text in pairs] == [
+        (0, b'{"a": 1}'),
+        (1, b"2"),
+        (2, b'"x"'),
+    ]
 
 
 def test_parse_body_ndjson_positions_are_line_numbers_and_blank_lines_are_skipped():
     label, pairs = parse_body(b'{"a": 1}\n\n  \n{"b": 2}\r\nnot json\n[1]\n')
     assert label == "line"
-    pairs = list(pairs)
-    assert [p for p, _ in pairs] == [1, 4, 5, 6]
-    assert pairs[0][1] == {"a": 1} and pairs[1][1] == {"b": 2} and pairs[3][1] == [1]
-    assert isinstance(pairs[2][1], InvalidJson)
+    assert list(pairs) == [(1, b'{"a": 1}'), (4, b'{"b": 2}\r'), (5, b"not json"), (6, b"[1]")]
 
 
-def test_parse_lines_rejects_invalid_utf8_line_by_line():
-    pairs = list(parse_lines([b'{"a": "\xff"}', b'{"b": 1}']))
-    assert isinstance(pairs[0][1], InvalidJson)
-    assert pairs[1] == (2, {"b": 1})
+def test_ndjson_lines_are_rejected_one_by_one(org):
+    good = json.dumps(rec()).encode()
+    _, pairs = parse_body(b"\n".join([good, b"", b"not json", b'{"a": "\xff"}', b"[1]", b"\t"]))
+    result = ingest_records(org, pairs, source="http")
+    assert result.accepted == 1
+    assert [(r.position, r.field) for r in result.rejections] == [(3, None), (4, None), (5, None)]
+    assert result.rejections[0].message.startswith("is not valid JSON (")
+    assert result.rejections[1].message.startswith("is not valid JSON (")
+    assert result.rejections[2].message == "is not a JSON object"
 
 
-@pytest.mark.parametrize("body", [b"", b"  \n ", b"[1, 2", b'[{"a": 1}] trailing'])
+@pytest.mark.parametrize(
+    "body", [b"", b"  \n ", b"[1, 2", b'[{"a": 1}] trailing', b'[{"a": "\xff"}]']
+)
 def test_parse_body_unreadable(body):
     with pytest.raises(BodyError):
         parse_body(body)
@@ -617,142 +498,6 @@ def test_positions_from_an_ndjson_body_reach_the_rejections(org):
     assert [(r.position, r.request_id, r.field) for r in result.rejections] == [
         (2, "a", "timestamp")
     ]
-
-
-# --- both storage paths store the same rows -----------------------------------------------
-
-
-def mixed_batch():
-    dup = rec(workspace_id="w1", api_key_id="k1", usage={"input_tokens": 5})
-    return [
-        dup,
-        rec(
-            workspace_id="w1",
-            workspace_name="One",
-            api_key_id="k1",
-            service_tier="priority",
-            usage={"input_tokens": 250_000, "cache_creation_input_tokens": 10},
-            code_execution_seconds=0.5,
-        ),
-        rec(workspace_id="w2", api_key_id="k2", model="claude-opus-4-1"),
-        rec(
-            status_code=429, rate_limit_type="output_tokens", timestamp="2026-10-01T10:00:00+05:45"
-        ),
-        dict(dup),
-        rec(workspace_id="w3", api_key_id="k1"),  # key claimed by w1
-        rec(usage={"output_tokens": -1}),
-        rec(usage={"server_tool_use": {"web_search_requests": 3}}),
-    ]
-
-
-@pytest.mark.postgres
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL")
-def test_copy_and_orm_paths_store_identical_rows(org, other_org):
-    records = mixed_batch()
-    known = rec()  # stored before: a duplicate across batches for both
-    results = {}
-    for target, store in ((org, ingest._store_copy), (other_org, ingest._store_orm)):
-        run(target, known, store=store)
-        results[target.slug] = run(target, *records, known, store=store, chunk_size=4)
-    copy, orm = results["acme"], results["globex"]
-    assert (copy.accepted, copy.duplicates, copy.rejected) == (5, 2, 2)
-    assert (copy.accepted, copy.duplicates, copy.rejected, copy.rejections) == (
-        orm.accepted,
-        orm.duplicates,
-        orm.rejected,
-        orm.rejections,
-    )
-    assert stored(org) == stored(other_org)
-    assert len(stored(org)) == 6
-
-    def batches(target):
-        return list(
-            IngestBatch.objects.filter(org=target)
-            .order_by("pk")
-            .values_list("source", "accepted", "duplicates", "rejected")
-        )
-
-    assert batches(org) == batches(other_org)
-    assert (
-        RequestId.objects.filter(org=org).count() == RequestId.objects.filter(org=other_org).count()
-    )
-
-
-@pytest.mark.postgres
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL")
-def test_rows_encoded_in_the_checking_process_store_what_the_orm_path_stores(org, other_org):
-    records = [
-        *mixed_batch(),
-        rec(request_id="réq-ü-€", timestamp="1999-12-31T23:59:59.999999Z"),  # before 2000
-        rec(timestamp="2026-10-01T12:00:00.1234567891z", status_code=599),
-        rec(status_code=429, rate_limit_type="requests"),
-        rec(status_code=429, rate_limit_type="input_tokens", code_execution_seconds=10**9),
-        rec(
-            usage={
-                "input_tokens": MAX_COUNT,
-                "output_tokens": MAX_COUNT,
-                "cache_read_input_tokens": MAX_COUNT,
-                "cache_creation": {"ephemeral_5m_input_tokens": 1, "ephemeral_1h_input_tokens": 2},
-                "server_tool_use": {"web_search_requests": MAX_COUNT},
-            }
-        ),
-    ]
-    lines = [json.dumps(r).encode() for r in records]
-    lines[2:2] = [b"", b"{not json"]
-    known = rec()
-    run(org, known)
-    run(other_org, known, store=ingest._store_orm)
-    lines.append(json.dumps(known).encode())
-    encoded = ingest_checked(
-        org,
-        check_lines_in_process(lines, chunk_size=4, encode=True),
-        source=IngestBatch.Source.IMPORT,
-    )
-    plain = ingest_records(
-        other_org,
-        parse_lines(lines),
-        source=IngestBatch.Source.IMPORT,
-        store=ingest._store_orm,
-        chunk_size=4,
-    )
-    assert (encoded.accepted, encoded.duplicates, encoded.rejected) == (10, 2, 3)
-    assert (encoded.accepted, encoded.duplicates, encoded.rejected, encoded.rejections) == (
-        plain.accepted,
-        plain.duplicates,
-        plain.rejected,
-        plain.rejections,
-    )
-    assert [r.position for r in encoded.rejections] == [4, 8, 9]
-    assert stored(org) == stored(other_org)
-    assert len(stored(org)) == 11
-
-
-def test_checking_process_errors_reach_the_caller(org):
-    def broken():
-        yield json.dumps(rec()).encode()
-        raise OSError("disk on fire")
-
-    with pytest.raises(OSError, match="disk on fire"):
-        ingest_checked(org, check_lines_in_process(broken()), source=IngestBatch.Source.IMPORT)
-
-
-@pytest.mark.postgres
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL")
-def test_copy_path_falls_back_when_a_late_id_was_seen_before(org):
-    known = rec()
-    run(org, known)
-    fresh = [rec() for _ in range(5)]
-    result = run(org, *fresh, known, store=ingest._store_copy)
-    assert (result.accepted, result.duplicates) == (5, 1)
-    # Nothing of the aborted first attempt is left: one batch, each row once.
-    assert IngestBatch.objects.filter(org=org).count() == 2
-    assert RequestLog.objects.filter(org=org).count() == 6
-    assert RequestId.objects.filter(org=org).count() == 6
-
-
-def test_default_path_matches_the_database():
-    expected = ingest._store_copy if connection.vendor == "postgresql" else ingest._store_orm
-    assert ingest._default_store() is expected
 
 
 # --- property: arbitrary valid records round-trip their counts ----------------------------

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from usage import api
+from usage.ingest import api
 
 app_name = "api"
 

@@ -1,25 +1,26 @@
 """POST /api/v1/logs: bearer auth, size limits (also after gzip), body formats, answers."""
 
 import gzip
+import http.client
 import json
+import socket
+import threading
 
 import pytest
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.urls import reverse
+from gunicorn.config import Config
+from gunicorn.http import wsgi as gunicorn_wsgi
+from gunicorn.http.parser import RequestParser
 
-from usage import ingest
-from usage.ingest_keys import create_ingest_key, revoke_ingest_key
+from usage.ingest.keys import create_ingest_key, revoke_ingest_key
 from usage.models import IngestBatch, IngestKey, RequestLog
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("nudges")]
 
 URL = "/api/v1/logs"
-
-
-@pytest.fixture(autouse=True)
-def nudges(monkeypatch):
-    calls = []
-    monkeypatch.setattr(ingest, "_nudge_rollup", calls.append)
-    return calls
 
 
 @pytest.fixture
@@ -277,3 +278,110 @@ def test_limit_applies_above_djangos_form_upload_limit(client, org, secret, sett
     body = ndjson(*(record(f"r{i}") for i in range(50)))
     assert len(body) > 1000
     assert post(client, body, secret).status_code == 200
+
+
+# --- chunked bodies, through gunicorn's own HTTP parser on a real socket --------------------
+
+
+class _CountingInput:
+    """The server's input stream, counting the body bytes the application read."""
+
+    def __init__(self, stream):
+        self.stream, self.read_bytes = stream, 0
+
+    def read(self, size=-1):
+        data = self.stream.read(size)
+        self.read_bytes += len(data)
+        return data
+
+    def readline(self, size=-1):
+        data = self.stream.readline(size)
+        self.read_bytes += len(data)
+        return data
+
+
+def _serve_one(listener: socket.socket) -> _CountingInput:
+    """Answer one request the way gunicorn's sync worker does (its parser de-chunks the body).
+
+    In the test's thread, so the view sees the test's database transaction. The connection
+    is then closed gracefully (the unread rest of the body drained), so the client reads the
+    answer even when the view stopped reading early.
+    """
+    connection, address = listener.accept()
+    with connection:
+        config = Config()
+        request = next(RequestParser(config, connection, address))
+        response, environ = gunicorn_wsgi.create(
+            request, connection, address, listener.getsockname(), config
+        )
+        assert "CONTENT_LENGTH" not in environ  # a chunked request, as a client sends it
+        counted = environ["wsgi.input"] = _CountingInput(environ["wsgi.input"])
+        response.force_close()
+        # As Django's test client does: the test's transaction must outlive the request.
+        request_started.disconnect(close_old_connections)
+        request_finished.disconnect(close_old_connections)
+        try:
+            for part in WSGIHandler()(environ, response.start_response):
+                response.write(part)
+        finally:
+            request_started.connect(close_old_connections)
+            request_finished.connect(close_old_connections)
+        response.close()
+        connection.shutdown(socket.SHUT_WR)
+        while connection.recv(1 << 16):
+            pass
+    return counted
+
+
+def post_chunked(parts, secret: str) -> tuple[int, dict, _CountingInput]:
+    """POST the parts with Transfer-Encoding: chunked (no Content-Length) to a real socket."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        answer = {}
+
+        def send():
+            client = http.client.HTTPConnection("127.0.0.1", listener.getsockname()[1], timeout=60)
+            try:
+                client.request(
+                    "POST",
+                    URL,
+                    body=iter(parts),
+                    headers={
+                        "Authorization": f"Bearer {secret}",
+                        "Content-Type": "application/x-ndjson",
+                    },
+                    encode_chunked=True,
+                )
+                response = client.getresponse()
+                answer["status"], answer["body"] = response.status, json.loads(response.read())
+            finally:
+                client.close()
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        counted = _serve_one(listener)
+        sender.join(timeout=60)
+    return answer["status"], answer["body"], counted
+
+
+def test_a_chunked_body_is_read(org, secret):
+    body = ndjson(*(record(f"r{i}") for i in range(300)))
+    parts = [body[i : i + 1000] for i in range(0, len(body), 1000)]
+    status, answer, counted = post_chunked(parts, secret)
+    assert status == 200, answer
+    assert (answer["accepted"], answer["rejected"]) == (300, 0)
+    assert counted.read_bytes == len(body)
+    assert RequestLog.objects.filter(org=org).count() == 300
+
+
+def test_a_chunked_body_over_the_limit_is_413_after_reading_at_most_the_limit(
+    org, secret, settings
+):
+    limit = settings.INGEST_MAX_BODY_BYTES
+    line = ndjson(record("r1"))
+    block = line * (65_536 // len(line))
+    parts = [block] * (50_000_000 // len(block))  # 50 MB, five times the default limit
+    status, answer, counted = post_chunked(parts, secret)
+    assert status == 413
+    assert f"{limit} bytes" in answer["error"]
+    assert counted.read_bytes == limit + 1
+    assert not RequestLog.objects.exists()

@@ -19,8 +19,9 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from usage.ingest import BodyError, ingest_records, parse_body
-from usage.ingest_keys import authenticate
+from usage.ingest.contract import BodyError, parse_body
+from usage.ingest.keys import authenticate
+from usage.ingest.services import ingest_records
 from usage.models import IngestBatch
 
 _READ_BLOCK = 1 << 16
@@ -38,18 +39,29 @@ def _error(status: int, message: str, **headers) -> JsonResponse:
 
 
 def _read_body(request, limit: int) -> bytes:
-    """Read at most ``limit`` bytes of the request body, or raise _TooLarge."""
+    """Read at most ``limit`` bytes of the request body, or raise _TooLarge.
+
+    Reads in bounded pieces and never more than ``limit + 1`` bytes, also from a chunked body
+    (which has no Content-Length).
+    """
+    length = request.META.get("CONTENT_LENGTH")
     try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        declared = int(length or 0)
     except ValueError:
         declared = 0
     if declared > limit:
         raise _TooLarge
+    if not length and request.META.get("wsgi.input_terminated"):
+        # A chunked body: Django reads a request without Content-Length as empty, but a
+        # server that ends the input stream at the body's end (gunicorn, mod_wsgi) says so.
+        stream = request.META["wsgi.input"]
+    else:
+        # Not request.body: it is capped by DATA_UPLOAD_MAX_MEMORY_SIZE, meant for forms.
+        stream = request
     parts = []
     size = 0
     while True:
-        # Not request.body: it is capped by DATA_UPLOAD_MAX_MEMORY_SIZE, meant for forms.
-        block = request.read(_READ_BLOCK)
+        block = stream.read(min(_READ_BLOCK, limit + 1 - size))
         if not block:
             return b"".join(parts)
         size += len(block)

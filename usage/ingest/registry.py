@@ -1,0 +1,233 @@
+"""The registry of what a chunk names: workspaces, API keys, models and series, created on
+first sight (a few set-based statements per chunk), and the API key claims.
+
+An API key belongs to the workspace it was first seen with; ``claim_keys`` rejects records
+naming it with another.
+"""
+
+from __future__ import annotations
+
+from django.db import connection
+
+from console.models import ApiKey, LlmModel, Organization, Workspace, describe_model
+from usage.ingest.contract import Rejection, clean_name
+from usage.models import Series
+
+
+class Registry:
+    """What one call has resolved so far: external ids to primary keys, series ids."""
+
+    def __init__(self, org: Organization):
+        self.org = org
+        self.default_workspace = Workspace.objects.get(org=org, is_default=True).pk
+        self.workspaces: dict[str | None, int] = {None: self.default_workspace}
+        self.key_workspace: dict[str, str | None] = {}  # key external id -> ws external id
+        self.keys: dict[str, int] = {}
+        self.models: dict[str, int] = {}
+        self.series: dict[tuple, int] = {}
+
+    def load_keys(self, external_ids: set[str]) -> None:
+        """Learn which workspace each already-registered key of the chunk belongs to."""
+        missing = [key for key in external_ids if key not in self.key_workspace]
+        for start in range(0, len(missing), 500):
+            for key_id, external_id, workspace_external_id in ApiKey.objects.filter(
+                org=self.org, external_id__in=missing[start : start + 500]
+            ).values_list("pk", "external_id", "workspace__external_id"):
+                self.keys[external_id] = key_id
+                self.key_workspace[external_id] = workspace_external_id
+
+    def register(self, rows: list[tuple]) -> bool:
+        """Create the workspaces, keys, models and series the rows need (first-sight names).
+
+        Returns True when a concurrent ingest registered one of the new API keys first, in
+        another workspace; the caller then checks the claims again.
+        """
+        series = self.series
+        new_dims = {}
+        for row in rows:
+            if row[2] not in series and row[2] not in new_dims:
+                new_dims[row[2]] = row
+        if not new_dims:
+            return False  # the usual case once the first chunks have been stored
+        self._workspaces(new_dims.values())
+        self._models({dims[2] for dims in new_dims})
+        lost_race = self._keys(new_dims.values())
+        self._series(new_dims)
+        return lost_race
+
+    def _workspaces(self, rows) -> None:
+        wanted: dict[str, str] = {}
+        for row in rows:
+            external_id = row[2][0]
+            if external_id not in self.workspaces and external_id not in wanted:
+                wanted[external_id] = clean_name(row[3]) or external_id
+        if not wanted:
+            return
+        Workspace.objects.bulk_create(
+            [Workspace(org=self.org, external_id=e, name=n) for e, n in wanted.items()],
+            ignore_conflicts=True,
+        )
+        self.workspaces.update(
+            Workspace.objects.filter(org=self.org, external_id__in=list(wanted)).values_list(
+                "external_id", "pk"
+            )
+        )
+
+    def _models(self, model_ids: set[str]) -> None:
+        wanted = sorted(m for m in model_ids if m not in self.models)
+        if not wanted:
+            return
+        self.models.update(
+            LlmModel.objects.filter(model_id__in=wanted).values_list("model_id", "pk")
+        )
+        missing = [m for m in wanted if m not in self.models]
+        if missing:
+            new = []
+            for model_id in missing:
+                display_name, family = describe_model(model_id)
+                new.append(LlmModel(model_id=model_id, display_name=display_name, family=family))
+            LlmModel.objects.bulk_create(new, ignore_conflicts=True)
+            self.models.update(
+                LlmModel.objects.filter(model_id__in=missing).values_list("model_id", "pk")
+            )
+
+    def _keys(self, rows) -> bool:
+        wanted: dict[str, tuple[int, str]] = {}
+        claimed: dict[str, str | None] = {}
+        for row in rows:
+            external_id = row[2][1]
+            if (
+                external_id is not None
+                and external_id not in self.keys
+                and external_id not in wanted
+            ):
+                workspace = self.workspaces[row[2][0]]
+                wanted[external_id] = (workspace, clean_name(row[4]) or external_id)
+                claimed[external_id] = row[2][0]
+        if not wanted:
+            return False
+        ApiKey.objects.bulk_create(
+            [
+                ApiKey(org=self.org, workspace_id=w, external_id=e, name=n)
+                for e, (w, n) in wanted.items()
+            ],
+            ignore_conflicts=True,
+        )
+        self.load_keys(set(wanted))
+        return any(self.key_workspace[e] != w for e, w in claimed.items())
+
+    def _series(self, new_dims: dict) -> None:
+        workspaces, keys, models = self.workspaces, self.keys, self.models
+        wanted = {}
+        for dims in new_dims:
+            workspace, key, model, tier, context = dims
+            if key is not None and self.key_workspace[key] != workspace:
+                continue  # claimed elsewhere meanwhile; these rows are rejected
+            resolved = (
+                workspaces[workspace],
+                keys[key] if key is not None else None,
+                models[model],
+                tier,
+                context,
+            )
+            wanted[resolved] = dims
+        if not wanted:
+            return
+        if connection.vendor == "postgresql":
+            found = self._upsert_series_postgres(list(wanted))
+        else:
+            found = self._upsert_series_orm(list(wanted))
+        for pk, *resolved in found:
+            dims = wanted.get(tuple(resolved))
+            if dims is not None:
+                self.series[dims] = pk
+
+    def _upsert_series_orm(self, wanted: list[tuple]) -> list[tuple]:
+        Series.objects.bulk_create(
+            [
+                Series(
+                    org=self.org,
+                    workspace_id=w,
+                    api_key_id=k,
+                    model_id=m,
+                    service_tier=t,
+                    context_window=c,
+                )
+                for (w, k, m, t, c) in wanted
+            ],
+            ignore_conflicts=True,
+        )
+        return Series.objects.filter(
+            org=self.org,
+            workspace_id__in={w for w, *_ in wanted},
+            model_id__in={m for _, _, m, *_ in wanted},
+        ).values_list(
+            "pk", "workspace_id", "api_key_id", "model_id", "service_tier", "context_window"
+        )
+
+    def _upsert_series_postgres(self, wanted: list[tuple]) -> list[tuple]:
+        columns = [list(column) for column in zip(*wanted, strict=True)]
+        wanted_sql = (
+            "unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::text[])"
+            " AS u(workspace_id, api_key_id, model_id, service_tier, context_window)"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO usage_series"
+                " (org_id, workspace_id, api_key_id, model_id, service_tier, context_window)"
+                f" SELECT %s, u.* FROM {wanted_sql} ON CONFLICT DO NOTHING",
+                [self.org.pk, *columns],
+            )
+            cursor.execute(
+                "SELECT s.id, s.workspace_id, s.api_key_id, s.model_id, s.service_tier,"
+                f" s.context_window FROM {wanted_sql} JOIN usage_series s"
+                " ON s.org_id = %s AND s.workspace_id = u.workspace_id"
+                " AND COALESCE(s.api_key_id, 0) = COALESCE(u.api_key_id, 0)"
+                " AND s.model_id = u.model_id AND s.service_tier = u.service_tier"
+                " AND s.context_window = u.context_window",
+                [*columns, self.org.pk],
+            )
+            return cursor.fetchall()
+
+
+def claim_keys(
+    checked: list, registry: Registry, rejections: list[Rejection]
+) -> list[tuple[int, tuple]]:
+    """Drop records whose API key belongs to another workspace (first claim wins).
+
+    Decided once per distinct dimensions, in the order they first appear (which is the
+    order of the first record using each key), not once per record.
+    """
+    distinct = dict.fromkeys([row[2] for _, row in checked])
+    keys = {dims[1] for dims in distinct if dims[1] is not None}
+    if not keys:
+        return checked
+    registry.load_keys(keys)
+    owners = registry.key_workspace
+    claims: dict[str, str | None] = {}
+    refused: dict[tuple, str | None] = {}
+    for dims in distinct:
+        workspace, key = dims[0], dims[1]
+        if key is not None:
+            owner = owners[key] if key in owners else claims.setdefault(key, workspace)
+            if owner != workspace:
+                refused[dims] = owner
+    if not refused:
+        return checked
+    kept = []
+    for position, row in checked:
+        dims = row[2]
+        if dims in refused:
+            workspace, key = dims[0], dims[1]
+            rejections.append(
+                Rejection(
+                    position,
+                    row[0],
+                    "api_key_id",
+                    f"{key} belongs to workspace {refused[dims] or 'Default'}, "
+                    f"not {workspace or 'Default'}",
+                )
+            )
+            continue
+        kept.append((position, row))
+    return kept
