@@ -621,7 +621,9 @@ TEMPLATE = {
 }
 
 
-def step_http(table: Table, secret: str, port: int, import_rate: float, records: int, month):
+def step_http(
+    table: Table, secret: str, port: int, import_rate: float, records: int, month: Month
+) -> int:
     """Records/s through the HTTP API, sent into the measured month; returns how many."""
     when = month.on_last_day(dt.datetime.now(dt.UTC))
     batches = [make_batch(1000, when, TEMPLATE) for _ in range(records // 1000)]
@@ -864,8 +866,9 @@ def main() -> None:
         f"Data: {args.rows:,} requests in {month.start:%B %Y} ({month.days} days, the last "
         "calendar month that ended at least a day before the run; every figure reads it), "
         "5 workspaces, 100 API keys, 8 models (seed_demo --seed 7), generated in "
-        f"{gen_seconds:.0f} s; {LATE_ROWS:,} late requests are added to it and "
-        f"{FRESH_ROWS:,} to the day before the run.\n\n" + table.markdown() + "\n"
+        f"{gen_seconds:.0f} s. The incremental step adds {LATE_ROWS:,} late requests to it "
+        f"and {FRESH_ROWS:,} to the day before the run; HTTP ingest and the freshness load "
+        "send theirs to its last day.\n\n" + table.markdown() + "\n"
     )
     output.write_text(text)
     print(f"\nwrote {output}")
