@@ -9,9 +9,10 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import admin_required, reports_required, scoped
+from console.filters import workspace_value
 from usage import manage_selectors as selectors
 from usage import manage_services as services
-from usage.forms import workspace_value
+from usage.forms import NO_API_KEY
 from usage.manage_forms import (
     ApiKeyFilterForm,
     ApiKeyStatusForm,
@@ -19,9 +20,6 @@ from usage.manage_forms import (
     RateLimitForm,
     RenameForm,
 )
-
-# The Usage page's filter values for the Default workspace and for usage without a key.
-NO_API_KEY_PARAM = "none"
 
 
 def usage_url(**params) -> str:
@@ -100,7 +98,7 @@ def api_keys(request):
         "form": form,
         "rows": rows,
         "keyless": keyless,
-        "keyless_url": usage_url(**ws_filter, api_key=NO_API_KEY_PARAM),
+        "keyless_url": usage_url(**ws_filter, api_key=NO_API_KEY),
         "workspace": workspace,
         "workspaces": selectors.workspaces(request.org),
         "month": start,
