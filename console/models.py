@@ -79,6 +79,22 @@ class ApiKey(models.Model):
         return self.name
 
 
+# The record contract's model id (README "The record"): what ingest accepts is what every
+# filter accepts, so a model that has usage can always be asked for by its id.
+MODEL_ID_MAX_LENGTH = 128
+
+
+def is_model_id(value: object) -> bool:
+    """Whether ``value`` is a model id: a string of 1 to 128 characters, no NUL, UTF-8."""
+    if type(value) is not str or not 0 < len(value) <= MODEL_ID_MAX_LENGTH or "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")  # a lone surrogate cannot be stored
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 _MODEL_ID = re.compile(r"^claude-(?P<rest>.+?)(?:-(?P<date>\d{8}))?$")
 
 
@@ -103,7 +119,7 @@ def describe_model(model_id: str) -> tuple[str, str]:
 class LlmModel(models.Model):
     """A model requests were sent to, known globally by its id."""
 
-    model_id = models.CharField(max_length=128, unique=True)
+    model_id = models.CharField(max_length=MODEL_ID_MAX_LENGTH, unique=True)
     display_name = models.CharField(max_length=200)
     family = models.CharField(max_length=64, blank=True)
 

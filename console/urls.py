@@ -3,8 +3,13 @@ from django.urls import include, path
 
 from console import views
 
+console_pages = [
+    path("", views.home, name="home"),
+    path("time-zone/", views.save_time_zone, name="save_time_zone"),
+]
+
 urlpatterns = [
-    path("", include(([path("", views.home, name="home")], "console"))),
+    path("", include((console_pages, "console"))),
     path("accounts/", include("accounts.urls")),
     path("usage/", include("usage.urls")),
     path("cost/", include("costs.urls")),

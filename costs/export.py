@@ -10,7 +10,7 @@ The amount_usd column sums exactly to the total on the page.
 import csv
 import re
 
-from costs.forms import workspace_value
+from console.filters import workspace_value
 from costs.templatetags.money import usd_full
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -85,7 +85,7 @@ def filename(org, form) -> str:
     """e.g. cost_acme_2026-05-14_by-model_Asia-Kolkata_workspace-wrkspc_01_claude-x.csv"""
     data = form.cleaned_data
     when = data["day"].isoformat() if data.get("day") else "{}-{:02d}".format(*data["month"])
-    parts = ["cost", org.slug, when, f"by-{data['group']}", data["tz"].key]
+    parts = ["cost", org.slug, when, f"by-{data['group_by']}", data["tz"]]
     if data.get("workspace"):
         parts.append(f"workspace-{workspace_value(data['workspace'])}")
     if data.get("model"):

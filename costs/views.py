@@ -3,13 +3,14 @@ from html import escape
 from django.contrib import messages
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import reports_required, role_required
 from accounts.models import Role
-from console.models import LlmModel
+from console.filters import filter_form, report_url, wants_partial
 from costs import export, services
 from costs.forms import (
     CostFilterForm,
@@ -19,8 +20,8 @@ from costs.forms import (
 from costs.pricing import CODE_EXECUTION, COST_TYPES, TOKEN_TYPE_LABELS
 from costs.selectors import GROUPS, cost_report, price_catalogue
 from costs.templatetags.money import hours, usd, usd_exact
-from usage.forms import options, time_zone_options, workspace_value
-from usage.models import Series, ServiceTier
+from usage.models import ServiceTier
+from usage.selectors import org_models
 
 PRICE_EDITORS = (Role.ADMIN, Role.BILLING)
 
@@ -30,23 +31,27 @@ def _breakable(text: str) -> str:
     return text.replace("_", "_<wbr>").replace(".", ".<wbr>")
 
 
-def _filter_form(request) -> CostFilterForm:
-    zone = getattr(request.user, "time_zone", "UTC") or "UTC"
-    return CostFilterForm(request.GET, org=request.org, default_zone=zone)
+def _renamed_group(request):
+    """Cost URLs from before the one vocabulary said ``group=``: the same view with
+    ``group_by=``, so old bookmarks and shared links keep working (None when not old)."""
+    if "group" not in request.GET:
+        return None
+    query = request.GET.copy()
+    group = query.pop("group")
+    query.setdefault("group_by", group[-1])
+    return redirect(f"{request.path}?{urlencode(query, doseq=True)}", permanent=True)
 
 
-def _choices(org, shown: dict) -> dict:
-    used = Series.objects.filter(org=org).values("model_id")
-    workspaces = list(org.workspaces.all())
-    return {
-        "workspace_options": options(
-            [(workspace_value(w), w.name) for w in workspaces], shown["workspace"]
-        ),
-        "workspaces": workspaces,
-        "models": list(LlmModel.objects.filter(pk__in=used)),
-        "groups": GROUPS,
-        "time_zone_options": time_zone_options(shown["tz"]),
-    }
+def _choices(form: CostFilterForm, selected: dict) -> dict:
+    """The filter bar's options, and the lists the chart's colours are drawn from."""
+    workspaces = list(form.org.workspaces.all())
+    models = list(org_models(form.org.id))
+    listed = form.select_options(
+        selected,
+        [(w.external_id, w.name, w.is_default) for w in workspaces],
+        [(m.model_id, m.display_name) for m in models],
+    )
+    return {"workspaces": workspaces, "models": models, **listed}
 
 
 _DASH = "\u2014"
@@ -146,42 +151,56 @@ def _report(org, data: dict):
     """The cost report of the validated filters."""
     return cost_report(
         org,
-        zone=data["tz"],
+        zone=data["zone"],
         year=data["month"][0],
         month=data["month"][1],
         day=data["day"],
         workspace=data["workspace"],
         model=data["model"],
-        group=data["group"],
+        group=data["group_by"],
     )
+
+
+def _invalid(request, form: CostFilterForm):
+    """The page (or its htmx part) with the filters as typed and what is wrong with them."""
+    selected = form.selected()
+    context = {"form": form, "selected": selected, **_choices(form, selected)}
+    template = "costs/page.html#view" if wants_partial(request) else "costs/page.html"
+    response = render(request, template, context, status=400)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 @require_GET
 @reports_required
 def cost_page(request):
     """The Cost page (the whole page, or its results partial for htmx)."""
-    form = _filter_form(request)
-    template = "costs/page.html#view" if request.htmx else "costs/page.html"
-    valid = form.is_valid()
-    shown = form.shown()
-    context = {"form": form, "shown": shown, **_choices(request.org, shown)}
-    if not valid:
-        return render(request, template, context, status=400)
+    if renamed := _renamed_group(request):
+        return renamed
+    form = filter_form(CostFilterForm, request)
+    if not form.is_valid():
+        return _invalid(request, form)
     data = form.cleaned_data
+    selected = form.selected()
+    context = {"form": form, "selected": selected, **_choices(form, selected)}
     report = _report(request.org, data)
+    month_params = {k: v for k, v in selected.items() if k != "day"}
     context.update(
         report=report,
         chart=_chart(report, context),
         line_rows=_line_rows(report),
         token_type_labels=TOKEN_TYPE_LABELS,
-        month_url="?" + form.query_string(day=""),
-        export_url=reverse("costs:export") + "?" + form.query_string(),
-        month_value="{}-{:02d}".format(*data["month"]),
-        group_label=GROUPS[data["group"]],
+        month_url=report_url("costs:page", month_params),
+        export_url=report_url("costs:export", selected),
+        save_zone_next=report_url("costs:page", selected),
+        month_value=selected["month"],
+        group_label=GROUPS[data["group_by"]],
     )
-    response = render(request, template, context)
-    if request.htmx:  # the address bar gets the canonical URL, not every empty field
-        response["HX-Push-Url"] = reverse("costs:page") + "?" + form.query_string()
+    partial = wants_partial(request)
+    response = render(request, "costs/page.html#view" if partial else "costs/page.html", context)
+    if partial:  # the address bar gets the canonical URL, not every empty field
+        response["HX-Push-Url"] = report_url("costs:page", selected)
+    patch_vary_headers(response, ["HX-Request"])
     return response
 
 
@@ -189,15 +208,15 @@ def cost_page(request):
 @reports_required
 def cost_export(request):
     """The Cost page's lines as a streamed CSV file."""
-    form = _filter_form(request)
+    if renamed := _renamed_group(request):
+        return renamed
+    form = filter_form(CostFilterForm, request)
     if not form.is_valid():
-        shown = form.shown()
-        context = {"form": form, "shown": shown, **_choices(request.org, shown)}
-        return render(request, "costs/page.html", context, status=400)
+        return _invalid(request, form)
     data = form.cleaned_data
     report = _report(request.org, data)
     response = StreamingHttpResponse(
-        export.stream(report, data["tz"]), content_type="text/csv; charset=utf-8"
+        export.stream(report, data["zone"]), content_type="text/csv; charset=utf-8"
     )
     response["Content-Disposition"] = f'attachment; filename="{export.filename(request.org, form)}"'
     return response

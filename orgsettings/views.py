@@ -9,6 +9,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import admin_required, reports_required, scoped
+from console.filters import workspace_value
 from orgsettings import selectors, services
 from orgsettings.forms import (
     ApiKeyFilterForm,
@@ -17,7 +18,7 @@ from orgsettings.forms import (
     RateLimitForm,
     RenameForm,
 )
-from usage.forms import NO_API_KEY, workspace_value
+from usage.forms import NO_API_KEY
 from usage.ingest import keys as ingest_key_services
 
 

@@ -237,12 +237,6 @@ def _sort_key(key: tuple) -> tuple:
     return (period, tuple((v is None, str(v) if v is not None else "") for v in group))
 
 
-def usage_total(scope: Scope, start: dt.datetime, end: dt.datetime) -> dict:
-    """The sums of BUCKET_COLUMNS over ``[start, end)``: ``{column: int}`` (zeros when none)."""
-    rows = usage_by_period(scope, [_Whole(start, end)])
-    return add_up(rows)
-
-
 def add_up(rows: Iterable[dict]) -> dict:
     """The sums of BUCKET_COLUMNS over rows of ``usage_by_period``: ``{column: int}``."""
     total = dict.fromkeys(BUCKET_COLUMNS, 0)
@@ -305,23 +299,23 @@ def dimension_labels(
 def filter_choices(org_id: int, workspace_id: int | None = None) -> dict[str, list[tuple]]:
     """What the Usage page's selects offer, in one query: ``{"workspaces": [(external id or
     None, name, is default)], "api_keys": [(external id, name)] (of the workspace, if any),
-    "models": [(model id, display name)] (those the organisation has used)}``, each in its
+    "models": [(model id, display name)] (those of ``org_models``)}``, each in its
     model's order."""
     key_filter, key_params = (
         ("AND k.workspace_id = %s", [workspace_id]) if workspace_id else ("", [])
     )
+    visible, visible_params = org_models(org_id).values("id").query.sql_with_params()
     sql = (
         "SELECT 0, CASE WHEN w.is_default THEN 0 ELSE 1 END, w.name, w.external_id "
         f"FROM {Workspace._meta.db_table} w WHERE w.org_id = %s "
         "UNION ALL SELECT 1, 0, k.name, k.external_id "
         f"FROM {ApiKey._meta.db_table} k WHERE k.org_id = %s {key_filter} "
         "UNION ALL SELECT 2, 0, m.model_id, m.display_name "
-        f"FROM {LlmModel._meta.db_table} m WHERE m.id IN "
-        f"(SELECT s.model_id FROM {Series._meta.db_table} s WHERE s.org_id = %s) "
+        f"FROM {LlmModel._meta.db_table} m WHERE m.id IN ({visible}) "
         "ORDER BY 1, 2, 3, 4"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [org_id, org_id, *key_params, org_id])
+        cursor.execute(sql, [org_id, org_id, *key_params, *visible_params])
         fetched = cursor.fetchall()
     out: dict[str, list[tuple]] = {"workspaces": [], "api_keys": [], "models": []}
     for kind, not_default, a, b in fetched:
@@ -551,10 +545,3 @@ def usage_report(query: UsageQuery) -> dict:
         ],
         "has_data": totals["requests"] > 0,
     }
-
-
-def days_for_select(query: UsageQuery) -> list[dt.date]:
-    """The local dates of the chosen month (no query)."""
-    return [
-        p.local_start.date() for p in timeslice.days_of_month(query.year, query.month, query.zone)
-    ]

@@ -25,7 +25,9 @@ MINUTE = dt.timedelta(minutes=1)
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
 
-LEVELS = ("month", "day", "hour")
+# The years a report may show: far enough inside datetime's 1 to 9999 that a month, the
+# period before it and any zone's offset stay representable (9999-12 would overflow).
+YEARS = range(2000, 3000)
 # The bucket level each drill level's periods are drawn from, finest first.
 UNITS = ("minute", "hour", "day")
 
@@ -236,11 +238,6 @@ def merge(ranges: list[Range]) -> dict[str, list[tuple[dt.datetime, dt.datetime]
         else:
             spans.append((r.start, r.end))
     return merged
-
-
-def decompose_periods(periods: list[Period]) -> dict[str, list[tuple[dt.datetime, dt.datetime]]]:
-    """The bucket ranges to read for consecutive periods, per level, merged."""
-    return merge([r for p in periods for r in decompose(p.start, p.end)])
 
 
 def previous_periods(

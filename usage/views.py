@@ -3,73 +3,44 @@
 import csv
 
 import orjson
-from django.http import Http404, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 from django.shortcuts import render
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.html import format_html
-from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET
 
 from accounts.access import reports_required
-from accounts.models import User
+from console.filters import filter_form, report_url, wants_partial
 from usage import selectors, timeslice
 from usage.forms import BREAKDOWN_COLUMNS, NO_API_KEY, PERIOD_COLUMNS, UsageFilterForm
 
 RATE_LIMITED_PER_PAGE = 50
 
 
-def _form(request) -> UsageFilterForm:
-    form = UsageFilterForm(request.GET, org=request.org, user=request.user)
-    if not form.is_valid() and form.not_found:
-        raise Http404("No such workspace or API key in this organisation.")
-    return form
-
-
-def _remember_time_zone(request, form: UsageFilterForm) -> None:
-    """A zone chosen on the page becomes the person's default (one UPDATE when it changes)."""
-    chosen = form.cleaned_data["tz"]
-    if request.GET.get("tz") and request.user.time_zone != chosen:
-        User.objects.filter(pk=request.user.pk).update(time_zone=chosen)
-        request.user.time_zone = chosen
-
-
-PARAM_ORDER = [
-    "workspace", "model", "month", "day", "hour", "api_key", "group_by", "tz", "sort", "part",
-    "rl_page",
-]  # fmt: skip
-
-
-def _url(name: str, params: dict, **changes) -> str:
-    """A URL of the view with ``changes``, parameters in one order so each view has one URL."""
-    merged = {**params, **changes}
-    ordered = [(k, merged[k]) for k in PARAM_ORDER if merged.get(k)]
-    return f"{reverse(name)}?{urlencode(ordered)}"
-
-
 def _links(params: dict, level: str, periods) -> dict:
     """Drill-down, breadcrumb and export URLs of the view (every level lives in the URL)."""
     month_params = {k: v for k, v in params.items() if k not in ("day", "hour")}
-    crumbs = [{"label": params["month"], "url": _url("usage:page", month_params)}]
+    crumbs = [{"label": params["month"], "url": report_url("usage:page", month_params)}]
     if "day" in params:
         day_params = {k: v for k, v in params.items() if k != "hour"}
-        crumbs.append({"label": params["day"], "url": _url("usage:page", day_params)})
+        crumbs.append({"label": params["day"], "url": report_url("usage:page", day_params)})
     if "hour" in params:
-        crumbs.append({"label": params["hour"], "url": _url("usage:page", params)})
+        crumbs.append({"label": params["hour"], "url": report_url("usage:page", params)})
     drill_param = {"month": "day", "day": "hour"}.get(level)
     drills = [
-        _url("usage:page", params, **{drill_param: p.key}) if drill_param else None for p in periods
+        report_url("usage:page", params, **{drill_param: p.key}) if drill_param else None
+        for p in periods
     ]
     return {
         "crumbs": crumbs,
         "drills": drills,
-        "export": _url("usage:export", params),
-        "self": _url("usage:page", params),
-        "limits": _url("usage:page", params, part="limits"),
-        "rate_limited": _url("usage:page", params, part="rate_limited"),
+        "export": report_url("usage:export", params),
+        "self": report_url("usage:page", params),
+        "limits": report_url("usage:page", params, part="limits"),
+        "rate_limited": report_url("usage:page", params, part="rate_limited"),
     }
 
 
@@ -198,7 +169,7 @@ def _sort_headers(params: dict, sort: str) -> list[dict]:
             {
                 "label": label,
                 "num": numeric,
-                "url": _url("usage:page", params, sort=wanted + column),
+                "url": report_url("usage:page", params, sort=wanted + column),
                 "aria_sort": ("descending" if descending else "ascending") if current else "",
             }
         )
@@ -207,27 +178,21 @@ def _sort_headers(params: dict, sort: str) -> list[dict]:
 
 def _invalid(request, form: UsageFilterForm):
     """The page (or its htmx part) with the filters as typed and what is wrong with them."""
-    selected = {k: form.data.get(k, "") for k in form.fields}
-    # The zone the page would use, not the list's first entry, when the URL names none.
-    selected["tz"] = form.cleaned_data.get("tz") or selected["tz"] or "UTC"
-    context = {
-        "form": form,
-        "errors": form.error_messages(),
-        "selected": selected,
-        **form.select_options(selected, None, []),
-    }
-    template = "usage/page.html#content" if _partial(request) else "usage/page.html"
-    return render(request, template, context, status=400)
+    selected = form.selected()
+    context = {"form": form, "selected": selected, **form.select_options(selected)}
+    template = "usage/page.html#content" if wants_partial(request) else "usage/page.html"
+    response = render(request, template, context, status=400)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 @require_GET
 @reports_required
 def usage_page(request):
     """The Usage page: the whole page, or for htmx the part that changed."""
-    form = _form(request)
+    form = filter_form(UsageFilterForm, request)
     if not form.is_valid():
         return _invalid(request, form)
-    _remember_time_zone(request, form)
     query = form.query()
     params = form.url_params()
     if query.sort:
@@ -258,27 +223,22 @@ def usage_page(request):
             )
         ],
         "part": part,
-        **form.select_options(
-            params, form.cleaned_data.get("workspace"), selectors.days_for_select(query)
-        ),
+        "save_zone_next": links["self"],
+        **form.select_options(params),
     }
     if part == "limits":
         context.update(_rate_limit_use(query, report))
     if part == "rate_limited":
         context.update(_rate_limited(query, report, params))
     template = "usage/page.html"
-    if _partial(request):
+    if wants_partial(request):
         template += "#" + (part or "content")
     with timezone.override(query.zone):  # dates on the page read in the chosen zone
         response = render(request, template, context)
-    if _partial(request) and not part:
+    if wants_partial(request) and not part:
         response["HX-Push-Url"] = links["self"]
     patch_vary_headers(response, ["HX-Request"])
     return response
-
-
-def _partial(request) -> bool:
-    return bool(request.htmx) and not request.htmx.history_restore_request
 
 
 def _rate_limit_use(query, report) -> dict:
@@ -302,8 +262,8 @@ def _rate_limited(query, report, params: dict) -> dict:
     return {
         "rl_page": page,
         "rl_links": {
-            "previous": _url("usage:page", params, part="rate_limited", rl_page=number - 1),
-            "next": _url("usage:page", params, part="rate_limited", rl_page=number + 1),
+            "previous": report_url("usage:page", params, part="rate_limited", rl_page=number - 1),
+            "next": report_url("usage:page", params, part="rate_limited", rl_page=number + 1),
         },
         "rl_horizon": horizon,
         "rl_purged": report["periods"][0].start < horizon,
@@ -467,7 +427,7 @@ def _level(params: dict) -> str:
 @reports_required
 def export_csv(request):
     """The displayed view as CSV, streamed; its sums equal the page's totals."""
-    form = _form(request)
+    form = filter_form(UsageFilterForm, request)
     if not form.is_valid():
         return _invalid(request, form)
     query = form.query()

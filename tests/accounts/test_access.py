@@ -82,6 +82,13 @@ class Case:
 
 CASES = [
     Case("console:home", "GET", ALL, ok=200),  # reports roles are redirected, see below
+    Case(
+        "console:save_time_zone",
+        "POST",
+        ALL,
+        ok=302,
+        data=lambda w: {"tz": "Asia/Tokyo", "next": "/usage/"},
+    ),
     Case("usage:page", "GET", REPORTS, ok=200),
     Case("usage:page", "GET", REPORTS, ok=200, htmx=True),
     Case("usage:export", "GET", REPORTS, ok=200),

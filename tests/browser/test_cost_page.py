@@ -43,7 +43,7 @@ def test_billing_filters_drills_into_a_day_and_exports_matching_csv(page, login,
 
     # Filter: group by workspace (htmx swap, URL pushed).
     page.get_by_label("Group by").select_option("workspace")
-    page.wait_for_url("**group=workspace**")
+    page.wait_for_url("**group_by=workspace**")
     page.wait_for_selector("#cost-chart .main-svg")
     assert "Research" in page.get_by_test_id("cost-lines").inner_text()
 

@@ -29,7 +29,7 @@ def test_utc_month_is_its_days_and_reads_one_day_range():
     assert [d.label for d in days][:2] == ["2026-02-01", "2026-02-02"]
     assert len(days) == 28
     assert days[0].start == u(2026, 2, 1) and days[-1].end == u(2026, 3, 1)
-    assert ts.decompose_periods(days) == {
+    assert ts.merge([r for d in days for r in ts.decompose(d.start, d.end)]) == {
         "minute": [],
         "hour": [],
         "day": [(u(2026, 2, 1), u(2026, 3, 1))],

@@ -1,0 +1,278 @@
+"""The report filters the Usage and Cost pages share: one form, one vocabulary, one bar.
+
+Both pages read the same query-string parameters with the same rules:
+
+* ``workspace``, ``model``, ``month`` (``YYYY-MM``), ``day`` (``YYYY-MM-DD``, chosen from
+  the month's list of days), ``group_by`` and ``tz``; each page adds what only it has.
+* A malformed or out-of-range value is a 400 that says what is wrong, naming the control.
+* A well-formed id that names nothing this organisation has (a workspace, API key or model
+  of another organisation, or of none) is a 404, raised by the view (``filter_form``) so the
+  same words answer on both pages: another organisation's id reads exactly like an id that
+  was never sent.
+* ``tz`` shows the view in a zone; it never changes the person's saved zone (only the
+  time-zone control's POST, ``console.views.save_time_zone``, does).
+"""
+
+import datetime as dt
+import html
+import re
+import zoneinfo
+from functools import lru_cache
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.urls import reverse
+from django.utils import dateformat, timezone
+from django.utils.http import urlencode
+from django.utils.safestring import SafeString, mark_safe
+
+from console.models import MODEL_ID_MAX_LENGTH, Workspace, is_model_id
+from usage import timeslice
+from usage.selectors import org_models
+
+# Values the Workspaces and API keys pages link to the reports with (keep in step with them).
+DEFAULT_WORKSPACE = "default"
+EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+NOT_FOUND = "No such workspace, API key or model in this organisation."
+
+# Every parameter of either report, in the one order their URLs list them (one URL a view).
+PARAM_ORDER = [
+    "workspace", "model", "month", "day", "hour", "api_key", "group_by", "tz", "sort", "part",
+    "rl_page",
+]  # fmt: skip
+
+
+def workspace_value(workspace: Workspace) -> str:
+    """How a query string names a workspace: its external id, or "default"."""
+    return workspace.external_id or DEFAULT_WORKSPACE
+
+
+def report_url(name: str, params: dict, **changes) -> str:
+    """A report URL with ``changes``, its parameters in ``PARAM_ORDER``, empty ones left out."""
+    merged = {**params, **changes}
+    ordered = [(k, merged[k]) for k in PARAM_ORDER if merged.get(k)]
+    return f"{reverse(name)}?{urlencode(ordered)}"
+
+
+@lru_cache(maxsize=1)
+def time_zones() -> frozenset[str]:
+    """Every IANA zone name this machine knows."""
+    return frozenset(zoneinfo.available_timezones() | {"UTC"})
+
+
+@lru_cache(maxsize=64)
+def time_zone_options(selected: str) -> SafeString:
+    """The <option>s of the zone select (600 of them: built once per chosen zone)."""
+    return options(((name, name) for name in sorted(time_zones())), selected)
+
+
+def options(choices, selected: str) -> SafeString:
+    """``<option>``s from ``(value, label)`` pairs, the selected one marked; built here rather
+    than in a template loop, which costs several variable lookups per option (100 keys)."""
+    text = "".join(
+        f'<option value="{html.escape(value)}"{" selected" if value == selected else ""}>'
+        f"{html.escape(label)}</option>"
+        for value, label in choices
+    )
+    return mark_safe(text)  # noqa: S308 - every value and label is escaped (as escape() does)
+
+
+def wants_partial(request) -> bool:
+    """Whether htmx asked for the part of the page that changed (not a history restore)."""
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def filter_form(form_class, request):
+    """The page's filter form over the query string; 404 when an id is not this org's."""
+    form = form_class(request.GET, org=request.org, user=request.user)
+    if not form.is_valid() and form.not_found:
+        raise Http404(NOT_FOUND)
+    return form
+
+
+class ReportFilterForm(forms.Form):
+    """The filters both reports share. ``cleaned_data`` holds ``workspace`` (a Workspace or
+    None), ``model`` (an LlmModel or None), ``month`` ``(year, month)``, ``day`` (a date or
+    None), ``group_by``, ``tz`` (the zone's name) and ``zone`` (its ZoneInfo)."""
+
+    workspace = forms.CharField(required=False, max_length=128, label="Workspace")
+    # Not stripped: a model id is whatever ingest accepted, spaces included.
+    model = forms.CharField(
+        required=False, max_length=MODEL_ID_MAX_LENGTH, strip=False, label="Model"
+    )
+    month = forms.CharField(required=False, max_length=7, label="Month")
+    day = forms.DateField(required=False, input_formats=["%Y-%m-%d"], label="Day")
+    group_by = forms.ChoiceField(required=False, choices=[], label="Group by")
+    tz = forms.CharField(required=False, max_length=64, label="Time zone")
+
+    # What each page groups by, and its grouping when the URL names none.
+    group_by_choices: list[tuple[str, str]] = []
+    default_group_by = ""
+
+    def __init__(self, data, *, org, user, now: dt.datetime | None = None):
+        super().__init__(data)
+        self.fields["group_by"].choices = self.group_by_choices
+        self.org = org
+        self.user = user
+        self.now = now or timezone.now()
+        self.not_found = False  # a well-formed id this organisation does not have
+
+    def saved_zone(self) -> str:
+        """The person's saved zone (UTC when none or no longer known)."""
+        name = getattr(self.user, "time_zone", "") or "UTC"
+        return name if name in time_zones() else "UTC"
+
+    def clean_workspace(self):
+        value = self.cleaned_data["workspace"].strip()
+        if not value:
+            return None
+        if value == DEFAULT_WORKSPACE:
+            return Workspace.objects.get(org=self.org, is_default=True)
+        if not EXTERNAL_ID.match(value):
+            raise ValidationError(f"“{value}” is not a workspace id (such as wrkspc_01…).")
+        workspace = Workspace.objects.filter(org=self.org, external_id=value).first()
+        if workspace is None:
+            self.not_found = True
+            raise ValidationError(f"There is no workspace “{value}” in this organisation.")
+        return workspace
+
+    def clean_model(self):
+        value = self.cleaned_data["model"]
+        if not value:
+            return None
+        if not is_model_id(value):
+            raise ValidationError(f"“{value}” is not a model id (1 to 128 characters).")
+        model = org_models(self.org.id).filter(model_id=value).first()
+        if model is None:
+            self.not_found = True
+            raise ValidationError(f"There is no model “{value}” in this organisation.")
+        return model
+
+    def clean_tz(self):
+        value = self.cleaned_data["tz"].strip()
+        if not value:
+            return self.saved_zone()
+        if value not in time_zones():
+            raise ValidationError(
+                f"“{value}” is not an IANA time zone; use a name such as Europe/London or UTC."
+            )
+        return value
+
+    def clean_month(self):
+        value = self.cleaned_data["month"].strip()
+        if not value:
+            return None
+        match = _MONTH.match(value)
+        if not match or not 1 <= int(match.group(2)) <= 12:
+            raise ValidationError(f"“{value}” is not a month; use YYYY-MM, such as 2026-03.")
+        year = int(match.group(1))
+        if year not in timeslice.YEARS:
+            raise ValidationError(f"{year} is out of range ({_years()}).")
+        return (year, int(match.group(2)))
+
+    def clean_group_by(self):
+        return self.cleaned_data["group_by"] or self.default_group_by
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        zone = data["zone"] = zoneinfo.ZoneInfo(data["tz"])
+        day = data.get("day")
+        if day is not None and day.year not in timeslice.YEARS:
+            self.add_error("day", f"{day.year} is out of range ({_years()}).")
+            return data
+        month = data.get("month")
+        if month is None:
+            local = day or self.now.astimezone(zone).date()
+            month = (local.year, local.month)
+        elif day is not None and (day.year, day.month) != month:
+            self.add_error("day", f"{day} is not in the chosen month {month[0]}-{month[1]:02d}.")
+            return data
+        if day is not None and not timeslice.day_exists(day, zone):
+            self.add_error("day", f"{day} never happened in {data['tz']} (the clocks skipped it).")
+            return data
+        data["month"] = month
+        return data
+
+    def url_params(self) -> dict:
+        """The canonical parameters of this view (call after ``is_valid()``)."""
+        data = self.cleaned_data
+        params = {}
+        if data.get("workspace"):
+            params["workspace"] = workspace_value(data["workspace"])
+        if data.get("model"):
+            params["model"] = data["model"].model_id
+        params["month"] = f"{data['month'][0]}-{data['month'][1]:02d}"
+        if data.get("day"):
+            params["day"] = data["day"].isoformat()
+        if data.get("group_by"):
+            params["group_by"] = data["group_by"]
+        params["tz"] = data["tz"]
+        return params
+
+    def selected(self) -> dict:
+        """The value each control shows: the view's when valid, else what was sent (and the
+        zone the page would use, not the list's first entry, when the URL names none)."""
+        if self.is_valid():
+            return self.url_params()
+        chosen = {name: self.data.get(name, "") for name in self.fields}
+        chosen["tz"] = self.cleaned_data.get("tz") or chosen["tz"] or self.saved_zone()
+        chosen["group_by"] = chosen["group_by"] or self.default_group_by
+        return chosen
+
+    def days(self) -> list[dt.date]:
+        """The local dates of the chosen month (empty when the filters are not valid)."""
+        if not self.is_valid():
+            return []
+        year, month = self.cleaned_data["month"]
+        periods = timeslice.days_of_month(year, month, self.cleaned_data["zone"])
+        return [p.local_start.date() for p in periods]
+
+    def select_options(self, selected: dict, workspaces, models) -> dict:
+        """The ``<option>``s of the shared selects: ``workspaces`` as ``(external id or None,
+        name, is default)``, ``models`` as ``(model id, display name)``."""
+        workspace_choices = [
+            (
+                external_id or DEFAULT_WORKSPACE,
+                f"{name} (Default)" if is_default and name != "Default" else name,
+            )
+            for external_id, name, is_default in workspaces
+        ]
+        model_choices = [(model_id, f"{name} ({model_id})") for model_id, name in models]
+        day_choices = [(d.isoformat(), dateformat.format(d, "D j M")) for d in self.days()]
+        return {
+            "workspace_options": options(workspace_choices, selected.get("workspace", "")),
+            "model_options": options(model_choices, selected.get("model", "")),
+            "day_options": options(day_choices, selected.get("day", "")),
+            "time_zone_options": time_zone_options(selected.get("tz", "")),
+        }
+
+    def error_messages(self) -> list[str]:
+        """Each error as a person reads it: the control's label, then what is wrong."""
+        return [
+            m if field == "__all__" else f"{self.fields[field].label}: {m}"
+            for field, errors in self.errors.items()
+            for m in errors
+        ]
+
+
+def _years() -> str:
+    return f"{timeslice.YEARS.start} to {timeslice.YEARS.stop - 1}"
+
+
+class TimeZoneForm(forms.Form):
+    """The time-zone control's POST: save a zone as the person's own, then go back."""
+
+    tz = forms.CharField(max_length=64, label="Time zone")
+    next = forms.CharField(required=False, max_length=2000)
+
+    def clean_tz(self):
+        value = self.cleaned_data["tz"]
+        if value not in time_zones():
+            raise ValidationError(
+                f"“{value}” is not an IANA time zone; use a name such as Europe/London or UTC."
+            )
+        return value
