@@ -1,7 +1,6 @@
 from html import escape
 
 from django.contrib import messages
-from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.safestring import mark_safe
@@ -9,6 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import reports_required, role_required
 from accounts.models import Role
+from console import exports
 from console.models import LlmModel
 from costs import export, services
 from costs.forms import (
@@ -196,11 +196,7 @@ def cost_export(request):
         return render(request, "costs/page.html", context, status=400)
     data = form.cleaned_data
     report = _report(request.org, data)
-    response = StreamingHttpResponse(
-        export.stream(report, data["tz"]), content_type="text/csv; charset=utf-8"
-    )
-    response["Content-Disposition"] = f'attachment; filename="{export.filename(request.org, form)}"'
-    return response
+    return exports.response(export.rows(report, data["tz"]), export.filename(request.org, form))
 
 
 def _prices_context(request, model_form=None, tool_form=None) -> dict:

@@ -145,7 +145,7 @@ def test_developer_filters_drills_goes_back_and_exports(page, login, transaction
     with page.expect_download() as info:
         page.get_by_test_id("export").click()
     download = info.value
-    assert download.suggested_filename == "usage_acme_2026-11_by-day_utc.csv"
+    assert download.suggested_filename == "usage_acme_2026-11_by-day_UTC.csv"
     with open(download.path(), encoding="utf-8") as f:
         lines = list(csv.DictReader(io.StringIO(f.read())))
     assert len(lines) == 30
