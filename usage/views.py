@@ -1,21 +1,20 @@
 """The Usage page (with its htmx partials) and its CSV export."""
 
-import orjson
 from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
-from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET
 
 from accounts.access import reports_required
 from accounts.models import User
-from console import exports
+from console import charts, exports
 from usage import export, selectors
 from usage.forms import BREAKDOWN_COLUMNS, PERIOD_COLUMNS, UsageFilterForm
+from usage.models import ServiceTier
 
 RATE_LIMITED_PER_PAGE = 50
 
@@ -71,86 +70,33 @@ def _links(params: dict, level: str, periods) -> dict:
     }
 
 
-def _hover(label: str, c: dict) -> str:
-    return (
-        f"<b>{label}</b><br>Input {c['input_tokens']:,}: uncached {c['uncached_input_tokens']:,}"
-        f", cache writes {c['cache_write_tokens']:,}, cache reads {c['cache_read_tokens']:,}"
-        f"<br>Output {c['output_tokens']:,}<br>Requests {c['requests']:,}"
-    )
+def _identity(group_by: str, value):
+    """What a group's colour follows: its id, or its place among the fixed service tiers
+    (as on the Cost page, so a tier keeps its colour there too)."""
+    if group_by == "service_tier" and value in ServiceTier.values:
+        return ServiceTier.values.index(value)
+    return value
 
 
 def _chart(report: dict, query, links: dict) -> dict:
-    """The data usage.js draws (plain numbers; Plotly formats nothing we need exact)."""
+    """The tokens chart's figure (plain numbers; Plotly formats nothing we need exact)."""
     periods, per_period = report["periods"], report["per_period"]
     x = [p.label for p in periods]
-    if query.group_by:
-        by_group: dict = {}
-        for row in report["rows"]:
-            by_group.setdefault(row["group"], {})[row["period"]] = selectors.derived(row)
-        labels = {g["group"]: g["label"] for g in report["groups"]}
-        empty = selectors.derived(dict.fromkeys(selectors.BUCKET_COLUMNS, 0))
-        traces = []
-        for g in report["groups"]:  # in the table's order
-            cells = [by_group[g["group"]].get(i, empty) for i in range(len(periods))]
-            traces.append(
-                {
-                    "name": labels[g["group"]],
-                    "y": [c["input_tokens"] + c["output_tokens"] for c in cells],
-                    "text": [
-                        _hover(f"{labels[g['group']]}, {x[i]}", c) for i, c in enumerate(cells)
-                    ],
-                }
-            )
-    else:
-        text = [_hover(x[i], c) for i, c in enumerate(per_period)]
-        traces = [
-            {"name": name, "y": [c[col] for c in per_period], "text": text}
-            for col, name in [
-                ("uncached_input_tokens", "Input: uncached"),
-                ("cache_write_tokens", "Input: cache writes"),
-                ("cache_read_tokens", "Input: cache reads"),
-                ("output_tokens", "Output"),
-            ]
-        ]
-    return {
-        "level": report["level"],
-        "x": x,
-        "keys": [p.key for p in periods],
-        "drills": links["drills"],
-        "traces": traces,
-        "rate_limited": [{"name": r["name"], "y": r["y"]} for r in report["rate_limited"]],
-    }
-
-
-_JSON_SCRIPT_ESCAPES = (("&", "\\u0026"), ("<", "\\u003C"), (">", "\\u003E"))
-
-
-def _json_script(value, element_id: str) -> SafeString:
-    """What the ``json_script`` filter makes, some thirty times faster for the 50 kB of a
-    chart by the minute (orjson, and three replaces instead of ``str.translate``)."""
-    text = orjson.dumps(value).decode()
-    for char, escaped in _JSON_SCRIPT_ESCAPES:
-        text = text.replace(char, escaped)
-    safe = mark_safe(text)  # noqa: S308 - JSON with <, > and & escaped, as json_script does
-    return format_html('<script id="{}" type="application/json">{}</script>', element_id, safe)
-
-
-def _limits_chart(use: list[dict], periods) -> dict:
-    models: dict = {}
-    for row in use:
-        m = models.setdefault(
-            row["model"],
-            {
-                "name": row["model"],
-                "input": [None] * len(periods),
-                "output": [None] * len(periods),
-                "input_limit": row["input_limit"],
-                "output_limit": row["output_limit"],
-            },
-        )
-        m["input"][row["period"]] = row["peak_input_tpm"]
-        m["output"][row["period"]] = row["peak_output_tpm"]
-    return {"x": [p.label for p in periods], "models": list(models.values())}
+    if not query.group_by:
+        return charts.usage_tokens(x, per_period, links["drills"])
+    by_group: dict = {}
+    for row in report["rows"]:
+        by_group.setdefault(row["group"], {})[row["period"]] = selectors.derived(row)
+    empty = selectors.derived(dict.fromkeys(selectors.BUCKET_COLUMNS, 0))
+    groups = [
+        {
+            "identity": _identity(query.group_by, g["group"][0]),
+            "label": g["label"],
+            "cells": [by_group[g["group"]].get(i, empty) for i in range(len(periods))],
+        }
+        for g in report["groups"]  # in the table's order
+    ]
+    return charts.usage_groups(x, groups, links["drills"])
 
 
 SORT_HEADERS = [
@@ -243,7 +189,11 @@ def usage_page(request):
         "report": report,
         "links": links,
         "chart": chart,
-        "chart_script": _json_script(chart, "usage-chart-data"),
+        "chart_script": charts.script(chart, "usage-chart-data"),
+        "rate_limited_script": charts.script(
+            charts.rate_limited([p.label for p in report["periods"]], report["rate_limited"]),
+            "rate-limited-chart-data",
+        ),
         "changes": {f: _percent(v, signed=True) for f, v in report["changes"].items()},
         "cache_read_percent": _percent(report["totals"]["cache_read_rate"]),
         "sort_headers": _sort_headers(params, query.sort),
@@ -287,7 +237,7 @@ def _rate_limit_use(query, report) -> dict:
     for row in use:
         row["period_label"] = hours[row["period"]].label
         row["cache_read_percent"] = _percent(row["cache_read_rate"])
-    chart = _json_script(_limits_chart(use, hours), "limits-chart-data")
+    chart = charts.script(charts.rate_limit_use([h.label for h in hours], use), "limits-chart-data")
     return {"limits": {"rows": use, "periods": hours, "chart_script": chart}}
 
 
