@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "accounts",
     "usage",
     "costs",
+    "adminapi",
 ]
 
 MIDDLEWARE = [
