@@ -327,4 +327,4 @@ def revoke_admin_key(request, key):
     """Revoke an Admin API key; requests with it get 401 from then on (Admin)."""
     services.revoke_admin_key(key, actor=request.user)
     messages.success(request, f"Admin API key {key.name} revoked.")
-    return redirect("adminapi:admin_keys")
+    return redirect("admin_keys:list")
