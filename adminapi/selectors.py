@@ -144,6 +144,8 @@ def usage_report(org, page: Window, bucket_width: str, group_by: list, filters: 
     rows = rows.values("start", *fields).annotate(**{c: Sum(c) for c in COUNTERS}).order_by()
     by_start = defaultdict(list)
     for row in rows:
+        # PostgreSQL sums bigints as numeric; the API's counts are JSON integers.
+        row.update({c: int(row[c]) for c in COUNTERS})
         result = {
             "uncached_input_tokens": row["uncached_input_tokens"],
             "cache_creation": {
