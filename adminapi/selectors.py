@@ -91,11 +91,12 @@ def window(
     """The page of buckets asked for.
 
     Buckets snap to UTC boundaries: the first is the one containing ``starting_at`` (or the
-    page's). Only buckets that end at or before ``ending_at`` are returned (so an unaligned
-    ``ending_at`` such as "now" leaves out the bucket still filling); without ``ending_at``
-    they run up to and including the current bucket.
+    page's, should a client change ``bucket_width`` between pages). Only buckets that end at
+    or before ``ending_at`` are returned (so an unaligned ``ending_at`` such as "now" leaves
+    out the bucket still filling); without ``ending_at`` they run up to and including the
+    current bucket.
     """
-    first = page or floor(starting_at, width)
+    first = floor(page or starting_at, width)
     try:
         bound = floor(ending_at, width) if ending_at is not None else floor(now, width) + width
     except OverflowError:

@@ -234,6 +234,14 @@ def test_paging_walks_every_bucket_and_the_cursor_survives_new_data(api, org, us
     assert noon["results"][0]["output_tokens"] == 9
 
 
+def test_a_page_token_snaps_to_the_width_asked_for(api, usage):
+    params = {"starting_at": "2026-11-03T00:00:00Z", "bucket_width": "1m", "limit": "1"}
+    first = _body(api(URL, params))
+    # The token names 00:01; read with hours, the page is the hour containing it.
+    hours = _body(api(URL, {**params, "bucket_width": "1h", "page": first["next_page"]}))
+    assert hours["data"][0]["starting_at"] == "2026-11-03T00:00:00Z"
+
+
 def test_without_ending_at_buckets_run_to_the_current_one(api):
     now = dt.datetime.now(dt.UTC)
     start = (now - dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:00:00Z")
