@@ -1,9 +1,10 @@
-"""Anthropic's Admin API paths under /v1/ (namespace ``adminapi``, machines, key-authenticated)
-and the Admin keys settings page (namespace ``admin_keys``, Admins signed in)."""
+"""Anthropic's Admin API paths under /v1/ (namespace ``adminapi``, machines, key-authenticated),
+its reference and OpenAPI document (``admin_api_docs``, public) and the Admin keys settings
+page (namespace ``admin_keys``, Admins signed in)."""
 
 from django.urls import include, path
 
-from adminapi import views
+from adminapi import docs, views
 
 api_patterns = [
     path("organizations/usage_report/messages", views.usage_messages, name="usage_messages"),
@@ -21,7 +22,13 @@ page_patterns = [
     path("<int:pk>/revoke/", views.revoke_admin_key, name="revoke"),
 ]
 
+doc_patterns = [
+    path("", docs.reference, name="reference"),
+    path("openapi.json", docs.openapi_json, name="openapi"),
+]
+
 urlpatterns = [
     path("v1/", include((api_patterns, "adminapi"))),
+    path("docs/admin-api/", include((doc_patterns, "admin_api_docs"))),
     path("settings/admin-keys/", include((page_patterns, "admin_keys"))),
 ]

@@ -11,7 +11,7 @@ urlpatterns = [
     path("settings/", include("usage.manage_urls")),
     path("settings/ingest-keys/", include("usage.ingest_key_urls")),
     path("api/", include("usage.api_urls")),
-    path("", include("adminapi.urls")),  # /v1/organizations/... and /settings/admin-keys/
+    path("", include("adminapi.urls")),  # /v1/, /docs/admin-api/, /settings/admin-keys/
     # Operators of this installation only (is_staff); organisation members never get in.
     path("ops/admin/", admin.site.urls),
 ]
