@@ -1,10 +1,10 @@
 """Anthropic's Admin API paths under /v1/ (namespace ``adminapi``, machines, key-authenticated),
-its reference and OpenAPI document (``admin_api_docs``, public) and the Admin keys settings
-page (namespace ``admin_keys``, Admins signed in)."""
+its reference and OpenAPI document (``admin_api_docs``, public), the Admin keys settings
+page (namespace ``admin_keys``, Admins signed in) and the operators' ``/metrics``."""
 
 from django.urls import include, path
 
-from adminapi import docs, views
+from adminapi import docs, metrics, views
 
 api_patterns = [
     path("organizations/usage_report/messages", views.usage_messages, name="usage_messages"),
@@ -31,4 +31,5 @@ urlpatterns = [
     path("v1/", include((api_patterns, "adminapi"))),
     path("docs/admin-api/", include((doc_patterns, "admin_api_docs"))),
     path("settings/admin-keys/", include((page_patterns, "admin_keys"))),
+    path("metrics", include(([path("", metrics.metrics, name="metrics")], "ops_metrics"))),
 ]

@@ -201,7 +201,8 @@ CASES = [
 
 # Reachable without a session: signing in, password reset, invitation links (which carry
 # their own secret), the ingest API and the Admin API (their own keys; the Admin API's gate is
-# tested in tests/adminapi), the Admin API's reference (no data) and the operators' admin site
+# tested in tests/adminapi), the Admin API's reference (no data), /metrics (its own token or
+# address allow-list, tested in tests/adminapi/test_metrics.py) and the operators' admin site
 # (is_staff only; tested in test_admin_site_is_for_staff_only).
 PUBLIC = {
     "accounts:login",
@@ -212,7 +213,7 @@ PUBLIC = {
     "accounts:password_reset_complete",
     "accounts:accept_invitation",
 }
-PUBLIC_NAMESPACES = {"admin", "api", "adminapi", "admin_api_docs"}
+PUBLIC_NAMESPACES = {"admin", "api", "adminapi", "admin_api_docs", "ops_metrics"}
 
 
 def _url_names(resolver=None, prefix=""):
