@@ -24,6 +24,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 import pytest
+from django.db import connection
 
 from costs.models import ModelPrice, ToolPrice
 from tests import factories
@@ -242,3 +243,16 @@ def test_cost_pages_follow_next_page(api, rows):
             break
         page = body["next_page"]
     assert seen == ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04", "2026-11-05"]
+
+
+def test_a_page_costs_a_fixed_number_of_queries(api, rows, django_assert_num_queries):
+    params = {
+        "starting_at": "2026-11-01T00:00:00Z",
+        "limit": "31",
+        "group_by[]": ["workspace_id", "description"],
+    }
+    api(URL, params)
+    # The key; prices (2); the code-execution allowance (1); the buckets (1, after one that
+    # tunes the planner on PostgreSQL); models (1); workspace names and ids (2).
+    with django_assert_num_queries(9 if connection.vendor == "postgresql" else 8):
+        assert api(URL, params).status_code == 200

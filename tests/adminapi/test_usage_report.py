@@ -338,3 +338,16 @@ def test_no_query_string_gets_a_500(api, pairs):
     assert response.status_code in (200, 400), response.content
     body = response.json()
     assert ("data" in body) if response.status_code == 200 else (body["type"] == "error")
+
+
+def test_a_page_costs_a_fixed_number_of_queries(api, usage, django_assert_num_queries):
+    params = {
+        "starting_at": "2026-11-03T00:00:00Z",
+        "bucket_width": "1m",
+        "limit": "1440",
+        "group_by[]": list(DIMENSIONS),
+    }
+    # The key (1), its last use (0: noted this minute already), the buckets (1).
+    api(URL, params)
+    with django_assert_num_queries(2):
+        assert api(URL, params).status_code == 200
