@@ -1,0 +1,7 @@
+"""The Admin keys page's form."""
+
+from django import forms
+
+
+class AdminKeyForm(forms.Form):
+    name = forms.CharField(max_length=200, strip=True)
