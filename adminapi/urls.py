@@ -1,6 +1,6 @@
 """Anthropic's Admin API paths under /v1/ (namespace ``adminapi``, machines, key-authenticated),
-its reference and OpenAPI document (``admin_api_docs``, public), the Admin keys settings
-page (namespace ``admin_keys``, Admins signed in) and the operators' ``/metrics``."""
+its reference and OpenAPI document (``admin_api_docs``, public) and the operators'
+``/metrics``. The Admin keys settings page is ``orgsettings``'."""
 
 from django.urls import include, path
 
@@ -16,12 +16,6 @@ api_patterns = [
     path("<path:rest>", views.not_found, name="not_found"),
 ]
 
-page_patterns = [
-    path("", views.admin_keys, name="list"),
-    path("create/", views.create_admin_key, name="create"),
-    path("<int:pk>/revoke/", views.revoke_admin_key, name="revoke"),
-]
-
 doc_patterns = [
     path("", docs.reference, name="reference"),
     path("openapi.json", docs.openapi_json, name="openapi"),
@@ -30,6 +24,5 @@ doc_patterns = [
 urlpatterns = [
     path("v1/", include((api_patterns, "adminapi"))),
     path("docs/admin-api/", include((doc_patterns, "admin_api_docs"))),
-    path("settings/admin-keys/", include((page_patterns, "admin_keys"))),
     path("metrics", include(([path("", metrics.metrics, name="metrics")], "ops_metrics"))),
 ]

@@ -11,16 +11,10 @@ import secrets
 from functools import wraps
 
 from django.conf import settings
-from django.contrib import messages
 from django.http import JsonResponse
-from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
 
-from accounts.access import admin_required, scoped
 from adminapi import selectors, services
-from adminapi.forms import AdminKeyForm
-from adminapi.models import AdminKey
 from adminapi.params import (
     ApiError,
     Query,
@@ -283,48 +277,3 @@ def api_key_detail(request, org, query, api_key_id):
 def not_found(request, org, query, rest):
     """Any other path under /v1/: Anthropic's 404."""
     raise ApiError(404, "not_found_error", "Not found.")
-
-
-def _admin_keys_page(request, form=None, created=None, status=200):
-    context = {
-        "keys": AdminKey.objects.filter(org=request.org).select_related("created_by"),
-        "form": form or AdminKeyForm(),
-        "created": created,
-    }
-    return render(request, "adminapi/admin_keys.html", context, status=status)
-
-
-@require_GET
-@admin_required
-def admin_keys(request):
-    """Admin API keys with their last use; revoked ones stay listed."""
-    return _admin_keys_page(request)
-
-
-@require_POST
-@admin_required
-def create_admin_key(request):
-    """Create an Admin API key and show its secret this once (Admin)."""
-    form = AdminKeyForm(request.POST)
-    if not form.is_valid():
-        return _admin_keys_page(request, form, status=400)
-    key, secret = services.create_admin_key(
-        request.org, form.cleaned_data["name"], actor=request.user
-    )
-    response = _admin_keys_page(request, created={"key": key, "secret": secret})
-    response["Cache-Control"] = "no-store"  # the secret must not be kept by any cache
-    return response
-
-
-def _find_key(org, pk):
-    return AdminKey.objects.filter(org=org, pk=pk).first()
-
-
-@require_POST
-@scoped(_find_key)
-@admin_required
-def revoke_admin_key(request, key):
-    """Revoke an Admin API key; requests with it get 401 from then on (Admin)."""
-    services.revoke_admin_key(key, actor=request.user)
-    messages.success(request, f"Admin API key {key.name} revoked.")
-    return redirect("admin_keys:list")

@@ -33,5 +33,7 @@ class RateLimitForm(forms.Form):
         self.fields["model"].queryset = org_models(org.pk)
 
 
-class IngestKeyForm(forms.Form):
+class KeyNameForm(forms.Form):
+    """The name of a new ingest or Admin API key."""
+
     name = forms.CharField(max_length=200, strip=True)

@@ -10,7 +10,9 @@ from datetime import UTC, datetime, timedelta
 from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
+from adminapi.models import AdminKey
 from console.models import ApiKey, LlmModel, Organization, Workspace
+from console.secret_keys import SecretKey
 from usage.models import DayBucket, IngestKey, RateLimit
 from usage.selectors import org_models
 
@@ -97,14 +99,19 @@ def api_key(org: Organization, pk: int) -> ApiKey | None:
     return ApiKey.objects.filter(org=org, pk=pk).select_related("workspace").first()
 
 
-def ingest_keys(org: Organization) -> QuerySet[IngestKey]:
-    """The org's ingest keys, newest first, revoked ones included."""
-    return IngestKey.objects.filter(org=org).select_related("created_by")
+def secret_keys(org: Organization, model: type[SecretKey]) -> QuerySet[SecretKey]:
+    """The org's keys of one kind (ingest or Admin API), newest first, revoked ones included."""
+    return model.objects.filter(org=org).select_related("created_by")
 
 
 def ingest_key(org: Organization, pk: int) -> IngestKey | None:
     """One ingest key of the org, or None (also when it belongs to another org)."""
     return IngestKey.objects.filter(org=org, pk=pk).first()
+
+
+def admin_key(org: Organization, pk: int) -> AdminKey | None:
+    """One Admin API key of the org, or None (also when it belongs to another org)."""
+    return AdminKey.objects.filter(org=org, pk=pk).first()
 
 
 def models_for_limits(org: Organization) -> list[tuple[LlmModel, RateLimit | None]]:

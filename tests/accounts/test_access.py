@@ -204,9 +204,11 @@ CASES = [
         "orgsettings:create_ingest_key", "POST", ADMIN, ok=200, data=lambda w: {"name": "gateway"}
     ),
     Case("orgsettings:revoke_ingest_key", "POST", ADMIN, ok=302, args=lambda w: [w.ingest_key.pk]),
-    Case("admin_keys:list", "GET", ADMIN, ok=200),
-    Case("admin_keys:create", "POST", ADMIN, ok=200, data=lambda w: {"name": "grafana"}),
-    Case("admin_keys:revoke", "POST", ADMIN, ok=302, args=lambda w: [_admin_key(w.org).pk]),
+    Case("orgsettings:admin_keys", "GET", ADMIN, ok=200),
+    Case("orgsettings:create_admin_key", "POST", ADMIN, ok=200, data=lambda w: {"name": "grafana"}),
+    Case(
+        "orgsettings:revoke_admin_key", "POST", ADMIN, ok=302, args=lambda w: [_admin_key(w.org).pk]
+    ),
 ]
 
 # Reachable without a session: signing in, password reset, invitation links (which carry

@@ -11,8 +11,8 @@ from accounts.models import Role
 from adminapi.models import AdminKey
 from adminapi.services import create_admin_key, revoke_admin_key
 from console.models import AuditEntry
+from console.secret_keys import hash_secret
 from tests import factories
-from usage.ingest.keys import hash_ingest_secret
 
 URL = "/v1/organizations/workspaces"
 
@@ -22,7 +22,7 @@ def test_a_key_is_our_own_prefix_stored_only_as_its_hash(org):
     assert secret.startswith("mba_")
     assert not secret.startswith("sk-ant")
     assert len(secret) > 40
-    assert key.key_hash == hash_ingest_secret(secret)
+    assert key.key_hash == hash_secret(secret)
     assert secret not in {key.prefix, key.key_hash, key.name}
     assert secret.startswith(key.prefix)
     entry = AuditEntry.objects.get(org=org, action="admin_key.create")
@@ -143,18 +143,18 @@ def admin_client(client, org):
 
 
 def test_the_page_creates_shows_the_key_once_and_revokes(admin_client, org):
-    response = admin_client.post(reverse("admin_keys:create"), {"name": "grafana"})
+    response = admin_client.post(reverse("orgsettings:create_admin_key"), {"name": "grafana"})
     assert response.status_code == 200
     assert response["Cache-Control"] == "no-store"
     key = AdminKey.objects.get(org=org)
     secret = response.context["created"]["secret"]
     assert secret in response.content.decode()
-    assert key.key_hash == hash_ingest_secret(secret)
-    listing = admin_client.get(reverse("admin_keys:list")).content.decode()
+    assert key.key_hash == hash_secret(secret)
+    listing = admin_client.get(reverse("orgsettings:admin_keys")).content.decode()
     assert "grafana" in listing
     assert secret not in listing
     assert "never" in listing  # last used
-    revoked = admin_client.post(reverse("admin_keys:revoke", args=[key.pk]))
+    revoked = admin_client.post(reverse("orgsettings:revoke_admin_key", args=[key.pk]))
     assert revoked.status_code == 302
     key.refresh_from_db()
     assert key.revoked_at is not None
@@ -163,13 +163,15 @@ def test_the_page_creates_shows_the_key_once_and_revokes(admin_client, org):
 
 
 def test_the_page_needs_a_name(admin_client, org):
-    response = admin_client.post(reverse("admin_keys:create"), {"name": ""})
+    response = admin_client.post(reverse("orgsettings:create_admin_key"), {"name": ""})
     assert response.status_code == 400
     assert not AdminKey.objects.exists()
 
 
 def test_another_organisations_key_cannot_be_revoked(admin_client, other_org):
     key, _secret = create_admin_key(other_org, "theirs")
-    assert admin_client.post(reverse("admin_keys:revoke", args=[key.pk])).status_code == 404
+    assert (
+        admin_client.post(reverse("orgsettings:revoke_admin_key", args=[key.pk])).status_code == 404
+    )
     key.refresh_from_db()
     assert key.revoked_at is None
