@@ -119,7 +119,7 @@ class Payload(Struct, gc=False):
     model: str | None = None
     prompt_tokens: Count | None = None
     completion_tokens: Count | None = None
-    # Epoch seconds (float): LiteLLM's start_time.timestamp(), an absolute instant.
+    # When the call started, in seconds since the epoch (a float); no time zone to guess.
     start_time: Epoch | None = msgspec.field(default=None, name="startTime")
     cache_hit: bool | None = None
     end_user: str | None = None
