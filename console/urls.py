@@ -15,6 +15,7 @@ urlpatterns = [
     path("cost/", include("costs.urls")),
     path("settings/", include("orgsettings.urls")),
     path("api/", include("usage.ingest.urls")),
+    path("otlp/", include("usage.ingest.otlp_urls")),
     # Operators of this installation only (is_staff); organisation members never get in.
     path("ops/admin/", admin.site.urls),
 ]

@@ -1,0 +1,6 @@
+"""Sources that speak someone else's protocol: each maps its items to records of the contract.
+
+A source decodes a payload and turns each item into a record dict (the README's "The
+record"), a rejection naming the item and the attribute, or a skip (an item that is not a
+request, counted); the records then go through ``ingest_records`` like every other record.
+"""
