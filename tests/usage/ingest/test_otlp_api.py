@@ -16,6 +16,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
 from tests.usage.ingest.otlp import (
     SPAN_ID,
@@ -294,3 +296,31 @@ def test_database_unavailable_is_503_with_retry_after(client, secret, monkeypatc
     assert response.status_code == 503
     assert response["Retry-After"] == str(otlp_api.RETRY_AFTER_SECONDS)
     assert status_of(response).message == "The database is unavailable; retry later."
+
+
+def nested_attribute_json(depth: int) -> bytes:
+    value = '{"stringValue": "x"}'
+    for _ in range(depth):
+        value = '{"arrayValue": {"values": [' + value + "]}}"
+    record = '{"attributes": [{"key": "deep", "value": ' + value + "}]}"
+    return ('{"resourceLogs": [{"scopeLogs": [{"logRecords": [' + record + "]}]}]}").encode()
+
+
+def nested_attribute_protobuf(depth: int) -> bytes:
+    value = AnyValue(string_value="x")
+    for _ in range(depth):
+        value = AnyValue(array_value=ArrayValue(values=[value]))
+    record = LogRecord(attributes=[KeyValue(key="deep", value=value)])
+    return logs_request(record).SerializeToString()
+
+
+@pytest.mark.parametrize("depth", [40, 400, 5000])
+def test_deeply_nested_values_are_never_a_500(client, secret, depth):
+    response = post(client, LOGS, nested_attribute_json(depth), secret, content_type=JSON)
+    assert response.status_code == (200 if depth == 40 else 400)
+
+
+def test_nesting_within_protobufs_limit_is_read(client, secret):
+    # Two message levels per array: 40 of them stay within protobuf's limit of 100.
+    response = post(client, LOGS, nested_attribute_protobuf(40), secret)
+    assert response.status_code == 200
