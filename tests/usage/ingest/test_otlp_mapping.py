@@ -368,3 +368,9 @@ def test_spans_go_to_the_default_workspace_unless_the_resource_names_one():
     assert "workspace_id" not in one_span(genai_span())
     record = one_span(genai_span(), resource={"meterboard.workspace.name": "Search"})
     assert (record["workspace_id"], record["workspace_name"]) == ("Search", "Search")
+
+
+def test_the_sequence_digest_takes_a_sequence_of_any_kind():
+    record = one_log(api_request(request_id=None, **{"event.sequence": 3.0}))
+    assert record["request_id"] != one_log(api_request(request_id=None))["request_id"]
+    assert record["request_id"].startswith("cc-")

@@ -81,11 +81,19 @@ def _record(log_record, resource: Mapping[str, AnyValue], origins: dict) -> dict
     request_id = text(attrs, "request_id")
     origins["request_id"] = "attribute request_id"
     if request_id is None or len(request_id) > 255:
-        session, sequence = text(attrs, "session.id"), text(attrs, "event.sequence")
+        session, sequence = attrs.get("session.id"), attrs.get("event.sequence")
         if session is not None and sequence is not None:
             # event.sequence orders the events of one session, so the three name one event.
-            organization = text(attrs, "organization.id") or ""
-            request_id = digest("cc", organization, session, event, sequence)
+            # Their encoded values, whatever their kind (a number may come as an int or a double).
+            request_id = digest(
+                "cc",
+                *(
+                    attrs[key].SerializeToString(deterministic=True) if key in attrs else b""
+                    for key in ("organization.id", "session.id")
+                ),
+                event,
+                sequence.SerializeToString(deterministic=True),
+            )
         else:
             request_id = digest(
                 "cc",
