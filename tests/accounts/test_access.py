@@ -200,7 +200,8 @@ CASES = [
 ]
 
 # Reachable without a session: signing in, password reset, invitation links (which carry
-# their own secret), the ingest API (its own bearer keys) and the operators' admin site
+# their own secret), the ingest API and the OTLP receiver (their own bearer keys, tested in
+# tests/usage/ingest/test_api.py and test_otlp_api.py) and the operators' admin site
 # (is_staff only; tested in test_admin_site_is_for_staff_only).
 PUBLIC = {
     "accounts:login",
@@ -211,7 +212,7 @@ PUBLIC = {
     "accounts:password_reset_complete",
     "accounts:accept_invitation",
 }
-PUBLIC_NAMESPACES = {"admin", "api"}
+PUBLIC_NAMESPACES = {"admin", "api", "otlp"}
 
 
 def _url_names(resolver=None, prefix=""):
