@@ -46,7 +46,6 @@ CACHE_WRITE = (
     "gen_ai.usage.cache_creation_input_tokens",
 )
 RAW_USAGE = "gen_ai.usage.raw"
-_convert_usage = msgspec.convert
 
 
 def map_spans(request: ExportTraceServiceRequest) -> Mapped:
@@ -147,7 +146,7 @@ def _raw_usage(attrs: Mapping[str, AnyValue]) -> Usage | None:
     if raw is None:
         return None
     try:
-        return _convert_usage(json.loads(raw), Usage)
+        return msgspec.convert(json.loads(raw), Usage)
     except (ValueError, RecursionError, msgspec.ValidationError) as exc:
         raise Invalid(f"attribute {RAW_USAGE}", f"is not Anthropic's usage object: {exc}") from None
 
