@@ -16,6 +16,7 @@ urlpatterns = [
     path("settings/", include("orgsettings.urls")),
     path("api/", include("usage.ingest.urls")),
     path("", include("adminapi.urls")),  # /v1/, /docs/admin-api/, /settings/admin-keys/
+    path("otlp/", include("usage.ingest.otlp_urls")),
     # Operators of this installation only (is_staff); organisation members never get in.
     path("ops/admin/", admin.site.urls),
 ]

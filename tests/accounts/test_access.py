@@ -212,9 +212,11 @@ CASES = [
 ]
 
 # Reachable without a session: signing in, password reset, invitation links (which carry
-# their own secret), the ingest API and the Admin API (their own keys; the Admin API's gate is
-# tested in tests/adminapi), the Admin API's reference (no data), /metrics (its own token or
-# address allow-list, tested in tests/adminapi/test_metrics.py) and the operators' admin site
+# their own secret), the ingest API, the OTLP receiver (their own bearer keys, tested in
+# tests/usage/ingest/test_api.py and test_otlp_api.py) and the Admin API (their own keys; the
+# Admin API's gate is tested in tests/adminapi), the Admin API's reference (no data), /metrics
+# (its own token or address allow-list, tested in tests/adminapi/test_metrics.py) and the
+# operators' admin site
 # (is_staff only; tested in test_admin_site_is_for_staff_only).
 PUBLIC = {
     "accounts:login",
@@ -225,7 +227,7 @@ PUBLIC = {
     "accounts:password_reset_complete",
     "accounts:accept_invitation",
 }
-PUBLIC_NAMESPACES = {"admin", "api", "adminapi", "admin_api_docs", "ops_metrics"}
+PUBLIC_NAMESPACES = {"admin", "api", "otlp", "adminapi", "admin_api_docs", "ops_metrics"}
 
 
 def _url_names(resolver=None, prefix=""):

@@ -13,16 +13,12 @@ were rejected and none stored; 400 for an unreadable body; 401, 413 and 415 as
 reading the proxy's debug log and to other senders.
 """
 
-import zlib
-
-from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from usage.ingest.api import _bearer, _error, _gunzip, _read_body, _TooLarge
+from usage.ingest.api import error, read_request
 from usage.ingest.contract import BodyError
-from usage.ingest.keys import authenticate
 from usage.ingest.sources import litellm
 
 
@@ -30,35 +26,19 @@ from usage.ingest.sources import litellm
 @require_POST
 def ingest_litellm(request):
     """Store a batch of LiteLLM logging payloads for the key's organisation."""
-    bearer = _bearer(request)
-    key = authenticate(bearer)
-    if key is None:
-        challenge = 'Bearer realm="meterboard"'
-        if bearer:
-            challenge += ', error="invalid_token"'
-        return _error(401, "A valid ingest key is required.", WWW_Authenticate=challenge)
-
-    limit = settings.INGEST_MAX_BODY_BYTES
-    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
-    if encoding not in ("identity", "gzip", "x-gzip"):
-        return _error(415, f"Content-Encoding {encoding!r} is not supported; use gzip.")
-    try:
-        data = _read_body(request, limit)
-        if encoding != "identity":
-            data = _gunzip(data, limit)
-    except _TooLarge:
-        return _error(413, f"The body is larger than {limit} bytes; use a smaller batch_size.")
-    except zlib.error as exc:
-        return _error(400, f"The body is not valid gzip: {exc}")
+    read = read_request(request)
+    if isinstance(read, JsonResponse):
+        return read
+    key, data = read
 
     try:
         pairs = litellm.parse_body(data)
     except BodyError as exc:
-        return _error(400, str(exc))
+        return error(400, str(exc))
     del data
     result, skipped = litellm.ingest_payloads(key.org, pairs)
     if result.total + skipped == 0:
-        return _error(400, "The body holds no payloads.")
+        return error(400, "The body holds no payloads.")
     status = 422 if result.rejected and not result.accepted + result.duplicates else 200
     return JsonResponse(
         {

@@ -1,7 +1,8 @@
-"""Sources that are not our own record: each maps what a tool already sends to records.
+"""Sources that speak someone else's protocol: each maps its items to records of the contract.
 
-A source declares the payload it reads (msgspec Structs), maps each item to a record dict
-of the contract (``usage.ingest.contract``), says which of its own fields each record field
-came from (so a rejection names the field the sender knows), and skips what it does not
-meter. ``litellm``: LiteLLM's StandardLoggingPayload.
+A source decodes a payload and turns each item into a record dict (the README's "The
+record"), a rejection naming the item and the field the sender knows, or a skip (an item
+that is not a request, counted); the records then go through the contract's checks like
+every other record. ``otlp``, ``claude_code`` and ``genai``: OpenTelemetry's logs and spans;
+``litellm``: LiteLLM's StandardLoggingPayload.
 """
