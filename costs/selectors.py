@@ -414,6 +414,25 @@ class _Priced:
         chart = {label: [from_pico(v) for v in values] for label, values in bars.items()}
         return {key: line for (_p, key), line in lines.items()}, chart
 
+    def breakdown(self) -> dict[str, dict[tuple, list[int]]]:
+        """{chart group: {dims: [1e-12 USD, unpriced quantity] per counter, flattened}} over
+        the report's periods: the Cost page's breakdown, from the cells lines and bars add."""
+        out: dict[str, dict[tuple, list[int]]] = {}
+        for (p, dims), cell in self.cells.items():
+            if p == _PREVIOUS:
+                continue
+            groups = self.labels(dims).groups
+            for counter in range(len(COUNT_FIELDS)):
+                at = counter * _SLOTS
+                if cell[at + _QTY] or cell[at + _UNPRICED]:
+                    by_dims = out.setdefault(groups[counter], {})
+                    acc = by_dims.get(dims)
+                    if acc is None:
+                        acc = by_dims[dims] = [0] * (2 * len(COUNT_FIELDS))
+                    acc[2 * counter] += cell[at + _PICO]
+                    acc[2 * counter + 1] += cell[at + _UNPRICED]
+        return out
+
     def per_period(self) -> dict[tuple[int, LineKey], LineTotal]:
         """{(period, line key): LineTotal} for every period and cost line."""
         return self._totals((p, dims, cell) for (p, dims), cell in self.cells.items() if p >= 0)
