@@ -199,6 +199,8 @@ class CostReport:
     lines: list[LineTotal]
     totals: Totals
     previous_total: Decimal | None = None
+    comparison: timeslice.Comparison | None = None  # what previous_total is the cost of
+    future: list[bool] = field(default_factory=list)  # per period: not yet begun
     projection: Decimal | None = None
     priced: _Priced | None = None  # what the lines were added up from (for per_period)
 
@@ -607,11 +609,12 @@ def cost_report(
     """The cost of a local month by day (or of a local day by hour), priced at read time."""
     if day is None:
         level, periods = "month", timeslice.days_of_month(year, month, zone)
-        prev_year, prev_month = (year, month - 1) if month > 1 else (year - 1, 12)
-        prev_start, prev_end = timeslice.month_bounds(prev_year, prev_month, zone)
     else:
         level, periods = "day", timeslice.hours_of_day(day, zone)
-        prev_start, prev_end = timeslice.day_bounds(day - dt.timedelta(days=1), zone)
+    now = now or dt.datetime.now(dt.UTC)
+    # Compared as the Usage page compares: a running month with the same span of the last.
+    compared = timeslice.comparison(level, periods, zone, now)
+    prev_start, prev_end = compared.start, compared.end
     start, end = periods[0].start, periods[-1].end
     book = price_book(org)
     allowance = _CodeAllowance(org, book, prev_start, end)
@@ -622,7 +625,7 @@ def cost_report(
     edges = _segments(bounds, _cuts(book, allowance, start, end))
     before = _segments([prev_start, prev_end], _cuts(book, allowance, prev_start, prev_end))
     period_of = [bisect.bisect_right(bounds, a) - 1 for a in edges[:-1]]
-    if prev_end != start:  # never for local days and months; kept exact all the same
+    if prev_end != start:  # a running view is compared with part of the one before
         before, gap = before + [start], [None]
     else:
         gap = []
@@ -638,7 +641,6 @@ def cost_report(
     for line in lines:
         totals.add(line)
 
-    now = now or dt.datetime.now(dt.UTC)
     projection = None
     if level == "month" and start <= now < end:
         elapsed = Decimal(int((now - start).total_seconds()))
@@ -657,6 +659,8 @@ def cost_report(
         lines=lines,
         totals=totals,
         previous_total=priced.previous_total(),
+        comparison=compared,
+        future=[timeslice.is_future(p, now) for p in periods],
         projection=projection,
         priced=priced,
     )

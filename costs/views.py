@@ -143,11 +143,12 @@ def _chart(report, choices: dict, form) -> dict:
         }
         for group in report.groups
     ]
-    return charts.cost([p.label for p in report.periods], series, drills)
+    figure = charts.cost([p.label for p in report.periods], series, drills)
+    return charts.still_to_come(figure, report.future)
 
 
-def _report(org, data: dict):
-    """The cost report of the validated filters."""
+def _report(org, data: dict, now):
+    """The cost report of the validated filters, as of ``now``."""
     return cost_report(
         org,
         zone=data["zone"],
@@ -157,6 +158,7 @@ def _report(org, data: dict):
         workspace=data["workspace"],
         model=data["model"],
         group=data["group_by"],
+        now=now,
     )
 
 
@@ -182,14 +184,16 @@ def cost_page(request):
     data = form.cleaned_data
     selected = form.selected()
     context = {"form": form, "selected": selected, **_choices(form, selected)}
-    report = _report(request.org, data)
+    report = _report(request.org, data, form.now)
     table = breakdown.build(report, data["sort"])
+    figure = _chart(report, context, form)
     if data["sort"]:
         selected["sort"] = data["sort"]
     month_params = {k: v for k, v in selected.items() if k != "day"}
     context.update(
         report=report,
-        chart_script=charts.script(_chart(report, context, form), "cost-chart-data"),
+        chart_figure=figure,
+        chart_script=charts.script(figure, "cost-chart-data"),
         breakdown=table,
         breakdown_rows=_breakdown_rows(table),
         breakdown_totals=table.totals.amounts(table.shown),
@@ -219,7 +223,7 @@ def cost_export(request):
     if not form.is_valid():
         return _invalid(request, form)
     data = form.cleaned_data
-    report = _report(request.org, data)
+    report = _report(request.org, data, form.now)
     return exports.response(export.rows(report, data["zone"]), export.filename(request.org, form))
 
 

@@ -11,7 +11,7 @@ from accounts.models import Role
 from console.models import AuditEntry
 from costs.models import ModelPrice
 from costs.pricing import from_pico
-from costs.templatetags.money import usd, usd_exact
+from costs.templatetags.money import percent, usd, usd_exact
 from tests import factories
 from tests.costs.builders import raw, series_for, store_and_roll_up, utc
 
@@ -282,6 +282,45 @@ def test_breakdown_rows_are_groups_in_words_sorted_by_the_url(client, org, mixed
     by_input = c.get(PAGE, {**QUERY, "group_by": "workspace", "sort": "input"})
     assert [row.name for row in by_input.context["breakdown"].rows] == ["Research", "Default"]
     assert c.get(PAGE, {**QUERY, "sort": "colour"}).status_code == 400
+
+
+def test_early_in_the_month_compares_with_the_same_span_of_the_last(client, org, monkeypatch):
+    from django.utils import timezone
+
+    now = utc(2026, 12, 2, 5, 16, 30)
+    sonnet = series_for(org)
+    rows = [
+        raw(sonnet, utc(2026, 11, 1, 10), uncached_input_tokens=1_000_000),
+        raw(sonnet, utc(2026, 11, 2, 5, 15), uncached_input_tokens=1_000_001),
+        raw(sonnet, utc(2026, 11, 2, 5, 16), uncached_input_tokens=5_000_000),  # after
+        raw(sonnet, utc(2026, 11, 20), uncached_input_tokens=50_000_000),
+        raw(sonnet, utc(2026, 12, 1, 12), uncached_input_tokens=2_000_000),
+        raw(sonnet, utc(2026, 12, 2, 1), uncached_input_tokens=1_000_003),
+    ]
+    store_and_roll_up(org, rows)
+    price = Decimal(3) / 1_000_000  # Sonnet 4.5 input, USD per token
+
+    def cost(start, end):
+        return sum(r.uncached_input_tokens for r in rows if start <= r.timestamp < end) * price
+
+    monkeypatch.setattr(timezone, "now", lambda: now)
+    c = client_for(client, org, Role.BILLING)
+    response = c.get(PAGE, {"tz": "UTC"})
+    report = response.context["report"]
+    current, previous = cost(utc(2026, 12, 1), now), cost(utc(2026, 11, 1), utc(2026, 11, 2, 5, 16))
+    assert report.totals.total == current and report.previous_total == previous
+    assert report.change == (current - previous) / previous
+    change = response.content.decode().split('data-testid="change">')[1].split("</div>")[0]
+    assert change.strip() == f"{percent(report.change)} vs Nov 1–2, to 05:16 ({usd(previous)})"
+    figure = response.context["chart_figure"]
+    assert all(y is None for trace in figure["data"] for y in trace["y"][2:])
+    assert figure["drills"][2:] == [None] * 29
+    assert figure["layout"]["annotations"][0]["text"] == "Still to come"
+    # A whole past month compares with the whole month before it.
+    november = c.get(PAGE, {"tz": "UTC", "month": "2026-11"}).context["report"]
+    assert november.previous_total == cost(utc(2026, 10, 1), utc(2026, 11, 1)) == 0
+    assert november.comparison.label == "Oct 1–31" and not any(november.future)
+    assert "Nothing in Oct 1–31 to compare" in c.get(PAGE, {"month": "2026-11"}).content.decode()
 
 
 def test_page_query_count_is_pinned_and_does_not_grow_with_rows(
