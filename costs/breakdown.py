@@ -66,12 +66,15 @@ class Breakdown:
 
 
 def _line_name(priced, dims: tuple, group: str) -> str:
-    """What a line of a group is: model, tier and window (and workspace unless grouped by it)."""
+    """What a line of a group is: model, tier, window and workspace, less what the group
+    already says (a model's lines are its tiers and windows)."""
     key = priced.labels(dims).keys[0][0]
-    parts = [priced.models[dims[0]]["display_name"]]
-    parts += [_TIERS.get(key.service_tier, key.service_tier), key.context_window]
-    if key.workspace and group != "workspace":
-        parts.append(key.workspace)
+    parts = [
+        "" if group == "model" else priced.models[dims[0]]["display_name"],
+        "" if group == "service_tier" else _TIERS.get(key.service_tier, key.service_tier),
+        key.context_window,
+        "" if group == "workspace" else key.workspace,
+    ]
     return " · ".join(p for p in parts if p)
 
 

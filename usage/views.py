@@ -161,7 +161,10 @@ def usage_page(request):
         "chart": chart,
         "chart_script": charts.script(chart, "usage-chart-data"),
         "rate_limited_script": charts.script(
-            charts.rate_limited([p.label for p in report["periods"]], report["rate_limited"]),
+            charts.still_to_come(
+                charts.rate_limited([p.label for p in report["periods"]], report["rate_limited"]),
+                report["future"],
+            ),
             "rate-limited-chart-data",
         ),
         "changes": {f: _percent(v, signed=True) for f, v in report["changes"].items()},
