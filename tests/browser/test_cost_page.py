@@ -122,3 +122,44 @@ def test_breakdown_rows_open_to_their_lines_and_sort_by_a_heading(page, login, s
     expect(page.get_by_test_id("cost-breakdown").locator("tr.group-row th").first).to_contain_text(
         "Research"
     )
+
+
+def test_dark_mode_follows_the_system_and_a_stored_choice_and_charts_follow(
+    browser, live_server, login, page, shipped_prices
+):
+    org = factories.make_org("acme", "Acme")
+    billing = factories.make_member(org, Role.BILLING, "billing@acme.test")
+    store_and_roll_up(org, [raw(series_for(org), utc(2026, 5, 3), output_tokens=900_000)])
+    login(billing)
+    state = page.context.storage_state()
+    dark = browser.new_context(base_url=live_server.url, storage_state=state, color_scheme="dark")
+    themed = dark.new_page()
+    themed.goto("/cost/?month=2026-05&tz=UTC")
+    themed.wait_for_selector("#cost-chart[data-ready]")
+
+    def colours():
+        return themed.evaluate(
+            """() => ({
+                bg: getComputedStyle(document.body).backgroundColor,
+                ink: getComputedStyle(document.documentElement).getPropertyValue("--ink").trim(),
+                chart: document.getElementById("cost-chart")._fullLayout.font.color,
+            })"""
+        )
+
+    system = colours()
+    assert system["bg"] == "rgb(25, 24, 23)" and system["chart"] == system["ink"]
+    # The control overrides the system's choice, is kept across pages, and charts follow.
+    themed.get_by_label("Theme").select_option("light")
+    expect(themed.locator("html")).to_have_attribute("data-theme", "light")
+    themed.wait_for_function(
+        "document.getElementById('cost-chart')._fullLayout.font.color === '#1f1e1d'"
+    )
+    themed.reload()
+    themed.wait_for_selector("#cost-chart[data-ready]")
+    light = colours()
+    assert light["bg"] == "rgb(250, 249, 247)" and light["chart"] == light["ink"] == "#1f1e1d"
+    assert themed.get_by_label("Theme").input_value() == "light"
+    themed.get_by_label("Theme").select_option("")  # back to the system's (dark)
+    expect(themed.locator("html")).not_to_have_attribute("data-theme", "light")
+    assert colours()["bg"] == "rgb(25, 24, 23)"
+    dark.close()
