@@ -27,13 +27,17 @@
   document.addEventListener("DOMContentLoaded", function () {
     var control = document.getElementById("theme-choice");
     if (!control) { return; }
-    control.value = stored();
-    control.closest("[hidden]") && control.closest("[hidden]").removeAttribute("hidden");
-    control.addEventListener("change", function () {
+    var current = stored();
+    control.querySelectorAll("input[name=theme]").forEach(function (input) {
+      input.checked = input.value === current;
+    });
+    control.removeAttribute("hidden");
+    control.addEventListener("change", function (event) {
+      var theme = event.target.value;
       try {
-        if (control.value) { window.localStorage.setItem(KEY, control.value); } else { window.localStorage.removeItem(KEY); }
+        if (theme) { window.localStorage.setItem(KEY, theme); } else { window.localStorage.removeItem(KEY); }
       } catch (e) { /* not kept, but applied to this page */ }
-      apply(control.value);
+      apply(theme);
     });
   });
 

@@ -149,7 +149,8 @@ def test_dark_mode_follows_the_system_and_a_stored_choice_and_charts_follow(
     system = colours()
     assert system["bg"] == "rgb(25, 24, 23)" and system["chart"] == system["ink"]
     # The control overrides the system's choice, is kept across pages, and charts follow.
-    themed.get_by_label("Theme").select_option("light")
+    theme = themed.get_by_role("group", name="Theme")
+    theme.get_by_label("Light").check()
     expect(themed.locator("html")).to_have_attribute("data-theme", "light")
     themed.wait_for_function(
         "document.getElementById('cost-chart')._fullLayout.font.color === '#1f1e1d'"
@@ -158,8 +159,8 @@ def test_dark_mode_follows_the_system_and_a_stored_choice_and_charts_follow(
     themed.wait_for_selector("#cost-chart[data-ready]")
     light = colours()
     assert light["bg"] == "rgb(250, 249, 247)" and light["chart"] == light["ink"] == "#1f1e1d"
-    assert themed.get_by_label("Theme").input_value() == "light"
-    themed.get_by_label("Theme").select_option("")  # back to the system's (dark)
+    assert theme.get_by_label("Light").is_checked()
+    theme.get_by_label("System").check()  # back to the system's (dark)
     expect(themed.locator("html")).not_to_have_attribute("data-theme", "light")
     assert colours()["bg"] == "rgb(25, 24, 23)"
     dark.close()
