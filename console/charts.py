@@ -218,3 +218,30 @@ def cost(x: list[str], series: list[dict], drills: list | None) -> dict:
         legend={"orientation": "h", "y": -0.3},
     )
     return {"data": data, "layout": layout, "drills": drills}
+
+
+def still_to_come(figure: dict, future: list[bool]) -> dict:
+    """The figure with the periods not yet begun drawn as such: no bar (not a zero bar), no
+    drill, and a shaded band labelled "Still to come" over them (periods run in order)."""
+    if not any(future):
+        return figure
+    first = future.index(True)
+    for trace in figure["data"]:
+        trace["y"] = [None if future[i] else y for i, y in enumerate(trace["y"])]
+    if figure.get("drills"):
+        figure["drills"] = [None if future[i] else d for i, d in enumerate(figure["drills"])]
+    x0, x1 = first - 0.5, len(future) - 0.5  # category positions: bar i is centred on i
+    layout = figure["layout"]
+    layout["shapes"] = [
+        {
+            "type": "rect", "xref": "x", "yref": "paper", "x0": x0, "x1": x1, "y0": 0, "y1": 1,
+            "fillcolor": "rgba(128, 128, 128, 0.12)", "line": {"width": 0}, "layer": "below",
+        }
+    ]  # fmt: skip
+    layout["annotations"] = [
+        {
+            "xref": "x", "yref": "paper", "x": (x0 + x1) / 2, "y": 1, "yanchor": "top",
+            "text": "Still to come", "showarrow": False,
+        }
+    ]  # fmt: skip
+    return figure

@@ -3,19 +3,26 @@
 from django import forms
 
 from console.filters import ReportFilterForm
+from costs import breakdown
 from costs.models import ModelPrice, ToolPrice
 from costs.selectors import GROUPS
 from usage.models import ServiceTier
 
 
 class CostFilterForm(ReportFilterForm):
-    """The Cost page's query string: the shared report filters only. Decision: no API key,
-    hour, sort or paging here (cost lines are priced per model, tier, window and workspace,
-    as on the Console's Cost page); grouping is by model unless asked, since a cost total
-    without a breakdown by what was bought says little."""
+    """The Cost page's query string: the shared report filters and the breakdown's order.
+    Decision: no API key, hour or paging here (cost lines are priced per model, tier, window
+    and workspace, as on the Console's Cost page); grouping is by model unless asked, since a
+    cost total without a breakdown by what was bought says little."""
 
     group_by_choices = list(GROUPS.items())
     default_group_by = "model"
+
+    sort = forms.ChoiceField(
+        required=False,
+        choices=[(s, s) for key in breakdown.SORTS for s in (key, f"-{key}")],
+        label="Sort",
+    )
 
 
 class ModelPriceForm(forms.ModelForm):

@@ -199,6 +199,8 @@ class CostReport:
     lines: list[LineTotal]
     totals: Totals
     previous_total: Decimal | None = None
+    comparison: timeslice.Comparison | None = None  # what previous_total is the cost of
+    future: list[bool] = field(default_factory=list)  # per period: not yet begun
     projection: Decimal | None = None
     priced: _Priced | None = None  # what the lines were added up from (for per_period)
 
@@ -414,6 +416,25 @@ class _Priced:
         chart = {label: [from_pico(v) for v in values] for label, values in bars.items()}
         return {key: line for (_p, key), line in lines.items()}, chart
 
+    def breakdown(self) -> dict[str, dict[tuple, list[int]]]:
+        """{chart group: {dims: [1e-12 USD, unpriced quantity] per counter, flattened}} over
+        the report's periods: the Cost page's breakdown, from the cells lines and bars add."""
+        out: dict[str, dict[tuple, list[int]]] = {}
+        for (p, dims), cell in self.cells.items():
+            if p == _PREVIOUS:
+                continue
+            groups = self.labels(dims).groups
+            for counter in range(len(COUNT_FIELDS)):
+                at = counter * _SLOTS
+                if cell[at + _QTY] or cell[at + _UNPRICED]:
+                    by_dims = out.setdefault(groups[counter], {})
+                    acc = by_dims.get(dims)
+                    if acc is None:
+                        acc = by_dims[dims] = [0] * (2 * len(COUNT_FIELDS))
+                    acc[2 * counter] += cell[at + _PICO]
+                    acc[2 * counter + 1] += cell[at + _UNPRICED]
+        return out
+
     def per_period(self) -> dict[tuple[int, LineKey], LineTotal]:
         """{(period, line key): LineTotal} for every period and cost line."""
         return self._totals((p, dims, cell) for (p, dims), cell in self.cells.items() if p >= 0)
@@ -588,11 +609,12 @@ def cost_report(
     """The cost of a local month by day (or of a local day by hour), priced at read time."""
     if day is None:
         level, periods = "month", timeslice.days_of_month(year, month, zone)
-        prev_year, prev_month = (year, month - 1) if month > 1 else (year - 1, 12)
-        prev_start, prev_end = timeslice.month_bounds(prev_year, prev_month, zone)
     else:
         level, periods = "day", timeslice.hours_of_day(day, zone)
-        prev_start, prev_end = timeslice.day_bounds(day - dt.timedelta(days=1), zone)
+    now = now or dt.datetime.now(dt.UTC)
+    # Compared as the Usage page compares: a running month with the same span of the last.
+    compared = timeslice.comparison(level, periods, zone, now)
+    prev_start, prev_end = compared.start, compared.end
     start, end = periods[0].start, periods[-1].end
     book = price_book(org)
     allowance = _CodeAllowance(org, book, prev_start, end)
@@ -603,7 +625,7 @@ def cost_report(
     edges = _segments(bounds, _cuts(book, allowance, start, end))
     before = _segments([prev_start, prev_end], _cuts(book, allowance, prev_start, prev_end))
     period_of = [bisect.bisect_right(bounds, a) - 1 for a in edges[:-1]]
-    if prev_end != start:  # never for local days and months; kept exact all the same
+    if prev_end != start:  # a running view is compared with part of the one before
         before, gap = before + [start], [None]
     else:
         gap = []
@@ -619,7 +641,6 @@ def cost_report(
     for line in lines:
         totals.add(line)
 
-    now = now or dt.datetime.now(dt.UTC)
     projection = None
     if level == "month" and start <= now < end:
         elapsed = Decimal(int((now - start).total_seconds()))
@@ -638,6 +659,8 @@ def cost_report(
         lines=lines,
         totals=totals,
         previous_total=priced.previous_total(),
+        comparison=compared,
+        future=[timeslice.is_future(p, now) for p in periods],
         projection=projection,
         priced=priced,
     )

@@ -11,24 +11,19 @@ from accounts.access import reports_required, role_required
 from accounts.models import Role
 from console import charts, exports
 from console.filters import filter_form, report_url, wants_partial
-from costs import export, services
+from costs import breakdown, export, services
 from costs.forms import (
     CostFilterForm,
     ModelPriceForm,
     ToolPriceForm,
 )
-from costs.pricing import CODE_EXECUTION, COST_TYPES, TOKEN_TYPE_LABELS
+from costs.pricing import COST_TYPES, TOKEN_TYPE_LABELS, from_pico
 from costs.selectors import GROUPS, cost_report, price_catalogue
-from costs.templatetags.money import hours, usd, usd_exact
+from costs.templatetags.money import usd, usd_exact
 from usage.models import ServiceTier
 from usage.selectors import org_models
 
 PRICE_EDITORS = (Role.ADMIN, Role.BILLING)
-
-
-def _breakable(text: str) -> str:
-    """API names such as cache_creation.ephemeral_5m_input_tokens may wrap after _ and ."""
-    return text.replace("_", "_<wbr>").replace(".", ".<wbr>")
 
 
 def _renamed_group(request):
@@ -54,42 +49,62 @@ def _choices(form: CostFilterForm, selected: dict) -> dict:
     return {"workspaces": workspaces, "models": models, **listed}
 
 
-_DASH = "\u2014"
+def _amount_cell(pico: int, unpriced: int, css: str = "num") -> str:
+    """A money cell: cents shown, every digit on hover; usage no price covers says so."""
+    amount = from_pico(pico)
+    text = usd(amount) if pico or not unpriced else '<span class="badge warn">Unpriced</span>'
+    if pico and unpriced:
+        text += ' <span class="badge warn" title="Part of this usage has no price">+</span>'
+    return f'<td class="{css}" title="{escape(usd_exact(amount))}">{text}</td>'
 
 
-def _line_rows(report) -> str:
-    """The <tr>s of the cost lines table, built here: a template loop costs several variable
-    lookups and escapes per cell, and there are a few hundred lines. Every text is escaped."""
-    by_workspace = report.group == "workspace"
-    escaped: dict[str, str] = {}  # the same few names, tiers and types on every row
-
-    def esc(text: str) -> str:
-        found = escaped.get(text)
-        if found is None:
-            found = escaped[text] = escape(text)
-        return found
-
-    rows = []
-    for line in report.lines:
-        key = line.key
-        if key.cost_type == CODE_EXECUTION:
-            quantity = f"{hours(line.quantity)} h"
-        else:
-            quantity = f"{line.quantity:,}"  # as floatformat:"0g" shows it (en)
-        workspace = f"<td>{esc(key.workspace)}</td>" if by_workspace else ""
-        if key.unpriced:
-            start, amount = '<tr class="unpriced">', '<span class="error">Unpriced</span>'
-        else:
-            start, amount = "<tr>", usd(line.amount)
-        rows.append(
-            f"{start}<td>{esc(key.description)}</td>{workspace}"
-            f'<td class="code">{esc(key.model)}</td><td>{esc(key.cost_type)}</td>'
-            f'<td class="code">{_breakable(esc(key.token_type or _DASH))}</td>'
-            f"<td>{esc(key.service_tier)}</td><td>{esc(key.context_window)}</td>"
-            f'<td class="num">{quantity}</td>'
-            f'<td class="num" title="{esc(usd_exact(line.amount))}">{amount}</td></tr>'
+def _breakdown_rows(table: breakdown.Breakdown) -> str:
+    """The <tbody>s of the breakdown, one per group: its row (a subtotal when it has several
+    lines) and its lines, shown when the row's <details> is open (CSS only, no script).
+    Built here: a template spends several lookups and an escape per cell, and grouped by
+    workspace there are a few hundred lines. Every text is escaped."""
+    shown = table.shown
+    bodies = []
+    for row in table.rows:
+        cells = "".join(_amount_cell(row.pico[i], row.unpriced[i]) for i in shown)
+        count = len(row.lines)
+        lines = "".join(
+            f'<tr class="line"><th scope="row">{escape(line.name)}</th>'
+            + "".join(_amount_cell(line.pico[i], line.unpriced[i]) for i in shown)
+            + _amount_cell(line.total_pico, sum(line.unpriced), "num total")
+            + "</tr>"
+            for line in row.lines
         )
-    return mark_safe("\n".join(rows))  # noqa: S308 - every text above is escaped
+        bodies.append(
+            f'<tbody class="group"><tr class="group-row"><th scope="row"><details>'
+            f"<summary>{escape(row.name)}"
+            f' <span class="muted">{count} line{"s" if count != 1 else ""}</span></summary>'
+            f"</details></th>{cells}"
+            f"{_amount_cell(row.total_pico, sum(row.unpriced), 'num total')}</tr>{lines}</tbody>"
+        )
+    return mark_safe("\n".join(bodies))  # noqa: S308 - every text above is escaped
+
+
+def _sort_headers(table: breakdown.Breakdown, selected: dict, sort: str, group_label: str):
+    """The breakdown's column headings as links that sort by them (server side, so they
+    work without script): numbers largest first on the first click, names A to Z."""
+    sort = sort or breakdown.DEFAULT_SORT
+    columns = [("group", group_label), *table.headings, ("total", "Total")]
+    headers = []
+    for key, label in columns:
+        numeric = key != "group"
+        current = sort.lstrip("-") == key
+        descending = sort.startswith("-")
+        wanted = ("" if descending else "-") if current else ("-" if numeric else "")
+        headers.append(
+            {
+                "label": label,
+                "num": numeric,
+                "url": report_url("costs:page", selected, sort=wanted + key),
+                "aria_sort": ("descending" if descending else "ascending") if current else "",
+            }
+        )
+    return headers
 
 
 def _identity(choices: dict, group: str, name: str):
@@ -128,11 +143,12 @@ def _chart(report, choices: dict, form) -> dict:
         }
         for group in report.groups
     ]
-    return charts.cost([p.label for p in report.periods], series, drills)
+    figure = charts.cost([p.label for p in report.periods], series, drills)
+    return charts.still_to_come(figure, report.future)
 
 
-def _report(org, data: dict):
-    """The cost report of the validated filters."""
+def _report(org, data: dict, now):
+    """The cost report of the validated filters, as of ``now``."""
     return cost_report(
         org,
         zone=data["zone"],
@@ -142,6 +158,7 @@ def _report(org, data: dict):
         workspace=data["workspace"],
         model=data["model"],
         group=data["group_by"],
+        now=now,
     )
 
 
@@ -167,12 +184,20 @@ def cost_page(request):
     data = form.cleaned_data
     selected = form.selected()
     context = {"form": form, "selected": selected, **_choices(form, selected)}
-    report = _report(request.org, data)
+    report = _report(request.org, data, form.now)
+    table = breakdown.build(report, data["sort"])
+    figure = _chart(report, context, form)
+    if data["sort"]:
+        selected["sort"] = data["sort"]
     month_params = {k: v for k, v in selected.items() if k != "day"}
     context.update(
         report=report,
-        chart_script=charts.script(_chart(report, context, form), "cost-chart-data"),
-        line_rows=_line_rows(report),
+        chart_figure=figure,
+        chart_script=charts.script(figure, "cost-chart-data"),
+        breakdown=table,
+        breakdown_rows=_breakdown_rows(table),
+        breakdown_totals=table.totals.amounts(table.shown),
+        sort_headers=_sort_headers(table, selected, data["sort"], GROUPS[data["group_by"]]),
         token_type_labels=TOKEN_TYPE_LABELS,
         month_url=report_url("costs:page", month_params),
         export_url=report_url("costs:export", selected),
@@ -198,7 +223,7 @@ def cost_export(request):
     if not form.is_valid():
         return _invalid(request, form)
     data = form.cleaned_data
-    report = _report(request.org, data)
+    report = _report(request.org, data, form.now)
     return exports.response(export.rows(report, data["zone"]), export.filename(request.org, form))
 
 

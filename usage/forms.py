@@ -144,6 +144,7 @@ class UsageFilterForm(ReportFilterForm):
             group_by=group_by,
             sort=data.get("sort") or "",
             rl_page=data.get("rl_page") or 1,
+            now=self.now,
         )
 
     def url_params(self) -> dict:

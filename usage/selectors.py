@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from django.core.paginator import Paginator
 from django.db import connection, transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from console.models import ApiKey, LlmModel, Workspace
 from usage import timeslice
@@ -470,6 +471,7 @@ class UsageQuery:
     group_by: str = ""
     sort: str = ""
     rl_page: int = 1
+    now: dt.datetime | None = None  # what "so far" and "still to come" are measured from
 
     @property
     def level_and_periods(self) -> tuple[str, list[timeslice.Period]]:
@@ -499,14 +501,19 @@ def usage_report(query: UsageQuery) -> dict:
     """Everything the Usage page shows for one view, from at most two queries.
 
     Returns ``{"level", "periods", "rows", "per_period": [derived counts per period],
-    "totals", "previous": {"start", "end", "totals"}, "changes": {figure: float|None},
+    "totals", "previous": {"start", "end", "totals", "label", "to_date"} (what the totals
+    are compared with, ``timeslice.comparison``), "changes": {figure: float|None},
+    "future": [period not yet begun],
     "groups": [{"group", "label", **derived counts}] (sorted as asked), "labels",
     "rate_limited": [{"name", "column", "y": [per period]}], "has_data"}``.
     """
     level, periods = query.level_and_periods
-    prev_start, prev_end = timeslice.previous_periods(level, periods, query.zone)
-    # The previous period is read along with the view's: one query for every sum on the page.
-    both = usage_by_period(query.scope, [*periods, _Whole(prev_start, prev_end)], query.group_dims)
+    now = query.now or timezone.now()
+    compared = timeslice.comparison(level, periods, query.zone, now)
+    # The comparison is read along with the view's: one query for every sum on the page.
+    both = usage_by_period(
+        query.scope, [*periods, _Whole(compared.start, compared.end)], query.group_dims
+    )
     rows = [row for row in both if row["period"] < len(periods)]
     previous = derived(add_up(row for row in both if row["period"] == len(periods)))
     per_period_counts = [dict.fromkeys(BUCKET_COLUMNS, 0) for _ in periods]
@@ -535,7 +542,14 @@ def usage_report(query: UsageQuery) -> dict:
         "rows": rows,
         "per_period": [derived(c) for c in per_period_counts],
         "totals": totals,
-        "previous": {"start": prev_start, "end": prev_end, "totals": previous},
+        "previous": {
+            "start": compared.start,
+            "end": compared.end,
+            "totals": previous,
+            "label": compared.label,
+            "to_date": compared.to_date,
+        },
+        "future": [timeslice.is_future(p, now) for p in periods],
         "changes": {f: change(totals[f], previous[f]) for f in CHANGE_FIGURES},
         "groups": groups,
         "labels": labels,

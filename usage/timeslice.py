@@ -240,20 +240,62 @@ def merge(ranges: list[Range]) -> dict[str, list[tuple[dt.datetime, dt.datetime]
     return merged
 
 
-def previous_periods(
-    level: str, periods: list[Period], zone: ZoneInfo
-) -> tuple[dt.datetime, dt.datetime]:
-    """``[start, end)`` of the period just before the view, of the same length in local units.
+@dataclass(frozen=True)
+class Comparison:
+    """What a view's totals are compared with: ``[start, end)`` in UTC, and in words."""
 
-    A month of N days is compared with the N local days before it, a day with the local
-    day before, an hour with the local hour (or part-hour) before.
+    start: dt.datetime
+    end: dt.datetime
+    label: str  # "Nov 1–2, to 05:16", "Oct 1–31", "Nov 30", "04:00–05:00"
+    to_date: bool  # the view is still running, so only its span so far is compared
+
+
+def _month_day(day: dt.date) -> str:
+    return f"{day:%b} {day.day}"
+
+
+def comparison(level: str, periods: list[Period], zone: ZoneInfo, now: dt.datetime) -> Comparison:
+    """The like-for-like comparison of a view, the same way on every report.
+
+    A month is compared with the calendar month before it, a day with the local day before,
+    an hour with the hour before. A view still running at ``now`` is compared with the same
+    span of the one before, to the same local wall-clock minute (the 2nd at 05:16 against
+    the 1st to the 2nd of last month at 05:16), never a part against a whole; when the
+    previous month has no such day (the 31st against February), with the whole of it.
     """
-    start = periods[0].start
+    start, end = periods[0].start, periods[-1].end
+    first = periods[0].local_start
+    if level == "month":
+        before = (first.replace(day=1) - DAY).date().replace(day=1)
+        prev_start, prev_end = month_bounds(before.year, before.month, zone)
+        last = (prev_end - MINUTE).astimezone(zone).date()
+        words = f"{_month_day(before)}–{last.day}"
+    elif level == "day":
+        before = first.date() - DAY
+        prev_start, prev_end = day_bounds(before, zone)
+        words = _month_day(before)
+    else:
+        prev_start, prev_end = start - (end - start), start
+        words = f"{prev_start.astimezone(zone):%H:%M}–{prev_end.astimezone(zone):%H:%M}"
+    if not start <= now < end:
+        return Comparison(prev_start, prev_end, words, False)
+    local_now = now.astimezone(zone).replace(second=0, microsecond=0)
     if level == "hour":
-        return start - (periods[-1].end - start), start
-    local_day = start.astimezone(zone).date()
-    days = len(periods) if level == "month" else 1
-    return local_midnight(local_day - dt.timedelta(days=days), zone), start
+        cut = prev_start + (_floor(now, "minute") - start)
+        words = f"{prev_start.astimezone(zone):%H:%M}–{cut.astimezone(zone):%H:%M}"
+        return Comparison(prev_start, cut, words, True)
+    day = before if level == "day" else before.replace(day=min(local_now.day, last.day))
+    if level == "month" and local_now.day > last.day:
+        return Comparison(prev_start, prev_end, words, True)  # all of a shorter month
+    wall = dt.datetime.combine(day, local_now.time(), tzinfo=zone)
+    cut = min(max(wall.astimezone(UTC), prev_start), prev_end)
+    span = _month_day(day) if level == "day" or day.day == 1 else f"{_month_day(before)}–{day.day}"
+    return Comparison(prev_start, cut, f"{span}, to {local_now:%H:%M}", True)
+
+
+def is_future(period: Period, now: dt.datetime) -> bool:
+    """Whether a period has not begun at ``now`` (drawn as still to come, not as zero)."""
+    return period.start > now
 
 
 # What reading one bucket of each level costs, relative to an hour: about the rows read per

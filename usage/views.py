@@ -89,6 +89,12 @@ def _cells(counts: dict, columns: list[str]) -> SafeString:
     return mark_safe(cells)  # noqa: S308 - integers: digits, commas and a sign only
 
 
+def _future_cells(count: int) -> SafeString:
+    """A row's cells for a period not yet begun: still to come, not zero."""
+    cells = '<td class="muted future">still to come</td>' + "<td></td>" * (count - 1)
+    return mark_safe(cells)  # noqa: S308 - fixed text
+
+
 def _formatted(counts: dict) -> dict:
     """Integers with thousands separators (much cheaper than the intcomma filter per cell)."""
     return {k: f"{v:,}" for k, v in counts.items() if isinstance(v, int)}
@@ -144,7 +150,7 @@ def usage_page(request):
     for group in report["groups"]:
         group["cells"] = _cells(group, BREAKDOWN_COLUMNS)
     links = _links(params, report["level"], report["periods"])
-    chart = _chart(report, query, links)
+    chart = charts.still_to_come(_chart(report, query, links), report["future"])
     part = form.cleaned_data.get("part") or ""
     context = {
         "form": form,
@@ -155,7 +161,10 @@ def usage_page(request):
         "chart": chart,
         "chart_script": charts.script(chart, "usage-chart-data"),
         "rate_limited_script": charts.script(
-            charts.rate_limited([p.label for p in report["periods"]], report["rate_limited"]),
+            charts.still_to_come(
+                charts.rate_limited([p.label for p in report["periods"]], report["rate_limited"]),
+                report["future"],
+            ),
             "rate-limited-chart-data",
         ),
         "changes": {f: _percent(v, signed=True) for f, v in report["changes"].items()},
@@ -164,9 +173,19 @@ def usage_page(request):
         "tf": _formatted(report["totals"]),
         "total_cells": _cells(report["totals"], BREAKDOWN_COLUMNS),
         "period_rows": [
-            {"label": p.label, "drill": d, "cells": _cells(c, PERIOD_COLUMNS)}
-            for p, c, d in zip(
-                report["periods"], report["per_period"], links["drills"], strict=True
+            {
+                "label": p.label,
+                "drill": None if future else d,
+                "cells": _future_cells(len(PERIOD_COLUMNS))
+                if future
+                else _cells(c, PERIOD_COLUMNS),
+            }
+            for p, c, d, future in zip(
+                report["periods"],
+                report["per_period"],
+                links["drills"],
+                report["future"],
+                strict=True,
             )
         ],
         "part": part,

@@ -17,10 +17,30 @@
     }
   }
 
+  function token(name) {
+    return window.getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+  }
+
+  // The figure in the page's colours (console.css's tokens), so charts follow the theme.
+  function themed(layout) {
+    var ink = token("--ink"), muted = token("--muted"), line = token("--line");
+    layout.font = Object.assign({}, layout.font, { color: ink });
+    ["xaxis", "yaxis"].forEach(function (name) {
+      layout[name] = Object.assign({}, layout[name], {
+        gridcolor: line, linecolor: line, zerolinecolor: line, tickfont: { color: muted }
+      });
+    });
+    layout.hoverlabel = Object.assign({}, layout.hoverlabel, {
+      bgcolor: token("--panel"), bordercolor: line, font: { color: ink }
+    });
+    return layout;
+  }
+
   function draw(el) {
     var source = document.getElementById(el.getAttribute("data-figure"));
     if (!source || !window.Plotly) { return; }
     var figure = JSON.parse(source.textContent);
+    themed(figure.layout);
     if (el.data) { window.Plotly.purge(el); }
     el.innerHTML = "";
     el.removeAttribute("data-ready");
@@ -53,4 +73,7 @@
   document.addEventListener("DOMContentLoaded", drawAll);
   document.addEventListener("htmx:afterSettle", drawAll);
   document.addEventListener("htmx:historyRestore", drawAll);
+  document.addEventListener("meterboard:theme", function () {
+    if (document.readyState !== "loading") { drawAll(); }
+  });
 })();

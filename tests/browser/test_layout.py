@@ -61,5 +61,5 @@ def test_cost_line_amounts_are_in_view_at_1280_px(page, login, shipped_prices):
 
     page.goto("/cost/?month=2026-05&tz=UTC&group=workspace")
 
-    edges = _right_edges(page, "[data-testid=cost-lines] td.num")
+    edges = _right_edges(page, "[data-testid=cost-breakdown] td.num")
     assert edges and max(edges) <= 1280

@@ -160,3 +160,33 @@ def test_developer_filters_drills_goes_back_and_exports(page, login, transaction
         "web_search_requests",
     ]:
         assert sum(int(line[column]) for line in lines) == total(page, column), column
+
+
+# Dev static files are served uncompressed; production's (WhiteNoise, gzip) are ~40% of
+# this. The full plotly.js bundle alone was 4.8 MB.
+FIRST_LOAD_BUDGET = 1_500_000
+
+
+def test_a_cold_first_load_of_the_usage_page_stays_within_its_budget(
+    page, login, browser, live_server, transactional_db
+):
+    org = factories.make_org("acme", "Acme")
+    developer = factories.make_member(org, Role.DEVELOPER, "dev@acme.test")
+    seed(org)
+    login(developer)
+    state = page.context.storage_state()
+    # The session only: an empty HTTP cache, as on a first visit.
+    cold = browser.new_context(base_url=live_server.url, storage_state=state)
+    fresh = cold.new_page()
+    finished = []
+    fresh.on("requestfinished", lambda request: finished.append(request))
+    fresh.goto("/usage/?month=2026-11", wait_until="networkidle")
+    fresh.wait_for_selector("#usage-chart .main-svg")
+    transferred = sum(
+        s["responseBodySize"] + s["responseHeadersSize"] for s in (r.sizes() for r in finished)
+    )
+    urls = [r.url for r in finished]
+    cold.close()
+    assert any("plotly-basic.min.js" in u for u in urls)
+    assert not any("plotly.min.js" in u for u in urls)
+    assert 0 < transferred < FIRST_LOAD_BUDGET

@@ -10,6 +10,8 @@ from django.urls import reverse
 from accounts.models import Role
 from console.models import AuditEntry
 from costs.models import ModelPrice
+from costs.pricing import from_pico
+from costs.templatetags.money import percent, usd, usd_exact
 from tests import factories
 from tests.costs.builders import raw, series_for, store_and_roll_up, utc
 
@@ -180,6 +182,145 @@ def test_export_sums_to_the_page_total_and_escapes_formulas(client, org):
     assert total == Decimal(333_333 * 41) * Decimal("0.25") / 1_000_000
     page = c.get(PAGE, query).content.decode()
     assert f'data-testid="total" title="${total.normalize():f}"' in page
+
+
+@pytest.fixture
+def mixed_usage(org):
+    """Every cost type, two tiers, two workspaces, an unpriced model and code execution past
+    the free allowance, over several days."""
+    research = factories.make_workspace(org, "Research")
+    sonnet = series_for(org)
+    batch = series_for(org, service_tier="batch")
+    haiku = series_for(org, workspace=research, model="claude-haiku-4-5-20251001")
+    rows = []
+    for d in (1, 2, 17, 31):
+        rows += [
+            raw(
+                sonnet,
+                utc(2026, 5, d, 9, d),
+                uncached_input_tokens=123_457 * d,
+                cache_write_5m_tokens=33_333 * d,
+                cache_write_1h_tokens=7_777 * d,
+                cache_read_tokens=999_999,
+                output_tokens=4_321 * d,
+                web_search_requests=d,
+                code_execution_ms=500 * 3_600_000 + 1_234 * d,
+            ),
+            raw(batch, utc(2026, 5, d, 23, 59), uncached_input_tokens=55_555, output_tokens=d),
+            raw(haiku, utc(2026, 5, d, 0, 1), cache_read_tokens=12_345 * d, web_search_requests=1),
+            raw(series_for(org, model="mystery-model-1"), utc(2026, 5, d), output_tokens=77),
+        ]
+    store_and_roll_up(org, rows)
+
+
+def _csv_group(row: dict, group: str, names: dict) -> str:
+    """The breakdown row a CSV line belongs to, from the CSV's own columns."""
+    from costs.pricing import COST_TYPES, TOKEN_TYPE_LABELS
+    from usage.models import ServiceTier
+
+    if group == "model":
+        return names[row["model"]]
+    if group == "workspace":
+        return row["workspace"]
+    if group == "cost_type":
+        return COST_TYPES[row["cost_type"]]
+    if group == "token_type":
+        return TOKEN_TYPE_LABELS.get(row["token_type"]) or COST_TYPES[row["cost_type"]]
+    return dict(ServiceTier.choices)[row["service_tier"]]
+
+
+@pytest.mark.parametrize("group", ["model", "workspace", "cost_type", "token_type", "service_tier"])
+@pytest.mark.parametrize("tz", ["UTC", "Asia/Kolkata"])
+def test_breakdown_totals_equal_the_csv_and_the_cards(client, org, mixed_usage, group, tz):
+    from console.models import LlmModel
+
+    c = client_for(client, org, Role.BILLING)
+    query = {**QUERY, "group_by": group, "tz": tz}
+    response = c.get(PAGE, query)
+    table, card_total = response.context["breakdown"], response.context["report"].totals.total
+    body = b"".join(c.get(EXPORT, query).streaming_content).decode()
+    lines = [r for r in csv.DictReader(io.StringIO(body)) if r["priced"] == "yes"]
+    csv_total = sum(Decimal(r["amount_usd"]) for r in lines)
+    names = dict(LlmModel.objects.values_list("model_id", "display_name"))
+    by_group: dict[str, Decimal] = {}
+    for r in lines:
+        name = _csv_group(r, group, names)
+        by_group[name] = by_group.get(name, Decimal(0)) + Decimal(r["amount_usd"])
+
+    assert csv_total > 0 and table.totals.total == card_total == csv_total
+    assert sum(row.total for row in table.rows) == csv_total
+    assert {row.name: row.total for row in table.rows if row.total} == {
+        name: amount for name, amount in by_group.items() if amount
+    }
+    for row in table.rows:  # a row is the subtotal of its lines, column by column
+        columns = zip(*(line.pico for line in row.lines), strict=True)
+        assert row.pico == [sum(column) for column in columns]
+    shown = table.totals.amounts(table.shown)
+    for i, amount in zip(table.shown, shown, strict=True):
+        assert sum(from_pico(row.pico[i]) for row in table.rows) == amount
+    assert sum(shown) == card_total
+    # What the page shows, to the cent: the total row's cell is the card's.
+    page = response.content.decode()
+    foot = page.split('data-testid="breakdown-total"')[1].split("</tfoot>")[0]
+    assert f'title="{usd_exact(card_total)}">{usd(card_total)}</td></tr>' in foot
+    assert 'data-testid="total" title="' + usd_exact(csv_total) + '"' in page
+
+
+def test_breakdown_rows_are_groups_in_words_sorted_by_the_url(client, org, mixed_usage):
+    c = client_for(client, org, Role.DEVELOPER)
+    page = c.get(PAGE, {**QUERY, "group_by": "workspace"})
+    rows = [row.name for row in page.context["breakdown"].rows]
+    assert rows == ["Default", "Research"]  # largest total first
+    body = page.content.decode()
+    for heading in ("Input", "5m cache write", "1h cache write", "Cache read", "Output"):
+        assert f">{heading}</a>" in body
+    assert "Web search" in body and "Code execution" in body
+    assert "cache_creation.ephemeral_5m_input_tokens" not in body
+    by_name = c.get(PAGE, {**QUERY, "group_by": "workspace", "sort": "-group"})
+    assert [row.name for row in by_name.context["breakdown"].rows] == ["Research", "Default"]
+    assert 'aria-sort="descending"' in by_name.content.decode()
+    by_input = c.get(PAGE, {**QUERY, "group_by": "workspace", "sort": "input"})
+    assert [row.name for row in by_input.context["breakdown"].rows] == ["Research", "Default"]
+    assert c.get(PAGE, {**QUERY, "sort": "colour"}).status_code == 400
+
+
+def test_early_in_the_month_compares_with_the_same_span_of_the_last(client, org, monkeypatch):
+    from django.utils import timezone
+
+    now = utc(2026, 12, 2, 5, 16, 30)
+    sonnet = series_for(org)
+    rows = [
+        raw(sonnet, utc(2026, 11, 1, 10), uncached_input_tokens=1_000_000),
+        raw(sonnet, utc(2026, 11, 2, 5, 15), uncached_input_tokens=1_000_001),
+        raw(sonnet, utc(2026, 11, 2, 5, 16), uncached_input_tokens=5_000_000),  # after
+        raw(sonnet, utc(2026, 11, 20), uncached_input_tokens=50_000_000),
+        raw(sonnet, utc(2026, 12, 1, 12), uncached_input_tokens=2_000_000),
+        raw(sonnet, utc(2026, 12, 2, 1), uncached_input_tokens=1_000_003),
+    ]
+    store_and_roll_up(org, rows)
+    price = Decimal(3) / 1_000_000  # Sonnet 4.5 input, USD per token
+
+    def cost(start, end):
+        return sum(r.uncached_input_tokens for r in rows if start <= r.timestamp < end) * price
+
+    monkeypatch.setattr(timezone, "now", lambda: now)
+    c = client_for(client, org, Role.BILLING)
+    response = c.get(PAGE, {"tz": "UTC"})
+    report = response.context["report"]
+    current, previous = cost(utc(2026, 12, 1), now), cost(utc(2026, 11, 1), utc(2026, 11, 2, 5, 16))
+    assert report.totals.total == current and report.previous_total == previous
+    assert report.change == (current - previous) / previous
+    change = response.content.decode().split('data-testid="change">')[1].split("</div>")[0]
+    assert change.strip() == f"{percent(report.change)} vs Nov 1–2, to 05:16 ({usd(previous)})"
+    figure = response.context["chart_figure"]
+    assert all(y is None for trace in figure["data"] for y in trace["y"][2:])
+    assert figure["drills"][2:] == [None] * 29
+    assert figure["layout"]["annotations"][0]["text"] == "Still to come"
+    # A whole past month compares with the whole month before it.
+    november = c.get(PAGE, {"tz": "UTC", "month": "2026-11"}).context["report"]
+    assert november.previous_total == cost(utc(2026, 10, 1), utc(2026, 11, 1)) == 0
+    assert november.comparison.label == "Oct 1–31" and not any(november.future)
+    assert "Nothing in Oct 1–31 to compare" in c.get(PAGE, {"month": "2026-11"}).content.decode()
 
 
 def test_page_query_count_is_pinned_and_does_not_grow_with_rows(

@@ -219,12 +219,15 @@ def test_other_organisations_usage_is_never_counted(org, other_org):
     assert got(result) == expected(rows, periods, ZoneInfo("UTC"), level)
 
 
-def test_previous_period_of_the_same_length(org):
+def test_the_comparison_span_reads_exactly(org):
     zone = ZoneInfo("Europe/London")
     windows = [(u(2026, 2, 27), u(2026, 3, 3)), (u(2026, 3, 30), u(2026, 4, 2))]
     rows, dims = build(org, windows, per_window=300)
     level, periods = timeslice.periods_for(zone, 2026, 4)
-    start, end = timeslice.previous_periods(level, periods, zone)
+    # April the 2nd at 10:17 BST: compared with March 1st 00:00 to March 2nd 10:17 GMT.
+    compared = timeslice.comparison(level, periods, zone, u(2026, 4, 2, 9, 17, 41))
+    start, end = compared.start, compared.end
+    assert (start, end) == (u(2026, 3, 1), u(2026, 3, 2, 10, 17))
     scope = Scope(org.id, workspace_id=dims["research"].id)
     previous = timeslice.Range("minute", start, end)  # any span with a start and an end
     total = selectors.add_up(selectors.usage_by_period(scope, [previous]))

@@ -98,17 +98,61 @@ def test_minutes_of_hour():
     assert minutes[-1].end == hour.end
 
 
-def test_previous_period_has_the_same_number_of_local_units():
+def test_a_past_view_is_compared_with_the_whole_period_before():
     zone = ZoneInfo("Europe/London")
+    later = u(2027, 1, 1)
     level, days = ts.periods_for(zone, 2026, 4)
-    assert level == "month"
-    start, end = ts.previous_periods(level, days, zone)
-    # 30 local days before April: March 2nd 00:00 GMT .. April 1st 00:00 BST.
-    assert (start, end) == (u(2026, 3, 2), u(2026, 3, 31, 23))
+    compared = ts.comparison(level, days, zone, later)
+    # The calendar month before April: March 1st 00:00 GMT .. April 1st 00:00 BST.
+    assert (compared.start, compared.end) == (u(2026, 3, 1), u(2026, 3, 31, 23))
+    assert compared.label == "Mar 1–31" and not compared.to_date
     level, hours = ts.periods_for(zone, 2026, 3, dt.date(2026, 3, 30))
-    assert ts.previous_periods(level, hours, zone) == ts.day_bounds(dt.date(2026, 3, 29), zone)
+    compared = ts.comparison(level, hours, zone, later)
+    assert (compared.start, compared.end) == ts.day_bounds(dt.date(2026, 3, 29), zone)
+    assert compared.label == "Mar 29"
     level, minutes = ts.periods_for(zone, 2026, 3, hour=hours[5])
-    assert ts.previous_periods(level, minutes, zone) == (hours[4].start, hours[4].end)
+    compared = ts.comparison(level, minutes, zone, later)
+    assert (compared.start, compared.end) == (hours[4].start, hours[4].end)
+    assert compared.label == "04:00–05:00"
+
+
+@pytest.mark.parametrize(
+    ("now", "start", "end", "label"),
+    [
+        # The 2nd at 05:16 IST: the 1st to the 2nd of November at 05:16 IST.
+        (u(2026, 12, 1, 23, 46, 59), u(2026, 10, 31, 18, 30), u(2026, 11, 1, 23, 46), "Nov 1–2"),
+        (u(2026, 11, 30, 18, 31), u(2026, 10, 31, 18, 30), u(2026, 10, 31, 18, 31), "Nov 1"),
+    ],
+)
+def test_a_running_month_is_compared_with_the_same_span_of_the_last(now, start, end, label):
+    zone = ZoneInfo("Asia/Kolkata")
+    level, days = ts.periods_for(zone, 2026, 12)
+    compared = ts.comparison(level, days, zone, now)
+    assert (compared.start, compared.end) == (start, end) and compared.to_date
+    local = now.astimezone(zone)
+    assert compared.label == f"{label}, to {local:%H:%M}"
+    assert [ts.is_future(p, now) for p in days] == [p.start > now for p in days]
+    assert sum(ts.is_future(p, now) for p in days) == 31 - local.day
+
+
+def test_the_31st_is_compared_with_all_of_a_shorter_month():
+    zone = ZoneInfo("UTC")
+    level, days = ts.periods_for(zone, 2026, 3)
+    compared = ts.comparison(level, days, zone, u(2026, 3, 31, 12))
+    assert (compared.start, compared.end) == (u(2026, 2, 1), u(2026, 3, 1))
+    assert compared.label == "Feb 1–28" and compared.to_date
+
+
+def test_a_running_day_and_hour_compare_to_the_same_minute():
+    zone = ZoneInfo("UTC")
+    level, hours = ts.periods_for(zone, 2026, 3, dt.date(2026, 3, 2))
+    compared = ts.comparison(level, hours, zone, u(2026, 3, 2, 5, 16, 30))
+    assert (compared.start, compared.end) == (u(2026, 3, 1), u(2026, 3, 1, 5, 16))
+    assert compared.label == "Mar 1, to 05:16"
+    level, minutes = ts.periods_for(zone, 2026, 3, hour=hours[5])
+    compared = ts.comparison(level, minutes, zone, u(2026, 3, 2, 5, 16, 30))
+    assert (compared.start, compared.end) == (u(2026, 3, 2, 4), u(2026, 3, 2, 4, 16))
+    assert compared.label == "04:00–04:16"
 
 
 def test_decompose_rejects_unaligned_bounds():

@@ -250,6 +250,55 @@ def test_previous_period_change(client, org, world):
     assert response.context["changes"]["requests"] == "-100.0%"
 
 
+def test_early_in_the_month_compares_with_the_same_span_of_the_last(
+    client, org, world, monkeypatch
+):
+    from django.utils import timezone
+
+    now = u(2026, 12, 2, 5, 16, 30)  # the 2nd, early: one day and a bit of December
+    s = series_for(org, service_tier="batch")
+    extra = [
+        raw(s, u(2026, 11, 2, 5, 15, 59), output_tokens=1_000, uncached_input_tokens=7),
+        raw(s, u(2026, 11, 2, 5, 16, 0), output_tokens=50_000),  # after the same minute
+        raw(s, u(2026, 11, 2, 18), output_tokens=90_000),
+        raw(s, u(2026, 12, 1, 9), output_tokens=700, uncached_input_tokens=20_000),
+        raw(s, u(2026, 12, 2, 4, 59), output_tokens=300, web_search_requests=2),
+    ]
+    store_batch(org, extra)
+    rollup_pending(org_id=org.id)
+    rows = world["rows"] + extra
+    monkeypatch.setattr(timezone, "now", lambda: now)
+    client.force_login(member(org))
+    response = client.get(f"{PAGE}?tz=UTC")
+    report = response.context["report"]
+    current = raw_totals(rows, u(2026, 12, 1), now)
+    previous = raw_totals(rows, u(2026, 11, 1), u(2026, 11, 2, 5, 16))
+    assert report["previous"]["totals"]["output_tokens"] == previous["output_tokens"] > 0
+    for figure in ("input_tokens", "output_tokens", "requests"):
+        want = (current[figure] - previous[figure]) / previous[figure]
+        assert report["changes"][figure] == pytest.approx(want)
+        assert response.context["changes"][figure] == f"{want * 100:+.1f}%"
+    body = response.content.decode()
+    assert f"{response.context['changes']['requests']} vs Nov 1–2, to 05:16" in body
+    whole = raw_totals(rows, u(2026, 11, 1), u(2026, 12, 1))  # not against all of November
+    assert report["changes"]["output_tokens"] != pytest.approx(
+        (current["output_tokens"] - whole["output_tokens"]) / whole["output_tokens"]
+    )
+    # The 29 days still to come are drawn as such, not as zero bars, and open nothing.
+    figure = response.context["chart"]
+    assert all(y is None for trace in figure["data"] for y in trace["y"][2:])
+    assert all(trace["y"][1] is not None for trace in figure["data"])
+    assert figure["drills"][2:] == [None] * 29 and figure["drills"][1]
+    assert figure["layout"]["annotations"][0]["text"] == "Still to come"
+    assert body.count("still to come</td>") == 29
+    # A whole past month compares with the whole month before it.
+    november = client.get(f"{PAGE}?month=2026-11&tz=UTC").context["report"]
+    october = raw_totals(rows, u(2026, 10, 1), u(2026, 11, 1))
+    assert november["previous"]["label"] == "Oct 1–31"
+    assert november["previous"]["totals"]["requests"] == october["requests"]
+    assert not any(november["future"])
+
+
 def test_group_by_splits_bars_and_the_breakdown_sorts(client, org, world):
     client.force_login(member(org))
     response = client.get(f"{PAGE}?month=2026-11&group_by=api_key&sort=group")
