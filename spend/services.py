@@ -168,7 +168,7 @@ def payload(delivery: Delivery) -> dict:
         },
         "threshold_percent": alert.threshold.percent,
         "period": {"start": alert.period_start.isoformat(), "end": alert.period_end.isoformat()},
-        "spend": str(alert.spend.normalize()),
+        "spend": format(alert.spend.normalize(), "f"),
     }
 
 

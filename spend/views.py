@@ -87,6 +87,11 @@ def create_endpoint(request):
     return _page(request, secret=endpoint.secret)
 
 
+def _text(amount) -> str:
+    """An exact decimal as plain digits, without trailing zeros or exponent: "1000", "0.25"."""
+    return format(amount.normalize(), "f")
+
+
 @admin_api
 def limits_api(request, org, query):
     """Every limit of the key's organisation with its spend and remaining amount this period."""
@@ -103,13 +108,13 @@ def limits_api(request, org, query):
                     "api_key_id": limit.api_key.external_id if limit.api_key else None,
                 },
                 "unit": limit.unit,
-                "amount": str(limit.amount.normalize()),
+                "amount": _text(limit.amount),
                 "period": limit.period,
                 "time_zone": limit.time_zone,
                 "period_starts_at": row["window"].start.isoformat(),
                 "period_ends_at": row["window"].end.isoformat(),
-                "spend": str(row["spend"].normalize()),
-                "remaining": str(row["remaining"].normalize()),
+                "spend": _text(row["spend"]),
+                "remaining": _text(row["remaining"]),
                 "exceeded": row["spend"] >= limit.amount,
             }
         )

@@ -16,6 +16,7 @@ from django.utils import timezone
 from accounts.models import Invitation, Membership, Role
 from adminapi.models import AdminKey
 from console.models import ApiKey
+from spend.models import Limit
 from tests import factories
 from tests.usage.rawrows import series_for
 from usage.models import IngestKey
@@ -24,6 +25,7 @@ ALL = frozenset(Role.values)
 REPORTS = frozenset({Role.ADMIN, Role.BILLING, Role.DEVELOPER})
 ADMIN = frozenset({Role.ADMIN})
 PRICE_EDITORS = frozenset({Role.ADMIN, Role.BILLING})
+SPEND = frozenset({Role.ADMIN, Role.BILLING})
 
 
 @dataclass
@@ -65,6 +67,12 @@ def build_world(slug: str) -> World:
 def _admin_key(org) -> AdminKey:
     return AdminKey.objects.get_or_create(
         org=org, name="poller", defaults={"prefix": "mba_x", "key_hash": f"ah-{org.slug}"}
+    )[0]
+
+
+def _spend_limit(org) -> Limit:
+    return Limit.objects.get_or_create(
+        org=org, name="Budget", defaults={"unit": "usd", "amount": 100, "period": "month"}
     )[0]
 
 
@@ -207,12 +215,37 @@ CASES = [
     Case("admin_keys:list", "GET", ADMIN, ok=200),
     Case("admin_keys:create", "POST", ADMIN, ok=200, data=lambda w: {"name": "grafana"}),
     Case("admin_keys:revoke", "POST", ADMIN, ok=302, args=lambda w: [_admin_key(w.org).pk]),
+    Case("spend:page", "GET", SPEND, ok=200),
+    Case(
+        "spend:create",
+        "POST",
+        SPEND,
+        ok=302,
+        data=lambda w: {
+            "name": "Budget",
+            "scope": "org",
+            "unit": "usd",
+            "amount": "100",
+            "period": "month",
+            "time_zone": "UTC",
+            "thresholds": "80, 100",
+        },
+    ),
+    Case("spend:delete", "POST", SPEND, ok=302, args=lambda w: [_spend_limit(w.org).pk]),
+    Case(
+        "spend:create_endpoint",
+        "POST",
+        SPEND,
+        ok=200,
+        data=lambda w: {"name": "ops", "url": "https://hooks.example.test/alerts"},
+    ),
 ]
 
 # Reachable without a session: signing in, password reset, invitation links (which carry
 # their own secret), the ingest API and the Admin API (their own keys; the Admin API's gate is
 # tested in tests/adminapi), the Admin API's reference (no data), /metrics (its own token or
-# address allow-list, tested in tests/adminapi/test_metrics.py) and the operators' admin site
+# address allow-list, tested in tests/adminapi/test_metrics.py), the spend limits read endpoint
+# (an Admin API key, tested in tests/spend/test_views.py) and the operators' admin site
 # (is_staff only; tested in test_admin_site_is_for_staff_only).
 PUBLIC = {
     "accounts:login",
@@ -223,7 +256,7 @@ PUBLIC = {
     "accounts:password_reset_complete",
     "accounts:accept_invitation",
 }
-PUBLIC_NAMESPACES = {"admin", "api", "adminapi", "admin_api_docs", "ops_metrics"}
+PUBLIC_NAMESPACES = {"admin", "api", "adminapi", "admin_api_docs", "ops_metrics", "spend_api"}
 
 
 def _url_names(resolver=None, prefix=""):
