@@ -25,6 +25,9 @@ class LimitForm(forms.Form):
     period = forms.ChoiceField(choices=Limit.Period.choices)
     time_zone = forms.CharField(max_length=64, initial="UTC")
     thresholds = forms.CharField(max_length=200, initial="50, 80, 100")
+    forecast = forms.BooleanField(
+        required=False, help_text="Also alert when the period-end projection reaches the limit."
+    )
     emails = forms.CharField(max_length=2000, required=False, widget=forms.Textarea)
     endpoints = forms.ModelMultipleChoiceField(
         queryset=WebhookEndpoint.objects.none(), required=False

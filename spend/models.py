@@ -95,9 +95,18 @@ class WebhookEndpoint(models.Model):
 
 
 class Threshold(models.Model):
-    """A share of a limit (1-1000 %) that, once reached in a period, alerts its recipients."""
+    """A share of a limit (1-1000 %) that, once reached in a period, alerts its recipients.
+
+    A forecast threshold is reached by the period-end projection (the Cost page's: spend so
+    far x period length / time elapsed) instead of the spend itself, before the spend is.
+    """
+
+    class Kind(models.TextChoices):
+        SPEND = "spend", "Spend"
+        FORECAST = "forecast", "Forecast"
 
     limit = models.ForeignKey(Limit, on_delete=models.CASCADE, related_name="thresholds")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.SPEND)
     percent = models.PositiveSmallIntegerField(
         validators=[MinValueValidator(MIN_PERCENT), MaxValueValidator(MAX_PERCENT)]
     )
@@ -105,9 +114,11 @@ class Threshold(models.Model):
     endpoints = models.ManyToManyField(WebhookEndpoint, blank=True, related_name="+")
 
     class Meta:
-        ordering = ["percent"]
+        ordering = ["kind", "percent"]
         constraints = [
-            models.UniqueConstraint(fields=["limit", "percent"], name="one_threshold_per_percent"),
+            models.UniqueConstraint(
+                fields=["limit", "kind", "percent"], name="one_threshold_per_percent"
+            ),
             models.CheckConstraint(
                 condition=Q(percent__gte=MIN_PERCENT, percent__lte=MAX_PERCENT),
                 name="threshold_percent_range",
@@ -116,7 +127,10 @@ class Threshold(models.Model):
 
 
 class Alert(models.Model):
-    """A threshold reached in one period: exists at most once per (threshold, period)."""
+    """A threshold reached in one period: exists at most once per (threshold, period).
+
+    ``spend`` is what reached it: the spend, or for a forecast threshold the projection.
+    """
 
     threshold = models.ForeignKey(Threshold, on_delete=models.CASCADE, related_name="alerts")
     period_start = models.DateTimeField()

@@ -15,6 +15,7 @@ from usage.selectors import Scope, usage_by_period
 
 TOKEN_FIELDS = tuple(t.field for t in TOKEN_TYPES)
 ZERO = Decimal(0)
+PICO = Decimal("1e-12")
 
 
 @dataclass(frozen=True)
@@ -74,13 +75,16 @@ def usd_between(org, scope: Scope, start: dt.datetime, end: dt.datetime) -> Deci
     return sum((line.amount for line in lines.values() if line.amount is not None), ZERO)
 
 
-def projection(limit: Limit, current: Window, spent: Decimal, now: dt.datetime) -> Decimal | None:
-    """The period-end projection, as the Cost page makes it: spend so far x length / elapsed."""
-    elapsed = Decimal(int((now - current.start).total_seconds()))
+def projection(period: Window, spent: Decimal, now: dt.datetime) -> Decimal | None:
+    """The period-end projection, as the Cost page makes it: spend so far x length / elapsed
+    (to 1e-12; None outside the period or at its very start)."""
+    if not period.start <= now < period.end:
+        return None
+    elapsed = Decimal(int((now - period.start).total_seconds()))
     if elapsed <= 0:
         return None
-    length = Decimal(int((current.end - current.start).total_seconds()))
-    return spent * length / elapsed
+    length = Decimal(int((period.end - period.start).total_seconds()))
+    return (spent * length / elapsed).quantize(PICO)
 
 
 def limits_of(org) -> list[Limit]:
@@ -109,7 +113,7 @@ def status(limit: Limit, now: dt.datetime) -> dict:
         "spend": spent,
         "share": spent * 100 / limit.amount,
         "remaining": max(limit.amount - spent, ZERO),
-        "projection": projection(limit, current, spent, now),
+        "projection": projection(current, spent, now),
     }
 
 

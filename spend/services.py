@@ -33,6 +33,10 @@ from spend.models import Alert, Delivery, Limit, Threshold, WebhookEndpoint
 SIGNATURE_HEADER = "Meterboard-Signature"
 DELIVERY_HEADER = "Meterboard-Delivery"
 WEBHOOK_TIMEOUT_SECONDS = 10
+EVENT_TYPES = {
+    Threshold.Kind.SPEND: "spend.threshold_reached",
+    Threshold.Kind.FORECAST: "spend.forecast_reached",
+}
 
 
 class DeliveryError(Exception):
@@ -40,11 +44,19 @@ class DeliveryError(Exception):
 
 
 @transaction.atomic
-def create_limit(org, user, *, thresholds: list[int], emails, endpoints, **fields) -> Limit:
-    """A limit with one threshold per percentage, each alerting the same recipients."""
+def create_limit(
+    org, user, *, thresholds: list[int], emails, endpoints, forecast: bool = False, **fields
+) -> Limit:
+    """A limit with one threshold per percentage (and, with ``forecast``, one on the
+    projection reaching 100%), each alerting the same recipients."""
     limit = Limit.objects.create(org=org, created_by=user, **fields)
-    for percent in thresholds:
-        threshold = Threshold.objects.create(limit=limit, percent=percent, emails=list(emails))
+    kinds = [(Threshold.Kind.SPEND, p) for p in thresholds]
+    if forecast:
+        kinds.append((Threshold.Kind.FORECAST, 100))
+    for kind, percent in kinds:
+        threshold = Threshold.objects.create(
+            limit=limit, kind=kind, percent=percent, emails=list(emails)
+        )
         threshold.endpoints.set(endpoints)
     return limit
 
@@ -79,13 +91,21 @@ def evaluate(limit: Limit, now: dt.datetime) -> list[Alert]:
     )
     created = []
     for period, late in ((previous, True), (current, False)):
-        waiting = [t for t in thresholds if (t.pk, period.start) not in fired]
+        # A forecast is about the future: a past period has none to make.
+        waiting = [
+            t
+            for t in thresholds
+            if (t.pk, period.start) not in fired
+            and not (late and t.kind == Threshold.Kind.FORECAST)
+        ]
         if not waiting:
             continue
         spent = selectors.spend(limit, period.start, period.end)
+        projected = selectors.projection(period, spent, now)
         for threshold in waiting:
-            if spent * 100 >= limit.amount * threshold.percent:
-                alert = _fire(threshold, period, spent, late)
+            value = projected if threshold.kind == Threshold.Kind.FORECAST else spent
+            if value is not None and value * 100 >= limit.amount * threshold.percent:
+                alert = _fire(threshold, period, value, late)
                 if alert is not None:
                     created.append(alert)
     return created
@@ -127,6 +147,13 @@ def message(alert: Alert) -> str:
     zone = limit.time_zone
     start = alert.period_start.astimezone(selectors.ZoneInfo(zone))
     unit = "USD" if limit.unit == Limit.Unit.USD else "tokens"
+    if alert.threshold.kind == Threshold.Kind.FORECAST:
+        return (
+            f"{limit.name} ({limit.scope_label}): FORECAST: at this rate the period from "
+            f"{start:%Y-%m-%d %H:%M} {zone} ends at {_amount(alert.spend, limit)} {unit}, "
+            f"{alert.threshold.percent}% or more of the {limit.get_period_display().lower()} "
+            f"limit of {_amount(limit.amount, limit)} {unit}."
+        )
     text = (
         f"{limit.name} ({limit.scope_label}): {alert.threshold.percent}% of the "
         f"{limit.get_period_display().lower()} limit of {_amount(limit.amount, limit)} {unit} "
@@ -152,7 +179,7 @@ def payload(delivery: Delivery) -> dict:
         return {"text": text}
     limit = alert.threshold.limit
     return {
-        "type": "spend.threshold_reached",
+        "type": EVENT_TYPES[alert.threshold.kind],
         "idempotency_id": str(delivery.idempotency_id),
         "alert_id": alert.pk,
         "late": alert.late,
@@ -167,6 +194,7 @@ def payload(delivery: Delivery) -> dict:
             "time_zone": limit.time_zone,
         },
         "threshold_percent": alert.threshold.percent,
+        "threshold_kind": alert.threshold.kind,
         "period": {"start": alert.period_start.isoformat(), "end": alert.period_end.isoformat()},
         "spend": format(alert.spend.normalize(), "f"),
     }

@@ -52,6 +52,7 @@ def create_limit(request):
         thresholds=data["thresholds"],
         emails=data["emails"],
         endpoints=data["endpoints"],
+        forecast=data["forecast"],
         **form.limit_fields(),
     )
     record_audit(

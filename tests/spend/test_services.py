@@ -148,3 +148,23 @@ def test_week_starts_on_monday_at_local_midnight(org):
     window = selectors.window(limit, utc(2026, 12, 2, 12))  # a Wednesday
     assert window.start == utc(2026, 11, 29, 23)  # Monday 30 November, 00:00 CET
     assert window.end == utc(2026, 12, 6, 23)
+
+
+def test_forecast_fires_once_when_the_projection_reaches_the_limit(org, evaluate, mailoutbox):
+    limit = token_limit(org, amount=3000, period="month", thresholds=(100,))
+    limit.thresholds.create(kind="forecast", percent=100, emails=["cfo@acme.test"])
+    tokens_at(org, utc(2026, 12, 1, 1), 99)
+    # A tenth of December gone (3 days and 2.4 hours of 31 days): 99 x 10 = 990, short of it.
+    tenth = utc(2026, 12, 1) + dt.timedelta(days=31) / 10
+    assert evaluate(tenth) == []
+    tokens_at(org, utc(2026, 12, 2), 201)  # 300 x 10 = 3000: the projection reaches it
+    assert evaluate(tenth) == [(100, utc(2026, 12, 1), False)]
+    assert evaluate(tenth + dt.timedelta(days=1)) == []
+    alert = Alert.objects.get()
+    assert (alert.threshold.kind, alert.spend) == ("forecast", Decimal(3000))
+    assert mailoutbox[0].to == ["cfo@acme.test"]
+    assert "FORECAST: at this rate the period from 2026-12-01 00:00 UTC ends at 3,000 tokens" in (
+        mailoutbox[0].body
+    )
+    # A past period has no forecast to make: the next month sends nothing for December.
+    assert evaluate(utc(2027, 1, 1, 1)) == []

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accounts.models import Role
 from adminapi.services import create_admin_key
+from spend import services
 from spend.models import Limit, WebhookEndpoint
 from tests import factories
 from tests.spend.builders import token_limit, tokens_at
@@ -33,7 +34,7 @@ def billing(client, org):
 
 
 def test_billing_sets_a_limit_with_thresholds(billing, org):
-    response = billing.post(reverse("spend:create"), GOOD)
+    response = billing.post(reverse("spend:create"), {**GOOD, "forecast": "on"})
     assert response.status_code == 302
     limit = Limit.objects.get(org=org)
     assert (limit.amount, limit.period, limit.time_zone) == (
@@ -41,10 +42,26 @@ def test_billing_sets_a_limit_with_thresholds(billing, org):
         "month",
         "Europe/Paris",
     )
-    assert [(t.percent, t.emails) for t in limit.thresholds.all()] == [
-        (p, ["a@acme.test", "b@acme.test"]) for p in (50, 80, 100)
+    recipients = ["a@acme.test", "b@acme.test"]
+    assert [(t.kind, t.percent, t.emails) for t in limit.thresholds.all()] == [
+        ("forecast", 100, recipients),
+        *(("spend", p, recipients) for p in (50, 80, 100)),
     ]
     assert "Budget" in billing.get(reverse("spend:page")).content.decode()
+
+
+def test_page_shows_spend_share_and_alerts(billing, org):
+    today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    limit = token_limit(org, name="daily", amount=1000, thresholds=(25,))
+    tokens_at(org, today, 400)
+    services.evaluate_all()
+    response = billing.get(reverse("spend:page"))
+    row = response.context["rows"][0]
+    assert (row["spend"], row["share"], row["remaining"]) == (400, 40, 600)
+    body = response.content.decode()
+    assert f'data-testid="limit-{limit.pk}"' in body
+    assert "40.0%" in body
+    assert "25% (1)" in body  # one alert sent for the 25% threshold
 
 
 @pytest.mark.parametrize(
