@@ -236,12 +236,15 @@ _opener = urllib.request.build_opener(_NoRedirect)
 
 def deliver(delivery_id: int) -> None:
     """One attempt at a delivery; raises DeliveryError (to retry) when it did not succeed."""
-    delivery = Delivery.objects.select_related("alert__threshold__limit__workspace").get(
-        pk=delivery_id
+    delivery = (
+        Delivery.objects.select_related(
+            "endpoint", "alert__threshold__limit__workspace", "alert__threshold__limit__api_key"
+        )
+        .filter(pk=delivery_id)
+        .first()
     )
-    delivery.alert.threshold.limit.api_key  # noqa: B018 - loaded for the message
-    if delivery.status == Delivery.Status.SENT:
-        return
+    if delivery is None or delivery.status == Delivery.Status.SENT:
+        return  # its limit was deleted, or a repeat of a delivery already made
     Delivery.objects.filter(pk=delivery.pk).update(attempts=F("attempts") + 1)
     try:
         if delivery.channel == Delivery.Channel.EMAIL:

@@ -3,8 +3,8 @@
 import pytest
 from django.core import mail
 
-from spend import services
-from spend.models import Delivery, WebhookEndpoint
+from spend import services, tasks
+from spend.models import Delivery, Limit, WebhookEndpoint
 from tests.spend.builders import token_limit, tokens_at, utc
 from tests.spend.receivers import Webhook
 
@@ -101,3 +101,24 @@ def test_email_names_the_idempotency_id(org, django_capture_on_commit_callbacks)
     (message,) = mail.outbox
     assert message.extra_headers["X-Meterboard-Delivery"] == str(delivery.idempotency_id)
     assert WebhookEndpoint.objects.count() == 0
+
+
+def test_the_task_marks_a_delivery_failed_when_its_retries_are_spent(org, receiver, settings):
+    settings.SPEND_DELIVERY_MAX_RETRIES = 3
+    _limit_with_hook(org, receiver)
+    services.evaluate_all(utc(2026, 12, 2, 2))
+    delivery = Delivery.objects.get()
+    tasks.deliver.apply(args=[delivery.pk], retries=3)  # the last retry, receiver down
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("failed", 1)
+    assert "refused" in delivery.response.lower()
+
+
+def test_a_delivery_of_a_deleted_limit_is_dropped(org, receiver):
+    _limit_with_hook(org, receiver)
+    receiver.up()
+    services.evaluate_all(utc(2026, 12, 2, 2))
+    pk = Delivery.objects.get().pk
+    Limit.objects.all().delete()
+    services.deliver(pk)
+    assert receiver.received == []
