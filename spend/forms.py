@@ -8,8 +8,9 @@ from django.core.validators import validate_email
 
 from console.filters import time_zones
 from console.models import ApiKey, Workspace
-from spend import services
+from spend import chargeback, services
 from spend.models import MAX_PERCENT, MIN_PERCENT, Limit, WebhookEndpoint
+from usage.timeslice import YEARS
 
 MAX_AMOUNT = Decimal("1e17")
 
@@ -114,3 +115,49 @@ class EndpointForm(forms.Form):
         url = self.cleaned_data["url"]
         services.check_webhook_url(url)
         return url
+
+
+class ChargebackForm(forms.Form):
+    """The chargeback report's query string: a range of local months, a grouping, a format."""
+
+    start = forms.CharField(max_length=7, help_text="First month, YYYY-MM.")
+    end = forms.CharField(max_length=7, help_text="Last month, YYYY-MM.")
+    by = forms.ChoiceField(choices=list(chargeback.BY.items()), required=False)
+    tz = forms.CharField(max_length=64, required=False)
+    format = forms.ChoiceField(
+        choices=[("html", "Page"), ("csv", "CSV"), ("xlsx", "Excel")], required=False
+    )
+
+    def _month(self, name: str) -> tuple[int, int]:
+        value = self.cleaned_data[name]
+        year, _, month = value.partition("-")
+        if not (year.isdigit() and month.isdigit() and len(year) == 4 and 1 <= int(month) <= 12):
+            raise ValidationError("Enter a month as YYYY-MM, e.g. 2026-11.")
+        if int(year) not in YEARS:
+            raise ValidationError(f"Choose a year from {YEARS.start} to {YEARS.stop - 1}.")
+        return int(year), int(month)
+
+    def clean_start(self):
+        return self._month("start")
+
+    def clean_end(self):
+        return self._month("end")
+
+    def clean_tz(self) -> str:
+        value = self.cleaned_data["tz"] or "UTC"
+        if value not in time_zones():
+            raise ValidationError("Choose a time zone from the list, such as Europe/Paris.")
+        return value
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if start and end:
+            count = len(chargeback.months(start, end))
+            if count == 0:
+                self.add_error("end", "The last month must not be before the first.")
+            elif count > chargeback.MAX_MONTHS:
+                self.add_error("end", f"At most {chargeback.MAX_MONTHS} months at a time.")
+        data["by"] = data.get("by") or "workspace"
+        data["format"] = data.get("format") or "html"
+        return data

@@ -10,6 +10,7 @@ page_patterns = [
     path("create/", views.create_limit, name="create"),
     path("<int:pk>/delete/", views.delete_limit, name="delete"),
     path("endpoints/create/", views.create_endpoint, name="create_endpoint"),
+    path("chargeback/", views.chargeback_report, name="chargeback"),
 ]
 
 api_patterns = [

@@ -1,6 +1,9 @@
 """The Limits page (Admin and Billing) and the read endpoint gateways poll to enforce."""
 
+from zoneinfo import ZoneInfo
+
 from django.contrib import messages
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -8,10 +11,11 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.access import role_required, scoped
 from accounts.models import Role
 from adminapi.views import admin_api  # the Admin API's key auth, rate limit and error shape
+from console import exports
 from console.models import ApiKey, Workspace
 from console.services import record_audit
-from spend import selectors, services
-from spend.forms import EndpointForm, LimitForm
+from spend import chargeback, selectors, services
+from spend.forms import ChargebackForm, EndpointForm, LimitForm
 from spend.models import Limit
 
 spend_required = role_required(Role.ADMIN, Role.BILLING)
@@ -86,6 +90,49 @@ def create_endpoint(request):
     endpoint = services.create_endpoint(request.org, **form.cleaned_data)
     record_audit(request.org, request.user, "webhook_endpoint.create", endpoint.name)
     return _page(request, secret=endpoint.secret)
+
+
+@require_GET
+@spend_required
+def chargeback_report(request):
+    """Cost by workspace or model against local months, as a page, a CSV or an .xlsx file."""
+    params = request.GET if "start" in request.GET else _this_month(request)
+    form = ChargebackForm(params)
+    if not form.is_valid():
+        return render(request, "spend/chargeback.html", {"form": form}, status=400)
+    data = form.cleaned_data
+    pivot = chargeback.chargeback(
+        request.org, zone=ZoneInfo(data["tz"]), first=data["start"], last=data["end"], by=data["by"]
+    )
+    table = chargeback.usd(pivot)
+    name = exports.filename(
+        "chargeback",
+        request.org.slug,
+        params["start"],
+        params["end"],
+        f"by-{data['by']}",
+        data["tz"],
+    )
+    if data["format"] == "csv":
+        header = [chargeback.BY[data["by"]], *table.columns]
+        rows = [[label, *values] for label, values in zip(table.index, table.values, strict=True)]
+        return exports.response([header, *rows], name)
+    if data["format"] == "xlsx":
+        response = HttpResponse(
+            chargeback.to_xlsx(pivot, "Chargeback"),
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+        response["Content-Disposition"] = f'attachment; filename="{name[:-4]}.xlsx"'
+        return response
+    context = {"form": form, "table": table, "query": params.urlencode()}
+    return render(request, "spend/chargeback.html", context)
+
+
+def _this_month(request):
+    month = timezone.localdate(timezone=ZoneInfo(request.user.time_zone)).strftime("%Y-%m")
+    params = QueryDict(mutable=True)
+    params.update({"start": month, "end": month, "tz": request.user.time_zone})
+    return params
 
 
 def _text(amount) -> str:

@@ -216,6 +216,8 @@ CASES = [
     Case("admin_keys:create", "POST", ADMIN, ok=200, data=lambda w: {"name": "grafana"}),
     Case("admin_keys:revoke", "POST", ADMIN, ok=302, args=lambda w: [_admin_key(w.org).pk]),
     Case("spend:page", "GET", SPEND, ok=200),
+    Case("spend:chargeback", "GET", SPEND, ok=200),
+    Case("spend:chargeback", "GET", SPEND, ok=200, query="start=2026-10&end=2026-12&format=csv"),
     Case(
         "spend:create",
         "POST",
