@@ -89,8 +89,13 @@ def evaluate(limit: Limit, now: dt.datetime) -> list[Alert]:
             threshold__in=thresholds, period_start__in=[previous.start, current.start]
         ).values_list("threshold_id", "period_start")
     )
+    # The period before is re-read for late usage only if the limit already watched it: a
+    # new limit says nothing about the periods before it existed.
+    periods = [(previous, True), (current, False)]
+    if limit.created_at >= previous.end:
+        periods = periods[1:]
     created = []
-    for period, late in ((previous, True), (current, False)):
+    for period, late in periods:
         # A forecast is about the future: a past period has none to make.
         waiting = [
             t

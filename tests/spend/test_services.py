@@ -168,3 +168,11 @@ def test_forecast_fires_once_when_the_projection_reaches_the_limit(org, evaluate
     )
     # A past period has no forecast to make: the next month sends nothing for December.
     assert evaluate(utc(2027, 1, 1, 1)) == []
+
+
+def test_a_new_limit_sends_nothing_about_the_period_before_it_existed(org, evaluate):
+    token_limit(org, amount=100, thresholds=(100,), created_at=utc(2026, 12, 2, 9))
+    tokens_at(org, utc(2026, 12, 1, 12), 500)  # yesterday, already over
+    assert evaluate(utc(2026, 12, 2, 10)) == []
+    tokens_at(org, utc(2026, 12, 2, 9, 30), 100)
+    assert evaluate(utc(2026, 12, 2, 10, 1)) == [(100, utc(2026, 12, 2), False)]
