@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from console.models import ApiKey, Organization, Workspace
 
@@ -173,6 +174,10 @@ class Delivery(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     response = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # When the pending delivery is next due. A retry waiting in a worker that died is
+    # redelivered by Redis only after its visibility timeout (an hour); the evaluation sweep
+    # re-enqueues a delivery overdue by SPEND_DELIVERY_STALL_SECONDS instead.
+    next_attempt_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["id"]

@@ -24,7 +24,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from spend import selectors
@@ -240,35 +239,67 @@ _opener = urllib.request.build_opener(_NoRedirect)
 
 
 def deliver(delivery_id: int) -> None:
-    """One attempt at a delivery; raises DeliveryError (to retry) when it did not succeed."""
-    delivery = (
-        Delivery.objects.select_related(
-            "endpoint", "alert__threshold__limit__workspace", "alert__threshold__limit__api_key"
+    """One attempt at a delivery; raises DeliveryError (to retry) when it did not succeed.
+
+    The row stays locked during the attempt, so a retry and a sweep that meet skip each
+    other instead of sending twice.
+    """
+    failure = None
+    with transaction.atomic():
+        delivery = (
+            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related(
+                "endpoint", "alert__threshold__limit__workspace", "alert__threshold__limit__api_key"
+            )
+            .filter(pk=delivery_id)
+            .first()
         )
-        .filter(pk=delivery_id)
-        .first()
-    )
-    if delivery is None or delivery.status == Delivery.Status.SENT:
-        return  # its limit was deleted, or a repeat of a delivery already made
-    Delivery.objects.filter(pk=delivery.pk).update(attempts=F("attempts") + 1)
-    try:
-        if delivery.channel == Delivery.Channel.EMAIL:
-            response = _send_email(delivery)
-        else:
-            response = _post_webhook(delivery)
-    except DeliveryError as exc:
-        Delivery.objects.filter(pk=delivery.pk).update(response=str(exc)[:2000])
-        raise
-    Delivery.objects.filter(pk=delivery.pk).update(
-        status=Delivery.Status.SENT, response=response[:2000], sent_at=timezone.now()
-    )
+        if delivery is None or delivery.status != Delivery.Status.PENDING:
+            return  # being attempted, deleted with its limit, already sent or given up
+        delivery.attempts += 1
+        try:
+            if delivery.channel == Delivery.Channel.EMAIL:
+                delivery.response = _send_email(delivery)
+            else:
+                delivery.response = _post_webhook(delivery)
+            delivery.status = Delivery.Status.SENT
+            delivery.sent_at = timezone.now()
+        except DeliveryError as exc:
+            delivery.response = str(exc)
+            failure = exc
+        delivery.response = delivery.response[:2000]
+        delivery.save(update_fields=["attempts", "response", "status", "sent_at"])
+    if failure is not None:
+        raise failure
+
+
+def retry_later(delivery_id: int, seconds: int) -> None:
+    """Record when a failed delivery's retry is due."""
+    due = timezone.now() + dt.timedelta(seconds=seconds)
+    Delivery.objects.filter(pk=delivery_id).update(next_attempt_at=due)
 
 
 def give_up(delivery_id: int) -> None:
     """Mark a delivery failed once its retries are spent."""
-    Delivery.objects.filter(pk=delivery_id).exclude(status=Delivery.Status.SENT).update(
+    Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.PENDING).update(
         status=Delivery.Status.FAILED
     )
+
+
+def resume_stalled(now: dt.datetime | None = None) -> int:
+    """Re-enqueue pending deliveries overdue by SPEND_DELIVERY_STALL_SECONDS (their retry
+    was lost with a worker); returns how many. Each is claimed by a conditional update, so
+    two sweeps never enqueue one twice."""
+    now = now or timezone.now()
+    overdue = now - dt.timedelta(seconds=settings.SPEND_DELIVERY_STALL_SECONDS)
+    stalled = Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lt=overdue)
+    claimed = []
+    for pk, due in stalled.values_list("pk", "next_attempt_at"):
+        if Delivery.objects.filter(pk=pk, next_attempt_at=due).update(next_attempt_at=now):
+            claimed.append(pk)
+    if claimed:
+        transaction.on_commit(lambda: _enqueue(claimed))
+    return len(claimed)
 
 
 def _send_email(delivery: Delivery) -> str:

@@ -9,7 +9,9 @@ from spend import services
 
 @shared_task(autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=3, acks_late=True)
 def evaluate_limits() -> int:
-    """Evaluate every limit once (beat runs it each SPEND_EVALUATION_INTERVAL_SECONDS)."""
+    """Evaluate every limit once and resume stalled deliveries (beat runs it each
+    SPEND_EVALUATION_INTERVAL_SECONDS)."""
+    services.resume_stalled()
     return services.evaluate_all()
 
 
@@ -24,4 +26,5 @@ def deliver(self, delivery_id: int) -> None:
             return
         base = settings.SPEND_DELIVERY_BACKOFF_SECONDS
         countdown = min(base * 2**self.request.retries, settings.SPEND_DELIVERY_BACKOFF_MAX_SECONDS)
+        services.retry_later(delivery_id, countdown)
         raise self.retry(exc=exc, countdown=countdown) from exc

@@ -1,5 +1,7 @@
 """Deliveries in process: signed webhooks to a live receiver, Slack bodies, retries, email."""
 
+import datetime as dt
+
 import pytest
 from django.core import mail
 
@@ -122,3 +124,21 @@ def test_a_delivery_of_a_deleted_limit_is_dropped(org, receiver):
     Limit.objects.all().delete()
     services.deliver(pk)
     assert receiver.received == []
+
+
+def test_a_delivery_whose_retry_was_lost_is_resumed_once(
+    org, receiver, settings, django_capture_on_commit_callbacks
+):
+    settings.SPEND_DELIVERY_STALL_SECONDS = 60
+    _limit_with_hook(org, receiver)
+    services.evaluate_all(utc(2026, 12, 2, 2))  # deliveries enqueued, and lost
+    delivery = Delivery.objects.get()
+    receiver.up()
+    due = delivery.next_attempt_at
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.resume_stalled(due + dt.timedelta(seconds=59)) == 0
+        assert services.resume_stalled(due + dt.timedelta(seconds=61)) == 1
+        assert services.resume_stalled(due + dt.timedelta(seconds=62)) == 0  # claimed
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("sent", 1)
+    assert len(receiver.received) == 1
