@@ -113,6 +113,7 @@ INSTALLED_APPS = [
     "costs",
     "orgsettings",
     "adminapi",
+    "spend",
 ]
 if DEV:
     # The demo generator and seed_demo, whose logins share a published password, exist only
@@ -304,4 +305,22 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}
+
+# Spend limits (spend/): how often limits are evaluated (after rollups, which run every
+# ROLLUP_INTERVAL_SECONDS), how alert deliveries retry, and whether a webhook may reach a
+# private or loopback address (refused in production unless the operator allows it: no
+# server-side request forgery through alerts).
+SPEND_EVALUATION_INTERVAL_SECONDS = env_int("SPEND_EVALUATION_INTERVAL_SECONDS", 30, minimum=1)
+SPEND_DELIVERY_MAX_RETRIES = env_int("SPEND_DELIVERY_MAX_RETRIES", 10, minimum=0)
+SPEND_DELIVERY_BACKOFF_SECONDS = env_int("SPEND_DELIVERY_BACKOFF_SECONDS", 5, minimum=1)
+SPEND_DELIVERY_BACKOFF_MAX_SECONDS = env_int("SPEND_DELIVERY_BACKOFF_MAX_SECONDS", 3600, minimum=1)
+SPEND_DELIVERY_STALL_SECONDS = env_int("SPEND_DELIVERY_STALL_SECONDS", 300, minimum=1)
+SPEND_WEBHOOK_ALLOW_PRIVATE = env_bool("SPEND_WEBHOOK_ALLOW_PRIVATE", DEV)
+CELERY_BEAT_SCHEDULE = {
+    "evaluate spend limits": {
+        "task": "spend.tasks.evaluate_limits",
+        "schedule": SPEND_EVALUATION_INTERVAL_SECONDS,
+        "options": {"expires": SPEND_EVALUATION_INTERVAL_SECONDS},
+    },
 }

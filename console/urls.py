@@ -14,6 +14,7 @@ urlpatterns = [
     path("usage/", include("usage.urls")),
     path("cost/", include("costs.urls")),
     path("settings/", include("orgsettings.urls")),
+    path("", include("spend.urls")),  # /spend/ pages, /v1/meterboard/spend_limits
     path("api/", include("usage.ingest.urls")),
     path("", include("adminapi.urls")),  # /v1/, /docs/admin-api/, /settings/admin-keys/
     path("otlp/", include("usage.ingest.otlp_urls")),

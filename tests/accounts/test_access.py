@@ -16,6 +16,7 @@ from django.utils import timezone
 from accounts.models import Invitation, Membership, Role
 from adminapi.models import AdminKey
 from console.models import ApiKey
+from spend.models import Limit
 from tests import factories
 from tests.usage.rawrows import series_for
 from usage.models import IngestKey
@@ -24,6 +25,7 @@ ALL = frozenset(Role.values)
 REPORTS = frozenset({Role.ADMIN, Role.BILLING, Role.DEVELOPER})
 ADMIN = frozenset({Role.ADMIN})
 PRICE_EDITORS = frozenset({Role.ADMIN, Role.BILLING})
+SPEND = frozenset({Role.ADMIN, Role.BILLING})
 
 
 @dataclass
@@ -65,6 +67,12 @@ def build_world(slug: str) -> World:
 def _admin_key(org) -> AdminKey:
     return AdminKey.objects.get_or_create(
         org=org, name="poller", defaults={"prefix": "mba_x", "key_hash": f"ah-{org.slug}"}
+    )[0]
+
+
+def _spend_limit(org) -> Limit:
+    return Limit.objects.get_or_create(
+        org=org, name="Budget", defaults={"unit": "usd", "amount": 100, "period": "month"}
     )[0]
 
 
@@ -209,13 +217,40 @@ CASES = [
     Case(
         "orgsettings:revoke_admin_key", "POST", ADMIN, ok=302, args=lambda w: [_admin_key(w.org).pk]
     ),
+    Case("spend:page", "GET", SPEND, ok=200),
+    Case("spend:chargeback", "GET", SPEND, ok=200),
+    Case("spend:chargeback", "GET", SPEND, ok=200, query="start=2026-10&end=2026-12&format=csv"),
+    Case(
+        "spend:create",
+        "POST",
+        SPEND,
+        ok=302,
+        data=lambda w: {
+            "name": "Budget",
+            "scope": "org",
+            "unit": "usd",
+            "amount": "100",
+            "period": "month",
+            "time_zone": "UTC",
+            "thresholds": "80, 100",
+        },
+    ),
+    Case("spend:delete", "POST", SPEND, ok=302, args=lambda w: [_spend_limit(w.org).pk]),
+    Case(
+        "spend:create_endpoint",
+        "POST",
+        SPEND,
+        ok=200,
+        data=lambda w: {"name": "ops", "url": "https://hooks.example.test/alerts"},
+    ),
 ]
 
 # Reachable without a session: signing in, password reset, invitation links (which carry
 # their own secret), the ingest API, the OTLP receiver (their own bearer keys, tested in
 # tests/usage/ingest/test_api.py and test_otlp_api.py) and the Admin API (their own keys; the
 # Admin API's gate is tested in tests/adminapi), the Admin API's reference (no data), /metrics
-# (its own token or address allow-list, tested in tests/adminapi/test_metrics.py) and the
+# (its own token or address allow-list, tested in tests/adminapi/test_metrics.py), the spend
+# limits read endpoint (an Admin API key, tested in tests/spend/test_views.py) and the
 # operators' admin site
 # (is_staff only; tested in test_admin_site_is_for_staff_only).
 PUBLIC = {
@@ -227,7 +262,15 @@ PUBLIC = {
     "accounts:password_reset_complete",
     "accounts:accept_invitation",
 }
-PUBLIC_NAMESPACES = {"admin", "api", "otlp", "adminapi", "admin_api_docs", "ops_metrics"}
+PUBLIC_NAMESPACES = {
+    "admin",
+    "api",
+    "otlp",
+    "adminapi",
+    "admin_api_docs",
+    "ops_metrics",
+    "spend_api",
+}
 
 
 def _url_names(resolver=None, prefix=""):

@@ -1,0 +1,76 @@
+"""The chargeback report: cost by workspace or model against local months, priced exactly as
+the Cost page prices it, pivoted by pandas in integer micro-dollars."""
+
+import io
+from decimal import ROUND_HALF_EVEN, Decimal
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from costs.selectors import cost_report
+
+BY = {"workspace": "Workspace", "model": "Model"}
+TOTAL = "Total"
+MICRO = Decimal("0.000001")
+MAX_MONTHS = 24
+
+
+def months(first: tuple[int, int], last: tuple[int, int]) -> list[tuple[int, int]]:
+    """The (year, month) pairs from ``first`` to ``last``, both included."""
+    out, (year, month) = [], first
+    while (year, month) <= last:
+        out.append((year, month))
+        year, month = (year, month + 1) if month < 12 else (year + 1, 1)
+    return out
+
+
+def micro(amount: Decimal) -> int:
+    """An exact USD amount as whole micro-dollars (half to even)."""
+    return int(amount.quantize(MICRO, rounding=ROUND_HALF_EVEN) / MICRO)
+
+
+def chargeback(org, *, zone: ZoneInfo, first, last, by: str = "workspace") -> pd.DataFrame:
+    """Integer micro-dollars: one row per workspace (or model) and one column per local month
+    (``"2026-11"``), sorted by name, with a ``Total`` column and a last ``Total`` row.
+
+    Each month is the Cost page's report of that month grouped the same way (one call per
+    month), so a month's column adds up to the Cost page's total of that month to the cent.
+    """
+    columns = [f"{y}-{m:02d}" for y, m in months(first, last)]
+    records = []
+    for (year, month), column in zip(months(first, last), columns, strict=True):
+        report = cost_report(org, zone=zone, year=year, month=month, group=by)
+        for label, amounts in report.chart.items():
+            records.append((label, column, micro(sum(amounts, Decimal(0)))))
+    frame = pd.DataFrame(records, columns=[BY[by], "month", "micro"]).astype({"micro": "int64"})
+    # groupby + unstack with fill_value keeps int64 throughout; pivot_table would pass the
+    # gaps through NaN, and so through float.
+    pivot = (
+        frame.groupby([BY[by], "month"])["micro"]
+        .sum()
+        .unstack(fill_value=0)
+        .reindex(columns=columns, fill_value=0)
+        .sort_index()
+    )
+    pivot[TOTAL] = pivot.sum(axis=1)
+    pivot.loc[TOTAL] = pivot.sum(axis=0)
+    return pivot
+
+
+def usd(pivot: pd.DataFrame) -> pd.DataFrame:
+    """The pivot in exact USD (Decimal cells), for display and export."""
+    return pivot.map(lambda v: Decimal(int(v)) * MICRO)
+
+
+def to_xlsx(pivot: pd.DataFrame, sheet: str) -> bytes:
+    """The pivot as an .xlsx workbook: USD to the micro-dollar, the header row frozen."""
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+        usd(pivot).to_excel(writer, sheet_name=sheet)
+        worksheet = writer.sheets[sheet]
+        worksheet.freeze_panes = "B2"
+        for row in worksheet.iter_rows(min_row=2, min_col=2):
+            for cell in row:
+                cell.number_format = "#,##0.000000"
+        worksheet.column_dimensions["A"].width = 40
+    return buffer.getvalue()

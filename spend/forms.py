@@ -1,0 +1,163 @@
+"""Forms of the Limits page; every error names its field."""
+
+from decimal import Decimal, InvalidOperation
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+from console.filters import time_zones
+from console.models import ApiKey, Workspace
+from spend import chargeback, services
+from spend.models import MAX_PERCENT, MIN_PERCENT, Limit, WebhookEndpoint
+from usage.timeslice import YEARS
+
+MAX_AMOUNT = Decimal("1e17")
+
+
+class LimitForm(forms.Form):
+    """A limit on the organisation, a workspace or an API key, with its thresholds."""
+
+    name = forms.CharField(max_length=200, strip=True)
+    scope = forms.CharField(help_text='"org", "workspace:<id>" or "api_key:<id>"')
+    unit = forms.ChoiceField(choices=Limit.Unit.choices)
+    # Read as text so that "1e3", "12.3456789" or "ten" get a message, not a silent rounding.
+    amount = forms.CharField(max_length=40, strip=True)
+    period = forms.ChoiceField(choices=Limit.Period.choices)
+    time_zone = forms.CharField(max_length=64, initial="UTC")
+    thresholds = forms.CharField(max_length=200, initial="50, 80, 100")
+    forecast = forms.BooleanField(
+        required=False, help_text="Also alert when the period-end projection reaches the limit."
+    )
+    emails = forms.CharField(max_length=2000, required=False, widget=forms.Textarea)
+    endpoints = forms.ModelMultipleChoiceField(
+        queryset=WebhookEndpoint.objects.none(), required=False
+    )
+
+    def __init__(self, org, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.org = org
+        self.fields["endpoints"].queryset = WebhookEndpoint.objects.filter(org=org)
+
+    def clean_scope(self) -> dict:
+        value = self.cleaned_data["scope"]
+        if value == "org":
+            return {}
+        kind, _, pk = value.partition(":")
+        model = {"workspace": Workspace, "api_key": ApiKey}.get(kind)
+        found = model.objects.filter(org=self.org, pk=pk).first() if pk.isdigit() else None
+        if model is None or found is None:
+            raise ValidationError("Choose the organisation, one of its workspaces or API keys.")
+        return {kind: found}
+
+    def clean_amount(self) -> Decimal:
+        raw = self.cleaned_data["amount"].replace(",", "")
+        try:
+            amount = Decimal(raw)
+        except InvalidOperation:
+            raise ValidationError("Enter an amount such as 250 or 99.50.") from None
+        if not amount.is_finite() or "e" in raw.lower() or amount <= 0 or amount >= MAX_AMOUNT:
+            raise ValidationError("Enter a positive amount such as 250 or 99.50.")
+        if amount.as_tuple().exponent < -6:
+            raise ValidationError("At most 6 decimal places (a micro-dollar).")
+        return amount
+
+    def clean_time_zone(self) -> str:
+        value = self.cleaned_data["time_zone"]
+        if value not in time_zones():
+            raise ValidationError("Choose a time zone from the list, such as Europe/Paris.")
+        return value
+
+    def clean_thresholds(self) -> list[int]:
+        parts = [p.strip().rstrip("%") for p in self.cleaned_data["thresholds"].split(",")]
+        if not all(p.isdigit() for p in parts):
+            raise ValidationError("Enter whole percentages separated by commas, e.g. 50, 80, 100.")
+        percents = sorted({int(p) for p in parts})
+        if percents[0] < MIN_PERCENT or percents[-1] > MAX_PERCENT:
+            raise ValidationError(f"Each threshold must be {MIN_PERCENT}% to {MAX_PERCENT}%.")
+        return percents
+
+    def clean_emails(self) -> list[str]:
+        emails = [e.strip() for e in self.cleaned_data["emails"].replace(",", "\n").splitlines()]
+        emails = [e for e in emails if e]
+        for email in emails:
+            try:
+                validate_email(email)
+            except ValidationError:
+                raise ValidationError(f"{email!r} is not an email address.") from None
+        return emails
+
+    def clean(self):
+        data = super().clean()
+        amount, unit = data.get("amount"), data.get("unit")
+        if amount is not None and unit == Limit.Unit.TOKENS and amount != amount.to_integral():
+            self.add_error("amount", "A token limit is a whole number of tokens.")
+        return data
+
+    def limit_fields(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "name": data["name"],
+            **data["scope"],
+            "unit": data["unit"],
+            "amount": data["amount"],
+            "period": data["period"],
+            "time_zone": data["time_zone"],
+        }
+
+
+class EndpointForm(forms.Form):
+    name = forms.CharField(max_length=200, strip=True)
+    url = forms.URLField(max_length=2000, assume_scheme="https")
+    slack = forms.BooleanField(required=False)
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data["url"]
+        services.check_webhook_url(url)
+        return url
+
+
+class ChargebackForm(forms.Form):
+    """The chargeback report's query string: a range of local months, a grouping, a format."""
+
+    start = forms.CharField(max_length=7, help_text="First month, YYYY-MM.")
+    end = forms.CharField(max_length=7, help_text="Last month, YYYY-MM.")
+    by = forms.ChoiceField(choices=list(chargeback.BY.items()), required=False)
+    tz = forms.CharField(max_length=64, required=False)
+    format = forms.ChoiceField(
+        choices=[("html", "Page"), ("csv", "CSV"), ("xlsx", "Excel")], required=False
+    )
+
+    def _month(self, name: str) -> tuple[int, int]:
+        value = self.cleaned_data[name]
+        year, _, month = value.partition("-")
+        if not (year.isdigit() and month.isdigit() and len(year) == 4 and 1 <= int(month) <= 12):
+            raise ValidationError("Enter a month as YYYY-MM, e.g. 2026-11.")
+        if int(year) not in YEARS:
+            raise ValidationError(f"Choose a year from {YEARS.start} to {YEARS.stop - 1}.")
+        return int(year), int(month)
+
+    def clean_start(self):
+        return self._month("start")
+
+    def clean_end(self):
+        return self._month("end")
+
+    def clean_tz(self) -> str:
+        value = self.cleaned_data["tz"] or "UTC"
+        if value not in time_zones():
+            raise ValidationError("Choose a time zone from the list, such as Europe/Paris.")
+        return value
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if start and end:
+            count = len(chargeback.months(start, end))
+            if count == 0:
+                self.add_error("end", "The last month must not be before the first.")
+            elif count > chargeback.MAX_MONTHS:
+                self.add_error("end", f"At most {chargeback.MAX_MONTHS} months at a time.")
+        data["by"] = data.get("by") or "workspace"
+        data["format"] = data.get("format") or "html"
+        return data

@@ -1,0 +1,169 @@
+"""The Limits page (Admin and Billing) and the read endpoint gateways poll to enforce."""
+
+from zoneinfo import ZoneInfo
+
+from django.contrib import messages
+from django.http import HttpResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.access import role_required, scoped
+from accounts.models import Role
+from adminapi.views import admin_api  # the Admin API's key auth, rate limit and error shape
+from console import exports
+from console.models import ApiKey, Workspace
+from console.services import record_audit
+from spend import chargeback, selectors, services
+from spend.forms import ChargebackForm, EndpointForm, LimitForm
+from spend.models import Limit
+
+spend_required = role_required(Role.ADMIN, Role.BILLING)
+
+
+def _page(request, form=None, endpoint_form=None, secret=None, status=200):
+    now = timezone.now()
+    context = {
+        "rows": [selectors.status(limit, now) for limit in selectors.limits_of(request.org)],
+        "alerts": selectors.recent_alerts(request.org),
+        "endpoints": selectors.endpoints_of(request.org),
+        "form": form or LimitForm(request.org, initial={"time_zone": request.user.time_zone}),
+        "endpoint_form": endpoint_form or EndpointForm(),
+        "workspaces": Workspace.objects.filter(org=request.org),
+        "api_keys": ApiKey.objects.filter(org=request.org).select_related("workspace"),
+        "secret": secret,
+    }
+    return render(request, "spend/page.html", context, status=status)
+
+
+@require_GET
+@spend_required
+def page(request):
+    """Every limit with its spend this period, share, projection, and the alerts sent."""
+    return _page(request)
+
+
+@require_POST
+@spend_required
+def create_limit(request):
+    form = LimitForm(request.org, request.POST)
+    if not form.is_valid():
+        return _page(request, form=form, status=400)
+    data = form.cleaned_data
+    limit = services.create_limit(
+        request.org,
+        request.user,
+        thresholds=data["thresholds"],
+        emails=data["emails"],
+        endpoints=data["endpoints"],
+        forecast=data["forecast"],
+        **form.limit_fields(),
+    )
+    record_audit(
+        request.org,
+        request.user,
+        "spend_limit.create",
+        limit.name,
+        after={"amount": str(limit.amount), "unit": limit.unit, "period": limit.period},
+    )
+    messages.success(request, f"Limit {limit.name} saved.")
+    return redirect("spend:page")
+
+
+@require_POST
+@scoped(lambda org, pk: Limit.objects.filter(org=org, pk=pk).first())
+@spend_required
+def delete_limit(request, limit):
+    record_audit(request.org, request.user, "spend_limit.delete", limit.name)
+    limit.delete()
+    messages.success(request, f"Limit {limit.name} deleted.")
+    return redirect("spend:page")
+
+
+@require_POST
+@spend_required
+def create_endpoint(request):
+    """A webhook endpoint; its signing secret is shown on this answer only."""
+    form = EndpointForm(request.POST)
+    if not form.is_valid():
+        return _page(request, endpoint_form=form, status=400)
+    endpoint = services.create_endpoint(request.org, **form.cleaned_data)
+    record_audit(request.org, request.user, "webhook_endpoint.create", endpoint.name)
+    return _page(request, secret=endpoint.secret)
+
+
+@require_GET
+@spend_required
+def chargeback_report(request):
+    """Cost by workspace or model against local months, as a page, a CSV or an .xlsx file."""
+    params = request.GET if "start" in request.GET else _this_month(request)
+    form = ChargebackForm(params)
+    if not form.is_valid():
+        return render(request, "spend/chargeback.html", {"form": form}, status=400)
+    data = form.cleaned_data
+    pivot = chargeback.chargeback(
+        request.org, zone=ZoneInfo(data["tz"]), first=data["start"], last=data["end"], by=data["by"]
+    )
+    table = chargeback.usd(pivot)
+    name = exports.filename(
+        "chargeback",
+        request.org.slug,
+        params["start"],
+        params["end"],
+        f"by-{data['by']}",
+        data["tz"],
+    )
+    if data["format"] == "csv":
+        header = [chargeback.BY[data["by"]], *table.columns]
+        rows = [[label, *values] for label, values in zip(table.index, table.values, strict=True)]
+        return exports.response([header, *rows], name)
+    if data["format"] == "xlsx":
+        response = HttpResponse(
+            chargeback.to_xlsx(pivot, "Chargeback"),
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+        response["Content-Disposition"] = f'attachment; filename="{name[:-4]}.xlsx"'
+        return response
+    context = {"form": form, "table": table, "query": params.urlencode()}
+    return render(request, "spend/chargeback.html", context)
+
+
+def _this_month(request):
+    month = timezone.localdate(timezone=ZoneInfo(request.user.time_zone)).strftime("%Y-%m")
+    params = QueryDict(mutable=True)
+    params.update({"start": month, "end": month, "tz": request.user.time_zone})
+    return params
+
+
+def _text(amount) -> str:
+    """An exact decimal as plain digits, without trailing zeros or exponent: "1000", "0.25"."""
+    return format(amount.normalize(), "f")
+
+
+@admin_api
+def limits_api(request, org, query):
+    """Every limit of the key's organisation with its spend and remaining amount this period."""
+    now = timezone.now()
+    data = []
+    for limit in selectors.limits_of(org):
+        row = selectors.status(limit, now)
+        data.append(
+            {
+                "id": limit.pk,
+                "name": limit.name,
+                "scope": {
+                    "workspace_id": limit.workspace.external_id if limit.workspace else None,
+                    "api_key_id": limit.api_key.external_id if limit.api_key else None,
+                },
+                "unit": limit.unit,
+                "amount": _text(limit.amount),
+                "period": limit.period,
+                "time_zone": limit.time_zone,
+                "period_starts_at": row["window"].start.isoformat(),
+                "period_ends_at": row["window"].end.isoformat(),
+                "spend": _text(row["spend"]),
+                "remaining": _text(row["remaining"]),
+                "exceeded": row["spend"] >= limit.amount,
+            }
+        )
+    return {"data": data}

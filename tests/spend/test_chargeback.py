@@ -1,0 +1,109 @@
+"""The chargeback report: a pandas pivot in integer micro-dollars that agrees with the Cost
+page to the cent, and its CSV and Excel exports that agree with it."""
+
+import csv
+import io
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import openpyxl
+import pytest
+from django.urls import reverse
+
+from accounts.models import Role
+from costs.selectors import cost_report
+from spend.chargeback import chargeback
+from tests import factories
+from tests.costs.builders import raw, series_for, store_and_roll_up, utc
+
+CENT = Decimal("0.01")
+ZONE = ZoneInfo("Asia/Kathmandu")
+
+
+@pytest.fixture
+def usage(org):
+    research = factories.make_workspace(org, "Research", "wrkspc_r")
+    default = series_for(org)
+    lab = series_for(org, workspace=research, model="claude-opus-4-1-20250805")
+    rows = [
+        raw(default, utc(2026, 10, 31, 18, 14), uncached_input_tokens=333_333, output_tokens=7),
+        raw(default, utc(2026, 10, 31, 18, 15), output_tokens=123_457),  # 1 November, local
+        raw(lab, utc(2026, 11, 15, 3, 3), cache_read_tokens=987_654, output_tokens=55_555),
+        raw(lab, utc(2026, 12, 1, 9), uncached_input_tokens=1, web_search_requests=3),
+        raw(default, utc(2026, 12, 31, 18, 14), output_tokens=999_999),  # 31 December, local
+    ]
+    store_and_roll_up(org, rows)
+    return research
+
+
+def test_each_month_adds_up_to_the_cost_page_to_the_cent(org, usage):
+    pivot = chargeback(org, zone=ZONE, first=(2026, 10), last=(2026, 12), by="workspace")
+    assert list(pivot.columns) == ["2026-10", "2026-11", "2026-12", "Total"]
+    assert list(pivot.index) == ["Default", "Research", "Total"]
+    assert all(str(t) == "int64" for t in pivot.dtypes)
+    for month in (10, 11, 12):
+        page = cost_report(org, zone=ZONE, year=2026, month=month, group="workspace")
+        column = pivot[f"2026-{month:02d}"]
+        total = Decimal(int(column["Total"])) / 1_000_000
+        assert total.quantize(CENT) == page.totals.total.quantize(CENT)
+        assert abs(total - page.totals.total) <= Decimal("0.000001")  # a micro-dollar per cell
+        assert int(column.drop("Total").sum()) == int(column["Total"])
+    assert pivot.loc["Total", "2026-10"] > 0  # 23:59 on 31 October, local
+    assert int(pivot["Total"].drop("Total").sum()) == int(pivot.loc["Total", "Total"])
+
+
+def test_by_model(org, usage):
+    pivot = chargeback(org, zone=ZONE, first=(2026, 11), last=(2026, 11), by="model")
+    assert list(pivot.index) == ["Claude Opus 4.1", "Claude Sonnet 4.5", "Total"]
+
+
+def test_csv_and_excel_agree_with_the_pivot(client, org, usage):
+    client.force_login(factories.make_member(org, Role.BILLING))
+    query = {"start": "2026-10", "end": "2026-12", "tz": "Asia/Kathmandu"}
+    pivot = chargeback(org, zone=ZONE, first=(2026, 10), last=(2026, 12))
+    expected = {
+        (label, column): Decimal(int(v)) / 1_000_000
+        for label, row in pivot.iterrows()
+        for column, v in row.items()
+    }
+    response = client.get(reverse("spend:chargeback"), {**query, "format": "csv"})
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0] == ["Workspace", "2026-10", "2026-11", "2026-12", "Total"]
+    got = {(r[0], c): Decimal(v) for r in rows[1:] for c, v in zip(rows[0][1:], r[1:], strict=True)}
+    assert got == expected
+
+    response = client.get(reverse("spend:chargeback"), {**query, "format": "xlsx"})
+    assert response["Content-Disposition"].endswith('.xlsx"')
+    sheet = openpyxl.load_workbook(io.BytesIO(response.content))["Chargeback"]
+    assert sheet.freeze_panes == "B2"
+    values = list(sheet.values)
+    header = values[0]
+    got = {
+        (r[0], c): Decimal(str(v)).quantize(Decimal("0.000001"))
+        for r in values[1:]
+        for c, v in zip(header[1:], r[1:], strict=True)
+    }
+    assert got == expected
+    assert sheet["B2"].number_format == "#,##0.000000"
+
+    page = client.get(reverse("spend:chargeback"), query)
+    assert page.status_code == 200
+    assert 'data-testid="chargeback"' in page.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"start": "2026-13", "end": "2026-12"}, "start"),
+        ({"start": "2026-11", "end": "2026-10"}, "end"),
+        ({"start": "2024-01", "end": "2026-12"}, "end"),
+        ({"start": "2026-11", "end": "2026-11", "by": "person"}, "by"),
+        ({"start": "2026-11", "end": "2026-11", "tz": "Nowhere/Else"}, "tz"),
+        ({"start": "2026-11", "end": "2026-11", "format": "pdf"}, "format"),
+    ],
+)
+def test_bad_query_is_a_400_naming_the_field(client, org, params, field):
+    client.force_login(factories.make_member(org, Role.ADMIN))
+    response = client.get(reverse("spend:chargeback"), params)
+    assert response.status_code == 400
+    assert list(response.context["form"].errors) == [field]

@@ -1,0 +1,176 @@
+"""The Limits page's forms (bad input named by field) and the read endpoint for gateways."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Role
+from adminapi.services import create_admin_key
+from spend import services
+from spend.models import Limit, WebhookEndpoint
+from tests import factories
+from tests.spend.builders import token_limit, tokens_at
+
+GOOD = {
+    "name": "Budget",
+    "scope": "org",
+    "unit": "usd",
+    "amount": "250.50",
+    "period": "month",
+    "time_zone": "Europe/Paris",
+    "thresholds": "50, 80%, 100",
+    "emails": "a@acme.test\nb@acme.test",
+}
+
+
+@pytest.fixture
+def billing(client, org):
+    client.force_login(factories.make_member(org, Role.BILLING))
+    return client
+
+
+def test_billing_sets_a_limit_with_thresholds(billing, org):
+    response = billing.post(reverse("spend:create"), {**GOOD, "forecast": "on"})
+    assert response.status_code == 302
+    limit = Limit.objects.get(org=org)
+    assert (limit.amount, limit.period, limit.time_zone) == (
+        Decimal("250.50"),
+        "month",
+        "Europe/Paris",
+    )
+    recipients = ["a@acme.test", "b@acme.test"]
+    assert [(t.kind, t.percent, t.emails) for t in limit.thresholds.all()] == [
+        ("forecast", 100, recipients),
+        *(("spend", p, recipients) for p in (50, 80, 100)),
+    ]
+    assert "Budget" in billing.get(reverse("spend:page")).content.decode()
+
+
+def test_page_shows_spend_share_and_alerts(billing, org):
+    today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    limit = token_limit(org, name="daily", amount=1000, thresholds=(25,))
+    tokens_at(org, today, 400)
+    services.evaluate_all()
+    response = billing.get(reverse("spend:page"))
+    row = response.context["rows"][0]
+    assert (row["spend"], row["share"], row["remaining"]) == (400, 40, 600)
+    body = response.content.decode()
+    assert f'data-testid="limit-{limit.pk}"' in body
+    assert "40.0%" in body
+    assert "25% (1)" in body  # one alert sent for the 25% threshold
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("amount", "1e3", "Enter a positive amount"),
+        ("amount", "12.1234567", "At most 6 decimal places"),
+        ("amount", "ten", "Enter an amount"),
+        ("amount", "-5", "Enter a positive amount"),
+        ("amount", "NaN", "Enter a positive amount"),
+        ("thresholds", "0, 50", "Each threshold must be 1% to 1000%"),
+        ("thresholds", "1001", "Each threshold must be 1% to 1000%"),
+        ("thresholds", "fifty", "Enter whole percentages"),
+        ("period", "year", "Select a valid choice"),
+        ("time_zone", "Mars/Olympus", "Choose a time zone"),
+        ("scope", "workspace:999999", "Choose the organisation"),
+        ("emails", "not-an-address", "is not an email address"),
+    ],
+)
+def test_bad_input_is_refused_naming_the_field(billing, org, field, value, message):
+    response = billing.post(reverse("spend:create"), {**GOOD, field: value})
+    assert response.status_code == 400
+    form = response.context["form"]
+    assert list(form.errors) == [field]
+    assert message in form.errors[field][0]
+    assert not Limit.objects.exists()
+
+
+def test_a_token_limit_is_whole_tokens(billing):
+    response = billing.post(reverse("spend:create"), {**GOOD, "unit": "tokens", "amount": "1.5"})
+    assert response.status_code == 400
+    assert list(response.context["form"].errors) == ["amount"]
+
+
+def test_a_workspace_of_another_organisation_is_refused(billing, other_org):
+    other = factories.make_workspace(other_org, "Theirs", "wrkspc_theirs")
+    response = billing.post(reverse("spend:create"), {**GOOD, "scope": f"workspace:{other.pk}"})
+    assert response.status_code == 400
+    assert list(response.context["form"].errors) == ["scope"]
+
+
+def test_webhook_secret_is_shown_once(billing, org):
+    data = {"name": "ops", "url": "https://hooks.example.test/a", "slack": "on"}
+    response = billing.post(reverse("spend:create_endpoint"), data)
+    endpoint = WebhookEndpoint.objects.get(org=org)
+    assert endpoint.slack
+    assert endpoint.secret in response.content.decode()
+    assert endpoint.secret not in billing.get(reverse("spend:page")).content.decode()
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://hooks.example.test/a", "file:///etc/passwd", "javascript:x"]
+)
+def test_only_http_webhooks(billing, url):
+    response = billing.post(reverse("spend:create_endpoint"), {"name": "x", "url": url})
+    assert response.status_code == 400
+    assert list(response.context["endpoint_form"].errors) == ["url"]
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/hook", "http://10.1.2.3/", "http://[::1]/"])
+def test_private_webhooks_are_refused_in_production(billing, settings, url):
+    settings.SPEND_WEBHOOK_ALLOW_PRIVATE = False
+    response = billing.post(reverse("spend:create_endpoint"), {"name": "x", "url": url})
+    assert response.status_code == 400
+    assert "private or loopback" in response.context["endpoint_form"].errors["url"][0]
+    settings.SPEND_WEBHOOK_ALLOW_PRIVATE = True
+    response = billing.post(reverse("spend:create_endpoint"), {"name": "x", "url": url})
+    assert response.status_code == 200
+
+
+@pytest.fixture
+def api(client, org):
+    cache.clear()  # the Admin API's rate counters
+    secret = create_admin_key(org, "gateway")[1]
+    return lambda **headers: client.get(
+        reverse("spend_api:limits"), headers=headers or {"x-api-key": secret}
+    )
+
+
+def test_read_endpoint_lists_spend_and_remaining(api, org, other_org):
+    today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    token_limit(org, name="daily", amount=1000)
+    token_limit(other_org, name="theirs", amount=10)
+    tokens_at(org, today, 400)
+    tokens_at(org, today - dt.timedelta(minutes=1), 999)  # yesterday's
+    response = api()
+    assert response.status_code == 200
+    assert response.json()["data"] == [
+        {
+            "id": Limit.objects.get(name="daily").pk,
+            "name": "daily",
+            "scope": {"workspace_id": None, "api_key_id": None},
+            "unit": "tokens",
+            "amount": "1000",
+            "period": "day",
+            "time_zone": "UTC",
+            "period_starts_at": today.isoformat(),
+            "period_ends_at": (today + dt.timedelta(days=1)).isoformat(),
+            "spend": "400",
+            "remaining": "600",
+            "exceeded": False,
+        }
+    ]
+
+
+def test_read_endpoint_answers_errors_as_the_admin_api(api):
+    response = api(**{"x-api-key": "sk-ant-admin01-wrong"})
+    assert response.status_code == 401
+    body = response.json()
+    assert body["type"] == "error"
+    assert body["error"]["type"] == "authentication_error"
+    assert response["request-id"] == body["request_id"]
