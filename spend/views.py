@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import role_required, scoped
 from accounts.models import Role
-from adminapi.views import admin_api  # the Admin API's key auth, rate limit and error shape
+from adminapi.gate import admin_api  # the Admin API's key auth, rate limit and error shape
 from console import exports
 from console.models import ApiKey, Workspace
 from console.services import record_audit
