@@ -133,6 +133,16 @@ class Account(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def label(self) -> str:
+        """How reports name it: the name, and the id when that says something more."""
+        return account_label(self.external_id, self.name)
+
+
+def account_label(external_id: str, name: str) -> str:
+    """An account as reports name it: "Ada (user_01)", or just the name when it is the id."""
+    return name if name == external_id else f"{name} ({external_id})"
+
 
 # The record contract's model id (README "The record"): what ingest accepts is what every
 # filter accepts, so a model that has usage can always be asked for by its id.
