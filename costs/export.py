@@ -7,24 +7,11 @@ execution covered by the monthly allowance, ms), amount_usd (blank when unpriced
 The amount_usd column sums exactly to the total on the page.
 """
 
-import csv
-import re
+from decimal import Decimal
 
+from console import exports
 from console.filters import workspace_value
 from costs.templatetags.money import usd_full
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value) -> str:
-    """A text cell a spreadsheet will not run as a formula (prefixed with ')."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
-class _Echo:
-    def write(self, value):
-        return value
 
 
 def header(report) -> list[str]:
@@ -47,7 +34,7 @@ def header(report) -> list[str]:
 
 
 def rows(report, zone):
-    """Yield the CSV rows (lists of cells), header first."""
+    """Yield the CSV rows (lists of cells, escaped by ``console.exports``), header first."""
     yield header(report)
     for index, line in report.period_lines:
         period = report.periods[index]
@@ -57,10 +44,10 @@ def rows(report, zone):
             period.end.astimezone(zone).isoformat(),
         ]
         if report.group == "workspace":
-            cells.append(safe_cell(key.workspace))
+            cells.append(key.workspace)
         cells += [
-            safe_cell(key.description),
-            safe_cell(key.model),
+            key.description,
+            key.model,
             key.cost_type,
             key.token_type,
             key.service_tier,
@@ -68,17 +55,10 @@ def rows(report, zone):
             line.quantity,
             line.unit,
             line.free_quantity,
-            "" if line.amount is None else usd_full(line.amount),
+            "" if line.amount is None else Decimal(usd_full(line.amount)),
             "no" if line.amount is None else "yes",
         ]
         yield cells
-
-
-def stream(report, zone):
-    """Yield encoded CSV lines, one at a time."""
-    writer = csv.writer(_Echo())
-    for row in rows(report, zone):
-        yield writer.writerow(row)
 
 
 def filename(org, form) -> str:
@@ -90,4 +70,4 @@ def filename(org, form) -> str:
         parts.append(f"workspace-{workspace_value(data['workspace'])}")
     if data.get("model"):
         parts.append(data["model"].model_id)
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", "_".join(parts)) + ".csv"
+    return exports.filename(*parts)

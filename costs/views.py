@@ -1,7 +1,6 @@
 from html import escape
 
 from django.contrib import messages
-from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
 from django.utils.http import urlencode
@@ -10,6 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import reports_required, role_required
 from accounts.models import Role
+from console import charts, exports
 from console.filters import filter_form, report_url, wants_partial
 from costs import export, services
 from costs.forms import (
@@ -92,59 +92,43 @@ def _line_rows(report) -> str:
     return mark_safe("\n".join(rows))  # noqa: S308 - every text above is escaped
 
 
-# Plotly's own ten colours, handed out by a group's place among every group that could
-# appear (not among those in view), so a model keeps its colour from month to day view.
-PALETTE = [
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
-]  # fmt: skip
-
-
-def _group_universe(choices: dict, group: str) -> list[str]:
-    """Every label the chart can show for this grouping, in a fixed order (the models and
-    workspaces are the filter lists' own, already read)."""
+def _identity(choices: dict, group: str, name: str):
+    """What a group's colour follows (``console.charts.colors``): a model's or workspace's
+    id, as on the Usage page, or the place of a fixed group (service tier, cost or token
+    type) in its list."""
     if group == "model":
-        return sorted(m.display_name for m in choices["models"])
-    if group == "workspace":
-        return sorted(w.name for w in choices["workspaces"])
-    if group == "cost_type":
-        return list(COST_TYPES.values())
-    if group == "token_type":
-        return [*TOKEN_TYPE_LABELS.values(), *COST_TYPES.values()]
-    return [label for _value, label in ServiceTier.choices]
+        ids = {m.display_name: m.pk for m in choices["models"]}
+    elif group == "workspace":
+        ids = {w.name: w.pk for w in choices["workspaces"]}
+    elif group == "cost_type":
+        ids = {label: i for i, label in enumerate(COST_TYPES.values())}
+    elif group == "token_type":
+        labels = [*TOKEN_TYPE_LABELS.values(), *COST_TYPES.values()]
+        ids = {label: i for i, label in enumerate(labels)}
+    else:
+        ids = {label: i for i, (_value, label) in enumerate(ServiceTier.choices)}
+    return ids.get(name, name)
 
 
-def _colors(choices: dict, report) -> dict[str, str]:
-    universe = {name: i for i, name in enumerate(_group_universe(choices, report.group))}
-    return {
-        name: PALETTE[universe.get(name, len(universe)) % len(PALETTE)] for name in report.groups
-    }
-
-
-def _chart(report, choices: dict) -> dict:
-    """What cost.js draws: floats for the bars, exact strings for hover and titles."""
-    colors = _colors(choices, report)
-    keys = [
-        p.start.astimezone(p.local_start.tzinfo).date().isoformat()
-        if report.level == "month"
-        else p.label
-        for p in report.periods
+def _chart(report, choices: dict, form) -> dict:
+    """The cost chart's figure: floats for the bars, exact strings for hover."""
+    drills = None
+    if report.level == "month":  # a day's bar opens that day by hour
+        selected = form.selected()
+        drills = [
+            report_url("costs:page", selected, day=p.local_start.date().isoformat())
+            for p in report.periods
+        ]
+    series = [
+        {
+            "identity": _identity(choices, report.group, group),
+            "name": group,
+            "y": [float(a) for a in report.chart[group]],
+            "exact": [usd_exact(a) for a in report.chart[group]],
+        }
+        for group in report.groups
     ]
-    return {
-        "level": report.level,
-        "x": [p.label for p in report.periods],
-        "keys": keys,
-        "traces": [
-            {
-                "name": group,
-                "color": colors[group],
-                "y": [float(a) for a in report.chart[group]],
-                "text": [usd_exact(a) for a in report.chart[group]],
-                "shown": [usd(a) for a in report.chart[group]],
-            }
-            for group in report.groups
-        ],
-    }
+    return charts.cost([p.label for p in report.periods], series, drills)
 
 
 def _report(org, data: dict):
@@ -187,7 +171,7 @@ def cost_page(request):
     month_params = {k: v for k, v in selected.items() if k != "day"}
     context.update(
         report=report,
-        chart=_chart(report, context),
+        chart_script=charts.script(_chart(report, context, form), "cost-chart-data"),
         line_rows=_line_rows(report),
         token_type_labels=TOKEN_TYPE_LABELS,
         month_url=report_url("costs:page", month_params),
@@ -215,11 +199,7 @@ def cost_export(request):
         return _invalid(request, form)
     data = form.cleaned_data
     report = _report(request.org, data)
-    response = StreamingHttpResponse(
-        export.stream(report, data["zone"]), content_type="text/csv; charset=utf-8"
-    )
-    response["Content-Disposition"] = f'attachment; filename="{export.filename(request.org, form)}"'
-    return response
+    return exports.response(export.rows(report, data["zone"]), export.filename(request.org, form))
 
 
 def _prices_context(request, model_form=None, tool_form=None) -> dict:

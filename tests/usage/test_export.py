@@ -10,10 +10,11 @@ from django.http import StreamingHttpResponse
 from django.urls import reverse
 
 from accounts.models import Role
+from console.exports import cell
 from tests import factories
 from tests.usage.rawrows import raw, series_for, store_batch
+from usage.export import CSV_COLUMNS
 from usage.rollups import COUNT_COLUMNS, rollup_pending
-from usage.views import CSV_COLUMNS, escape_cell
 
 PAGE = reverse("usage:page")
 EXPORT = reverse("usage:export")
@@ -31,7 +32,9 @@ def rows(org):
     ws = factories.make_workspace(org, '=HYPERLINK("http://evil")', "wrkspc_evil")
     keys = [
         factories.make_api_key(org, ws, name, f"apikey_{i}")
-        for i, name in enumerate(["+SUM(A1)", "-1", "@cmd", "\tTab", "\rCR", "plain"])
+        for i, name in enumerate(
+            ["+SUM(A1)", "-1", "@cmd", "\tTab", "\rCR", "plain", 'x";=1+2', "\n=cmd"]
+        )
     ]
     series = [series_for(org, workspace=ws, api_key=k) for k in keys]
     series += [series_for(org, model="claude-haiku-4-5-20251001", service_tier="priority")]
@@ -153,7 +156,7 @@ def test_csv_columns_periods_and_offsets(client, org, rows):
     assert lines[0]["code_execution_seconds"] == "0.000"
     disposition = response["Content-Disposition"]
     assert disposition == (
-        'attachment; filename="usage_acme_2026-11-01_by-hour_america-new_york.csv"'
+        'attachment; filename="usage_acme_2026-11-01_by-hour_America-New_York.csv"'
     )
 
 
@@ -182,9 +185,12 @@ def test_formula_cells_are_escaped(client, org, rows):
         "'\tTab (apikey_3)",
         "'\rCR (apikey_4)",
         "plain (apikey_5)",
+        "x\";'=1+2 (apikey_6)",
+        "'\n'=cmd (apikey_7)",
     }
     assert {line["workspace"] for line in lines} == {'\'=HYPERLINK("http://evil")'}
-    assert escape_cell(12) == 12 and escape_cell("2026-11-01T00:00:00-04:00").startswith("2")
+    assert all(line["requests"].isdigit() for line in lines)  # numbers stay numbers
+    assert cell(12) == 12 and cell("2026-11-01T00:00:00-04:00").startswith("2")
 
 
 def test_filename_names_the_filters(client, org, rows):
@@ -193,7 +199,7 @@ def test_filename_names_the_filters(client, org, rows):
         client, "month=2026-11&day=2026-11-02&hour=12&workspace=wrkspc_evil&group_by=model&tz=UTC"
     )
     assert response["Content-Disposition"] == (
-        'attachment; filename="usage_acme_2026-11-02_1200_by-minute_wrkspc_evil_per-model_utc.csv"'
+        'attachment; filename="usage_acme_2026-11-02_1200_by-minute_wrkspc_evil_per-model_UTC.csv"'
     )
 
 
@@ -214,7 +220,7 @@ def test_finer_granularity_rows_match_the_raw_rows_of_each_minute(client, org, r
     response, lines = export(client, "month=2026-11&tz=Asia/Kolkata&granularity=minute")
 
     assert response["Content-Disposition"] == (
-        'attachment; filename="usage_acme_2026-11_by-minute_asia-kolkata.csv"'
+        'attachment; filename="usage_acme_2026-11_by-minute_Asia-Kolkata.csv"'
     )
     kolkata = ZoneInfo("Asia/Kolkata")
     month_start = dt.datetime(2026, 11, 1, tzinfo=kolkata)

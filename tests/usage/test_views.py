@@ -197,8 +197,9 @@ def test_month_totals_equal_raw_rows_and_chart_has_every_day(client, org, world)
     assert got["output_tokens"] == want["output_tokens"]
     assert got["requests"] == want["requests"] and got["rate_limited_requests"] > 0
     chart = response.context["chart"]
-    assert len(chart["x"]) == 30 and chart["x"][0] == "2026-11-01"
-    assert sum(sum(t["y"]) for t in chart["traces"]) == want["input_tokens"] + want["output_tokens"]
+    x = chart["data"][0]["x"]
+    assert len(x) == 30 and x[0] == "2026-11-01"
+    assert sum(sum(t["y"]) for t in chart["data"]) == want["input_tokens"] + want["output_tokens"]
     assert chart["drills"][3] == f"{PAGE}?month=2026-11&day=2026-11-04&tz=UTC"
     assert 'data-drill-index="3"' in html
 
@@ -227,13 +228,13 @@ def test_day_and_hour_drill_in_a_half_hour_zone(client, org, world):
     start = dt.datetime(2026, 11, 4, tzinfo=zone)
     want = raw_totals(world["rows"], start, start + dt.timedelta(days=1))
     assert totals_on_page(response.content.decode())["requests"] == want["requests"] > 0
-    assert len(response.context["chart"]["x"]) == 24
+    assert len(response.context["chart"]["data"][0]["x"]) == 24
     hour = client.get(f"{PAGE}?month=2026-11&day=2026-11-04&hour=05&tz=Asia/Kolkata")
     # 05:00 IST is 23:30 UTC the day before: the 23:10 rows are in it.
     hstart = dt.datetime(2026, 11, 4, 5, tzinfo=zone)
     want = raw_totals(world["rows"], hstart, hstart + dt.timedelta(hours=1))
     assert totals_on_page(hour.content.decode())["requests"] == want["requests"] == 3
-    assert len(hour.context["chart"]["x"]) == 60
+    assert len(hour.context["chart"]["data"][0]["x"]) == 60
     crumbs = [c["label"] for c in hour.context["links"]["crumbs"]]
     assert crumbs == ["2026-11", "2026-11-04", "05:00"]
 
@@ -254,7 +255,7 @@ def test_group_by_splits_bars_and_the_breakdown_sorts(client, org, world):
     response = client.get(f"{PAGE}?month=2026-11&group_by=api_key&sort=group")
     groups = response.context["report"]["groups"]
     assert [g["label"] for g in groups] == ["ci (apikey_ci)", "No API key", "prod (apikey_prod)"]
-    traces = response.context["chart"]["traces"]
+    traces = response.context["chart"]["data"]
     assert len(traces) == 3
     total = response.context["report"]["totals"]
     assert sum(sum(t["y"]) for t in traces) == total["input_tokens"] + total["output_tokens"]
@@ -370,7 +371,7 @@ def test_plotly_is_served_locally(client, org, world):
     from django.contrib.staticfiles import finders
 
     assert finders.find(src.removeprefix("/static/"))
-    assert finders.find("usage/usage.js")
+    assert finders.find("console/charts.js")
 
 
 def _page_queries(client, url) -> int:
@@ -413,7 +414,7 @@ def test_chart_json_is_valid_json_in_the_page(client, org, world):
     client.force_login(member(org))
     html = client.get(f"{PAGE}?month=2026-11").content.decode()
     data = re.search(r'<script id="usage-chart-data" type="application/json">(.*?)</script>', html)
-    assert json.loads(data.group(1))["level"] == "month"
+    assert len(json.loads(data.group(1))["data"][0]["x"]) == 30  # the days of November
 
 
 def test_chart_json_is_the_chart_and_cannot_close_its_script_tag(client, org, world):
@@ -426,8 +427,9 @@ def test_chart_json_is_the_chart_and_cannot_close_its_script_tag(client, org, wo
     data = re.search(r'<script id="usage-chart-data" type="application/json">(.*?)</script>', html)
     assert "<" not in data.group(1) and "&" not in data.group(1)
     assert json.loads(data.group(1)) == response.context["chart"]
-    names = [t["name"] for t in response.context["chart"]["traces"]]
-    assert "</script><b>x&y (apikey_evil)" in names
+    names = [t["name"] for t in response.context["chart"]["data"]]
+    # Escaped once more for Plotly, which reads <b> and & in legends and hover labels.
+    assert "&lt;/script&gt;&lt;b&gt;x&amp;y (apikey_evil)" in names
     assert "&lt;/script&gt;&lt;b&gt;x&amp;y (apikey_evil)" in html  # in the breakdown table
 
 
