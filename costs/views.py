@@ -11,6 +11,7 @@ from accounts.access import reports_required, role_required
 from accounts.models import Role
 from console import charts, exports
 from console.filters import filter_form, report_url, wants_partial
+from console.models import account_label
 from costs import export, services
 from costs.forms import (
     CostFilterForm,
@@ -21,7 +22,7 @@ from costs.pricing import CODE_EXECUTION, COST_TYPES, TOKEN_TYPE_LABELS
 from costs.selectors import GROUPS, cost_report, price_catalogue
 from costs.templatetags.money import hours, usd, usd_exact
 from usage.models import ServiceTier
-from usage.selectors import org_models
+from usage.selectors import NO_ACCOUNT, org_models
 
 PRICE_EDITORS = (Role.ADMIN, Role.BILLING)
 
@@ -50,6 +51,7 @@ def _choices(form: CostFilterForm, selected: dict) -> dict:
         selected,
         [(w.external_id, w.name, w.is_default) for w in workspaces],
         [(m.model_id, m.display_name) for m in models],
+        form.org.accounts.values_list("external_id", "name"),
     )
     return {"workspaces": workspaces, "models": models, **listed}
 
@@ -61,6 +63,7 @@ def _line_rows(report) -> str:
     """The <tr>s of the cost lines table, built here: a template loop costs several variable
     lookups and escapes per cell, and there are a few hundred lines. Every text is escaped."""
     by_workspace = report.group == "workspace"
+    by_account = report.group == "account"
     escaped: dict[str, str] = {}  # the same few names, tiers and types on every row
 
     def esc(text: str) -> str:
@@ -77,6 +80,9 @@ def _line_rows(report) -> str:
         else:
             quantity = f"{line.quantity:,}"  # as floatformat:"0g" shows it (en)
         workspace = f"<td>{esc(key.workspace)}</td>" if by_workspace else ""
+        if by_account:
+            label = account_label(key.account_id, key.account_name) or NO_ACCOUNT
+            workspace = f"<td>{esc(label)}</td>"
         if key.unpriced:
             start, amount = '<tr class="unpriced">', '<span class="error">Unpriced</span>'
         else:
@@ -105,6 +111,8 @@ def _identity(choices: dict, group: str, name: str):
     elif group == "token_type":
         labels = [*TOKEN_TYPE_LABELS.values(), *COST_TYPES.values()]
         ids = {label: i for i, label in enumerate(labels)}
+    elif group == "account":
+        return name  # a person's colour follows their label, a stable checksum
     else:
         ids = {label: i for i, (_value, label) in enumerate(ServiceTier.choices)}
     return ids.get(name, name)
@@ -141,6 +149,7 @@ def _report(org, data: dict):
         day=data["day"],
         workspace=data["workspace"],
         model=data["model"],
+        account_ids=(data["account"].pk,) if data["account"] else None,
         group=data["group_by"],
     )
 
