@@ -5,6 +5,7 @@ from django.urls import reverse
 from accounts.models import REPORT_ROLES, Role
 
 ADMIN_ONLY = frozenset({Role.ADMIN})
+EVERY_ROLE = frozenset(Role)
 
 # (section, label, url name, roles that may open it)
 NAV_ITEMS = [
@@ -14,9 +15,12 @@ NAV_ITEMS = [
     ("Organisation", "API keys", "orgsettings:api_keys", REPORT_ROLES),
     ("Organisation", "Prices", "costs:prices", REPORT_ROLES),
     ("Organisation", "Limits", "orgsettings:limits", ADMIN_ONLY),
+    ("Organisation", "Accounts", "orgsettings:accounts", REPORT_ROLES),
     ("Admin", "Members", "accounts:members", ADMIN_ONLY),
     ("Admin", "Ingest keys", "orgsettings:ingest_keys", ADMIN_ONLY),
     ("Admin", "Audit log", "accounts:audit_log", ADMIN_ONLY),
+    # Last, so that home sends reports roles to Usage and everyone else here.
+    ("You", "My usage", "me:usage", EVERY_ROLE),
 ]
 
 

@@ -126,7 +126,8 @@ class ReportFilterForm(forms.Form):
 
     def __init__(self, data, *, org, user, now: dt.datetime | None = None):
         super().__init__(data)
-        self.fields["group_by"].choices = self.group_by_choices
+        if "group_by" in self.fields:  # a page may go without grouping (My usage)
+            self.fields["group_by"].choices = self.group_by_choices
         self.org = org
         self.user = user
         self.now = now or timezone.now()
@@ -247,7 +248,8 @@ class ReportFilterForm(forms.Form):
             return self.url_params()
         chosen = {name: self.data.get(name, "") for name in self.fields}
         chosen["tz"] = self.cleaned_data.get("tz") or chosen["tz"] or self.saved_zone()
-        chosen["group_by"] = chosen["group_by"] or self.default_group_by
+        if "group_by" in chosen:
+            chosen["group_by"] = chosen["group_by"] or self.default_group_by
         return chosen
 
     def days(self) -> list[dt.date]:

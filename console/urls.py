@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from console import views
+from costs.urls import me_urlpatterns
 
 console_pages = [
     path("", views.home, name="home"),
@@ -13,6 +14,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("usage/", include("usage.urls")),
     path("cost/", include("costs.urls")),
+    path("me/", include((me_urlpatterns, "me"))),
     path("settings/", include("orgsettings.urls")),
     path("api/", include("usage.ingest.urls")),
     # Operators of this installation only (is_staff); organisation members never get in.

@@ -16,15 +16,17 @@ from costs import export, services
 from costs.forms import (
     CostFilterForm,
     ModelPriceForm,
+    MyUsageForm,
     ToolPriceForm,
 )
 from costs.pricing import CODE_EXECUTION, COST_TYPES, TOKEN_TYPE_LABELS
 from costs.selectors import GROUPS, cost_report, price_catalogue
 from costs.templatetags.money import hours, usd, usd_exact
 from usage.models import ServiceTier
-from usage.selectors import NO_ACCOUNT, org_models
+from usage.selectors import NO_ACCOUNT, Scope, UsageQuery, org_models, usage_report
 
 PRICE_EDITORS = (Role.ADMIN, Role.BILLING)
+EVERY_ROLE = tuple(Role)
 
 
 def _breakable(text: str) -> str:
@@ -209,6 +211,49 @@ def cost_export(request):
     data = form.cleaned_data
     report = _report(request.org, data)
     return exports.response(export.rows(report, data["zone"]), export.filename(request.org, form))
+
+
+@require_GET
+@role_required(*EVERY_ROLE)
+def my_usage(request):
+    """My usage: the month's usage and cost of the person's own accounts, for every role.
+
+    Decision: it lives with the Cost page because it shows cost, and imports run from costs
+    toward usage, never back. Scoped by account, so nobody sees a colleague's figures.
+    """
+    form = filter_form(MyUsageForm, request)
+    context = {"form": form, "accounts": form.accounts}
+    if not form.is_valid():
+        context["selected"] = form.selected()
+        return render(request, "costs/my_usage.html", context, status=400)
+    ids = form.account_ids()
+    if ids:  # the usage and cost of the person's accounts; nothing to read without one
+        data = form.cleaned_data
+        year, month, zone = *data["month"], data["zone"]
+        scope = Scope(request.org.id, account_ids=ids)
+        usage = usage_report(UsageQuery(scope, zone, year, month, group_by="model"))
+        cost = cost_report(
+            request.org, zone=zone, year=year, month=month, account_ids=ids, group="model"
+        )
+        context.update(usage=usage, cost=cost, by_model=_by_model(usage, cost))
+    context["selected"] = form.url_params()
+    return render(request, "costs/my_usage.html", context)
+
+
+def _by_model(usage: dict, cost) -> list[dict]:
+    """One row per model the person used: tokens, requests and cost, costliest first."""
+    amounts = dict(cost.ranking)
+    rows = [
+        {
+            "model": g["label"],
+            "input_tokens": g["input_tokens"],
+            "output_tokens": g["output_tokens"],
+            "requests": g["requests"],
+            "cost": amounts.get(g["label"]),
+        }
+        for g in usage["groups"]
+    ]
+    return sorted(rows, key=lambda r: (-(r["cost"] or 0), -r["input_tokens"], r["model"]))
 
 
 def _prices_context(request, model_form=None, tool_form=None) -> dict:

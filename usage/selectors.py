@@ -314,6 +314,18 @@ def dimension_labels(
     return labels
 
 
+def member_accounts(org_id: int, user) -> list[Account]:
+    """The accounts whose usage is ``user``'s own in the organisation, by name.
+
+    An account an Admin linked to a member is that member's alone; an account linked to
+    nobody is the member's whose email it carries (``Account.email``, derived at ingest).
+    """
+    mine = Q(member=user)
+    if user.email:  # an account without an email must never match a member without one
+        mine |= Q(member__isnull=True, email=user.email.lower())
+    return list(Account.objects.filter(mine, org_id=org_id).order_by("name", "external_id"))
+
+
 def account_details(org_id: int, ids: Iterable[int | None]) -> dict:
     """``{account pk: (external id, name)}`` of the organisation's accounts among ``ids``
     (``None``, usage without an account, maps to ``("", "")``); one query."""
