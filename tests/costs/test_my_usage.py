@@ -5,6 +5,7 @@ import re
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 
 from accounts.models import Role
 from console.models import Account
@@ -142,3 +143,29 @@ def test_a_bad_month_is_a_400_with_the_reason(client, org, usage):
     response = client.get(URL, {"month": "2026-13"})
     assert response.status_code == 400
     assert "is not a month" in response.content.decode()
+
+
+def test_query_count_is_pinned_and_does_not_grow_with_accounts_or_rows(
+    client, org, usage, django_assert_num_queries
+):
+    carol = factories.make_member(org, Role.USER, "carol@acme.test")
+    client.force_login(carol)
+    for i in range(2):
+        account = Account.objects.create(org=org, external_id=f"c{i}", name="C", member=carol)
+        store_and_roll_up(
+            org, [raw(series_for(org, account=account), utc(2026, 5, 3), output_tokens=1)]
+        )
+    # session, user, memberships, the person's accounts; the usage (buckets, after the
+    # planner setting on PostgreSQL) and its model names; prices x2, daily code execution,
+    # the cost's buckets (planner setting again) and models.
+    count = 13 if connection.vendor == "postgresql" else 11
+    with django_assert_num_queries(count):
+        assert client.get(URL, QUERY).status_code == 200
+    for i in range(2, 6):
+        account = Account.objects.create(org=org, external_id=f"c{i}", name="C", member=carol)
+        store_and_roll_up(
+            org,
+            [raw(series_for(org, model=OPUS, account=account), utc(2026, 5, 9), output_tokens=1)],
+        )
+    with django_assert_num_queries(count):
+        assert client.get(URL, QUERY).status_code == 200
