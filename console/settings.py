@@ -112,6 +112,7 @@ INSTALLED_APPS = [
     "usage",
     "costs",
     "orgsettings",
+    "adminapi",
 ]
 if DEV:
     # The demo generator and seed_demo, whose logins share a published password, exist only
@@ -120,6 +121,7 @@ if DEV:
 
 MIDDLEWARE = [
     "console.middleware.ServerTimingMiddleware",
+    "adminapi.metrics.RequestTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -288,6 +290,14 @@ if env_bool("BEHIND_TLS_PROXY", False):
 # Peers whose X-Forwarded-For names the client for sign-in throttling (accounts/throttle.py);
 # from anyone else the header is ignored, since a client can write it.
 TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
+
+# The Admin API (adminapi/): requests per minute per Admin key, and whether the cost report
+# includes Priority Tier by default (Anthropic's leaves it out).
+ADMINAPI_RATE_LIMIT_PER_MINUTE = env_int("ADMINAPI_RATE_LIMIT_PER_MINUTE", 300, minimum=1)
+ADMINAPI_COST_INCLUDE_PRIORITY_TIER = env_bool("ADMINAPI_COST_INCLUDE_PRIORITY_TIER", False)
+# GET /metrics answers a scraper with this bearer token or from these networks; neither: 404.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+METRICS_ALLOWED_IPS = env_networks("METRICS_ALLOWED_IPS")
 
 LOGGING = {
     "version": 1,

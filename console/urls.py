@@ -17,6 +17,7 @@ urlpatterns = [
     path("me/", include((me_urlpatterns, "me"))),
     path("settings/", include("orgsettings.urls")),
     path("api/", include("usage.ingest.urls")),
+    path("", include("adminapi.urls")),  # /v1/, /docs/admin-api/, /settings/admin-keys/
     # Operators of this installation only (is_staff); organisation members never get in.
     path("ops/admin/", admin.site.urls),
 ]

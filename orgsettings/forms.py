@@ -53,5 +53,7 @@ class LinkAccountForm(forms.Form):
         self.fields["member"].queryset = User.objects.filter(memberships__org=org)
 
 
-class IngestKeyForm(forms.Form):
+class KeyNameForm(forms.Form):
+    """The name of a new ingest or Admin API key."""
+
     name = forms.CharField(max_length=200, strip=True)

@@ -12,7 +12,9 @@ from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.models import User
+from adminapi.models import AdminKey
 from console.models import Account, ApiKey, LlmModel, Organization, Workspace
+from console.secret_keys import SecretKey
 from usage.models import DayBucket, IngestKey, RateLimit
 from usage.selectors import org_models
 
@@ -124,14 +126,19 @@ def members(org: Organization) -> list:
     return list(User.objects.filter(memberships__org=org).order_by("email"))
 
 
-def ingest_keys(org: Organization) -> QuerySet[IngestKey]:
-    """The org's ingest keys, newest first, revoked ones included."""
-    return IngestKey.objects.filter(org=org).select_related("created_by")
+def secret_keys(org: Organization, model: type[SecretKey]) -> QuerySet[SecretKey]:
+    """The org's keys of one kind (ingest or Admin API), newest first, revoked ones included."""
+    return model.objects.filter(org=org).select_related("created_by")
 
 
 def ingest_key(org: Organization, pk: int) -> IngestKey | None:
     """One ingest key of the org, or None (also when it belongs to another org)."""
     return IngestKey.objects.filter(org=org, pk=pk).first()
+
+
+def admin_key(org: Organization, pk: int) -> AdminKey | None:
+    """One Admin API key of the org, or None (also when it belongs to another org)."""
+    return AdminKey.objects.filter(org=org, pk=pk).first()
 
 
 def models_for_limits(org: Organization) -> list[tuple[LlmModel, RateLimit | None]]:

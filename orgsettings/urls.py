@@ -17,6 +17,9 @@ urlpatterns = [
     path("ingest-keys/", views.ingest_keys, name="ingest_keys"),
     path("ingest-keys/create/", views.create_ingest_key, name="create_ingest_key"),
     path("ingest-keys/<int:pk>/revoke/", views.revoke_ingest_key, name="revoke_ingest_key"),
+    path("admin-keys/", views.admin_keys, name="admin_keys"),
+    path("admin-keys/create/", views.create_admin_key, name="create_admin_key"),
+    path("admin-keys/<int:pk>/revoke/", views.revoke_admin_key, name="revoke_admin_key"),
     path("limits/", views.limits, name="limits"),
     path("limits/set/", views.set_limit, name="set_limit"),
 ]

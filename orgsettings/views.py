@@ -1,28 +1,34 @@
 """Settings pages: workspaces and API keys (reports roles see, Admins change), ingest keys and
 rate limits (Admins only). Anything of another organisation is a 404."""
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import admin_required, reports_required, scoped
+from adminapi.services import ADMIN_KEYS
 from console.filters import workspace_value
+from console.secret_keys import KeyKind
 from orgsettings import selectors, services
 from orgsettings.forms import (
     ApiKeyFilterForm,
     ApiKeyStatusForm,
-    IngestKeyForm,
+    KeyNameForm,
     LinkAccountForm,
     PageForm,
     RateLimitForm,
     RenameForm,
 )
 from usage.forms import NO_API_KEY
-from usage.ingest import keys as ingest_key_services
+from usage.ingest.keys import INGEST_KEYS
 
 
 def usage_url(**params) -> str:
@@ -218,42 +224,87 @@ def set_limit(request):
     return redirect("orgsettings:limits")
 
 
-def _ingest_keys_page(request, form=None, created=None, status=200):
+@dataclass(frozen=True)
+class KeyPage:
+    """One settings page of bearer secrets: ingest keys or Admin API keys."""
+
+    kind: KeyKind
+    name: str  # "ingest_key": URL names orgsettings:ingest_keys, create_ingest_key, ...
+    title: str
+    noun: str
+    intro: str
+    find: Callable
+
+    def url(self, action: str = "") -> str:
+        return f"orgsettings:{action}_{self.name}" if action else f"orgsettings:{self.name}s"
+
+
+INGEST_KEY_PAGE = KeyPage(
+    INGEST_KEYS,
+    "ingest_key",
+    "Ingest keys",
+    "ingest key",
+    "A gateway or an OpenTelemetry exporter sends your request logs with one of these keys as "
+    "<code>Authorization: Bearer …</code>.",
+    selectors.ingest_key,
+)
+ADMIN_KEY_PAGE = KeyPage(
+    ADMIN_KEYS,
+    "admin_key",
+    "Admin API keys",
+    "Admin API key",
+    "Tools that speak Anthropic's Usage &amp; Cost Admin API read this organisation's reports "
+    "with one of these keys, sent as <code>x-api-key</code> or "
+    "<code>Authorization: Bearer …</code>. A key can only read.",
+    selectors.admin_key,
+)
+
+
+def _keys_page(request, page: KeyPage, form=None, created=None, status=200):
     context = {
-        "keys": selectors.ingest_keys(request.org),
-        "form": form or IngestKeyForm(),
+        "page": page,
+        "intro": mark_safe(page.intro),  # noqa: S308 - our own text above, no input in it
+        "keys": selectors.secret_keys(request.org, page.kind.model),
+        "form": form or KeyNameForm(),
         "created": created,
+        "create_url": page.url("create"),
+        "revoke_url": page.url("revoke"),
     }
-    return render(request, "orgsettings/ingest_keys.html", context, status=status)
+    return render(request, "orgsettings/secret_keys.html", context, status=status)
 
 
-@require_GET
-@admin_required
-def ingest_keys(request):
-    """Ingest keys with their last use; revoked ones stay listed."""
-    return _ingest_keys_page(request)
+def _key_views(page: KeyPage):
+    """The list, create and revoke views of one kind of key (Admins only)."""
+
+    @require_GET
+    @admin_required
+    def listing(request):
+        """The keys with their last use; revoked ones stay listed."""
+        return _keys_page(request, page)
+
+    @require_POST
+    @admin_required
+    def create(request):
+        """Create a key and show its secret this once."""
+        form = KeyNameForm(request.POST)
+        if not form.is_valid():
+            return _keys_page(request, page, form, status=400)
+        key, secret = page.kind.create(request.org, form.cleaned_data["name"], actor=request.user)
+        response = _keys_page(request, page, created={"key": key, "secret": secret})
+        response["Cache-Control"] = "no-store"  # the secret must not be kept by any cache
+        return response
+
+    @require_POST
+    @scoped(page.find)
+    @admin_required
+    def revoke(request, key):
+        """Revoke a key; requests with it get 401 from then on."""
+        page.kind.revoke(key, actor=request.user)
+        messages.success(request, f"{page.noun.capitalize()} {key.name} revoked.")
+        return redirect(page.url())
+
+    return listing, create, revoke
 
 
-@require_POST
-@admin_required
-def create_ingest_key(request):
-    """Create an ingest key and show its secret this once (Admin)."""
-    form = IngestKeyForm(request.POST)
-    if not form.is_valid():
-        return _ingest_keys_page(request, form, status=400)
-    key, secret = ingest_key_services.create_ingest_key(
-        request.org, form.cleaned_data["name"], actor=request.user
-    )
-    response = _ingest_keys_page(request, created={"key": key, "secret": secret})
-    response["Cache-Control"] = "no-store"  # the secret must not be kept by any cache
-    return response
-
-
-@require_POST
-@scoped(selectors.ingest_key)
-@admin_required
-def revoke_ingest_key(request, key):
-    """Revoke an ingest key; requests with it get 401 from then on (Admin)."""
-    ingest_key_services.revoke_ingest_key(key, actor=request.user)
-    messages.success(request, f"Ingest key {key.name} revoked.")
-    return redirect("orgsettings:ingest_keys")
+ingest_keys, create_ingest_key, revoke_ingest_key = _key_views(INGEST_KEY_PAGE)
+admin_keys, create_admin_key, revoke_admin_key = _key_views(ADMIN_KEY_PAGE)

@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.db.models.functions import Coalesce
 
 from console.models import Account, ApiKey, LlmModel, Organization, Workspace
+from console.secret_keys import SecretKey
 
 
 class ServiceTier(models.TextChoices):
@@ -209,25 +210,13 @@ class DayBucket(Bucket):
     pk = models.CompositePrimaryKey("org_id", "start", "series_id")
 
 
-class IngestKey(models.Model):
+class IngestKey(SecretKey):
     """A bearer secret that lets a gateway send an organisation's logs; stored hashed."""
 
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="ingest_keys")
-    name = models.CharField(max_length=200)
-    prefix = models.CharField(max_length=16, help_text="The first characters, to recognise it.")
-    key_hash = models.CharField(max_length=128, unique=True)
-    created_by = models.ForeignKey(
-        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.prefix}…)"
 
 
 class RateLimit(models.Model):

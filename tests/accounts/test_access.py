@@ -14,6 +14,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from accounts.models import Invitation, Membership, Role
+from adminapi.models import AdminKey
 from console.models import Account, ApiKey
 from tests import factories
 from tests.usage.rawrows import series_for
@@ -61,6 +62,12 @@ def build_world(slug: str) -> World:
         model=series_for(org).model,
         account=Account.objects.create(org=org, external_id=f"u_{slug}", name=f"{slug} user"),
     )
+
+
+def _admin_key(org) -> AdminKey:
+    return AdminKey.objects.get_or_create(
+        org=org, name="poller", defaults={"prefix": "mba_x", "key_hash": f"ah-{org.slug}"}
+    )[0]
 
 
 @dataclass
@@ -209,10 +216,17 @@ CASES = [
         "orgsettings:create_ingest_key", "POST", ADMIN, ok=200, data=lambda w: {"name": "gateway"}
     ),
     Case("orgsettings:revoke_ingest_key", "POST", ADMIN, ok=302, args=lambda w: [w.ingest_key.pk]),
+    Case("orgsettings:admin_keys", "GET", ADMIN, ok=200),
+    Case("orgsettings:create_admin_key", "POST", ADMIN, ok=200, data=lambda w: {"name": "grafana"}),
+    Case(
+        "orgsettings:revoke_admin_key", "POST", ADMIN, ok=302, args=lambda w: [_admin_key(w.org).pk]
+    ),
 ]
 
 # Reachable without a session: signing in, password reset, invitation links (which carry
-# their own secret), the ingest API (its own bearer keys) and the operators' admin site
+# their own secret), the ingest API and the Admin API (their own keys; the Admin API's gate is
+# tested in tests/adminapi), the Admin API's reference (no data), /metrics (its own token or
+# address allow-list, tested in tests/adminapi/test_metrics.py) and the operators' admin site
 # (is_staff only; tested in test_admin_site_is_for_staff_only).
 PUBLIC = {
     "accounts:login",
@@ -223,7 +237,7 @@ PUBLIC = {
     "accounts:password_reset_complete",
     "accounts:accept_invitation",
 }
-PUBLIC_NAMESPACES = {"admin", "api"}
+PUBLIC_NAMESPACES = {"admin", "api", "adminapi", "admin_api_docs", "ops_metrics"}
 
 
 def _url_names(resolver=None, prefix=""):

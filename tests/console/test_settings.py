@@ -51,6 +51,11 @@ SETTINGS = "import console.settings as s; print(s.DEBUG, s.SECRET_KEY[:3], s.ALL
             {"METERBOARD_MODE": "dev", "TRUSTED_PROXIES": "10.0.0.2/24"},
             "TRUSTED_PROXIES: '10.0.0.2/24' is not an IP address or CIDR network",
         ),
+        (
+            {"METERBOARD_MODE": "dev", "METRICS_ALLOWED_IPS": "scraper"},
+            "METRICS_ALLOWED_IPS: 'scraper' is not an IP address or CIDR network",
+        ),
+        ({"METERBOARD_MODE": "dev", "ADMINAPI_RATE_LIMIT_PER_MINUTE": "0"}, "must be at least 1"),
     ],
 )
 def test_bad_values_raise_improperly_configured(env, message):

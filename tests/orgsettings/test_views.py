@@ -8,9 +8,9 @@ from django.utils import timezone
 
 from accounts.models import Role
 from console.models import Account, ApiKey, AuditEntry
+from console.secret_keys import hash_secret
 from tests import factories
 from tests.usage.rawrows import raw, series_for, store_batch
-from usage.ingest.keys import hash_ingest_secret
 from usage.models import IngestKey, RateLimit
 from usage.rollups import rollup_pending
 
@@ -228,7 +228,7 @@ def test_ingest_key_secret_is_shown_once_and_stored_hashed(admin_client, org, ad
     secret = body.split('<p class="secret">')[1].split("</p>")[0]
     assert secret.startswith("mbi_") and len(secret) > 40
     key = IngestKey.objects.get(org=org)
-    assert key.key_hash == hash_ingest_secret(secret)
+    assert key.key_hash == hash_secret(secret)
     assert secret not in str(IngestKey.objects.values_list().get())
     assert (key.name, key.created_by, key.prefix) == ("gateway", admin, secret[:12])
     listing = admin_client.get(reverse("orgsettings:ingest_keys")).content.decode()

@@ -1,0 +1,353 @@
+"""GET /v1/organizations/usage_report/messages against Anthropic's published reference.
+
+What the reference says, and what each test below pins:
+* ``starting_at`` is required (RFC 3339); buckets start on or after it, snapped to the start
+  of the minute / hour / day in UTC; ``ending_at`` is exclusive: buckets that end before it.
+* ``bucket_width`` is ``1d`` (default), ``1h`` or ``1m``; ``limit`` counts buckets, default
+  and maximum 7/31 (1d), 24/168 (1h), 60/1440 (1m).
+* ``page`` takes the previous answer's ``next_page``; the answer is
+  ``{"data": [{"starting_at", "ending_at", "results"}], "has_more", "next_page"}`` with
+  ``next_page`` null on the last page.
+* Filters ``api_key_ids[]``, ``workspace_ids[]``, ``models[]``, ``service_tiers[]``
+  (standard, batch, priority...), ``context_window[]`` (0-200k, 200k-1M); ``group_by[]`` any
+  subset of api_key_id, workspace_id, model, service_tier, context_window (account_id,
+  service_account_id, inference_geo and speed are in the reference but this server has no
+  such data: 400 naming the value).
+* A result has ``uncached_input_tokens``, ``cache_creation`` {``ephemeral_1h_input_tokens``,
+  ``ephemeral_5m_input_tokens``}, ``cache_read_input_tokens``, ``output_tokens``,
+  ``server_tool_use`` {``web_search_requests``} and each dimension, null unless grouped;
+  ``workspace_id`` null for the Default workspace, ``api_key_id`` null without a key.
+* Errors: ``{"type": "error", "error": {"type": "invalid_request_error", "message"}}`` with
+  400; a ``request-id`` header on every answer.
+"""
+
+import datetime as dt
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests import factories
+from tests.costs.builders import raw, series_for, store_and_roll_up, utc
+
+URL = "/v1/organizations/usage_report/messages"
+DIMENSIONS = ("api_key_id", "workspace_id", "model", "service_tier", "context_window")
+
+
+@pytest.fixture
+def usage(org):
+    """Two workspaces' worth of usage on 2026-11-03 and 2026-11-04 (UTC)."""
+    research = factories.make_workspace(org, "Research", "wrkspc_research")
+    key = factories.make_api_key(org, research, "backend", "apikey_backend")
+    default = series_for(org)  # Default workspace, no key
+    keyed = series_for(org, workspace=research, api_key=key, model="claude-haiku-4-5")
+    batch = series_for(org, workspace=research, api_key=key, service_tier="batch")
+    store_and_roll_up(
+        org,
+        [
+            raw(default, utc(2026, 11, 3, 10, 5, 7), uncached_input_tokens=100, output_tokens=10),
+            raw(
+                keyed,
+                utc(2026, 11, 3, 10, 5, 40),
+                uncached_input_tokens=1000,
+                cache_write_5m_tokens=50,
+                cache_write_1h_tokens=60,
+                cache_read_tokens=70,
+                output_tokens=20,
+                web_search_requests=2,
+            ),
+            raw(batch, utc(2026, 11, 3, 23, 59, 59), uncached_input_tokens=5, output_tokens=1),
+            raw(keyed, utc(2026, 11, 4, 0, 0), uncached_input_tokens=7, output_tokens=3),
+        ],
+    )
+    return {"research": research, "key": key}
+
+
+def _body(response):
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def _error(response, status):
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert body["type"] == "error"
+    assert set(body["error"]) == {"type", "message"}
+    assert body["request_id"] == response["request-id"]
+    return body["error"]
+
+
+def test_day_buckets_of_the_whole_organisation(api, usage):
+    body = _body(api(URL, {"starting_at": "2026-11-03T00:00:00Z", "limit": "2"}))
+    assert set(body) == {"data", "has_more", "next_page"}
+    assert [b["starting_at"] for b in body["data"]] == [
+        "2026-11-03T00:00:00Z",
+        "2026-11-04T00:00:00Z",
+    ]
+    assert body["data"][0]["ending_at"] == "2026-11-04T00:00:00Z"
+    first = body["data"][0]["results"]
+    assert first == [
+        {
+            "uncached_input_tokens": 1105,
+            "cache_creation": {"ephemeral_1h_input_tokens": 60, "ephemeral_5m_input_tokens": 50},
+            "cache_read_input_tokens": 70,
+            "output_tokens": 31,
+            "server_tool_use": {"web_search_requests": 2},
+            "api_key_id": None,
+            "workspace_id": None,
+            "model": None,
+            "service_tier": None,
+            "context_window": None,
+        }
+    ]
+    assert body["data"][1]["results"][0]["uncached_input_tokens"] == 7
+
+
+def test_bucket_width_defaults_to_one_day_and_limit_to_seven(api, usage):
+    body = _body(api(URL, {"starting_at": "2026-11-01T00:00:00Z"}))
+    starts = [b["starting_at"] for b in body["data"]]
+    assert starts == [f"2026-11-0{d}T00:00:00Z" for d in range(1, 8)]
+    # Days without usage are still buckets, with no results.
+    assert body["data"][0]["results"] == []
+
+
+@pytest.mark.parametrize(
+    ("width", "default", "maximum"), [("1d", 7, 31), ("1h", 24, 168), ("1m", 60, 1440)]
+)
+def test_limit_default_and_maximum_per_width(api, width, default, maximum):
+    params = {"starting_at": "2020-01-01T00:00:00Z", "bucket_width": width}
+    assert len(_body(api(URL, params))["data"]) == default
+    assert len(_body(api(URL, {**params, "limit": str(maximum)}))["data"]) == maximum
+    error = _error(api(URL, {**params, "limit": str(maximum + 1)}), 400)
+    assert error["type"] == "invalid_request_error"
+    assert "limit" in error["message"]
+    assert "limit" in _error(api(URL, {**params, "limit": "0"}), 400)["message"]
+
+
+def test_grouped_dimensions_are_set_and_the_rest_null(api, usage):
+    params = {
+        "starting_at": "2026-11-03T00:00:00Z",
+        "ending_at": "2026-11-04T00:00:00Z",
+        "group_by[]": list(DIMENSIONS),
+    }
+    results = _body(api(URL, params))["data"][0]["results"]
+    assert [
+        (r["workspace_id"], r["api_key_id"], r["model"], r["service_tier"]) for r in results
+    ] == [
+        (None, None, "claude-sonnet-4-5-20250929", "standard"),  # Default workspace, no key
+        ("wrkspc_research", "apikey_backend", "claude-haiku-4-5", "standard"),
+        ("wrkspc_research", "apikey_backend", "claude-sonnet-4-5-20250929", "batch"),
+    ]
+    assert {r["context_window"] for r in results} == {"0-200k"}
+
+    by_model = _body(api(URL, {**params, "group_by[]": "model"}))["data"][0]["results"]
+    assert {r["model"]: r["uncached_input_tokens"] for r in by_model} == {
+        "claude-haiku-4-5": 1000,
+        "claude-sonnet-4-5-20250929": 105,
+    }
+    assert all(r[d] is None for r in by_model for d in DIMENSIONS if d != "model")
+
+
+def test_filters_narrow_the_usage(api, usage):
+    base = {"starting_at": "2026-11-03T00:00:00Z", "ending_at": "2026-11-04T00:00:00Z"}
+
+    def total(**filters):
+        results = _body(api(URL, {**base, **filters}))["data"][0]["results"]
+        return sum(r["uncached_input_tokens"] for r in results)
+
+    assert total(**{"workspace_ids[]": "wrkspc_research"}) == 1005
+    assert total(**{"api_key_ids[]": "apikey_backend", "service_tiers[]": "batch"}) == 5
+    assert total(**{"models[]": ["claude-haiku-4-5", "claude-sonnet-4-5-20250929"]}) == 1105
+    assert total(**{"context_window[]": "200k-1M"}) == 0
+    assert total(**{"workspace_ids[]": "wrkspc_nobody"}) == 0
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "group_by[]=model&group_by[]=service_tier",
+        "group_by[0]=model&group_by[1]=service_tier",
+        "group_by=model&group_by=service_tier",
+    ],
+)
+def test_arrays_in_each_of_the_three_forms(api, usage, query):
+    response = api(f"{URL}?starting_at=2026-11-03T00:00:00Z&limit=1&{query}")
+    results = _body(response)["data"][0]["results"]
+    assert sorted((r["model"], r["service_tier"]) for r in results) == [
+        ("claude-haiku-4-5", "standard"),
+        ("claude-sonnet-4-5-20250929", "batch"),
+        ("claude-sonnet-4-5-20250929", "standard"),
+    ]
+
+
+def test_buckets_snap_to_utc_and_ending_at_is_exclusive(api, usage):
+    # An unaligned start snaps down to its minute; an unaligned end leaves out the minute
+    # it falls in (that bucket does not end before it).
+    params = {
+        "starting_at": "2026-11-03T10:05:30.250+00:00",
+        "ending_at": "2026-11-03T10:07:15Z",
+        "bucket_width": "1m",
+    }
+    data = _body(api(URL, params))["data"]
+    assert [b["starting_at"] for b in data] == ["2026-11-03T10:05:00Z", "2026-11-03T10:06:00Z"]
+    assert data[0]["results"][0]["uncached_input_tokens"] == 1100
+    # An offset is read as the instant it names: 11:05+01:00 is 10:05 UTC.
+    shifted = _body(api(URL, {**params, "starting_at": "2026-11-03T11:05:00+01:00"}))["data"]
+    assert shifted[0]["starting_at"] == "2026-11-03T10:05:00Z"
+    # ending_at on a boundary: the bucket starting there is not included.
+    hours = _body(
+        api(
+            URL,
+            {
+                "starting_at": "2026-11-03T23:00:00Z",
+                "ending_at": "2026-11-04T00:00:00Z",
+                "bucket_width": "1h",
+            },
+        )
+    )
+    assert [b["starting_at"] for b in hours["data"]] == ["2026-11-03T23:00:00Z"]
+    assert hours["data"][0]["results"][0]["uncached_input_tokens"] == 5
+    assert hours["has_more"] is False
+    assert hours["next_page"] is None
+
+
+def test_paging_walks_every_bucket_and_the_cursor_survives_new_data(api, org, usage):
+    params = {
+        "starting_at": "2026-11-03T00:00:00Z",
+        "ending_at": "2026-11-04T00:00:00Z",
+        "bucket_width": "1h",
+        "limit": "10",
+    }
+    first = _body(api(URL, params))
+    assert first["has_more"] is True
+    assert first["next_page"].startswith("page_")
+    # New usage lands (late) inside the hours of the next page before it is read.
+    store_and_roll_up(org, [raw(series_for(org), utc(2026, 11, 3, 12, 30), output_tokens=9)])
+    second = _body(api(URL, {**params, "page": first["next_page"]}))
+    third = _body(api(URL, {**params, "page": second["next_page"]}))
+    assert third["has_more"] is False
+    assert third["next_page"] is None
+    starts = [b["starting_at"] for page in (first, second, third) for b in page["data"]]
+    assert starts == [f"2026-11-03T{h:02d}:00:00Z" for h in range(24)]
+    noon = second["data"][2]
+    assert noon["starting_at"] == "2026-11-03T12:00:00Z"
+    assert noon["results"][0]["output_tokens"] == 9
+
+
+def test_a_page_token_snaps_to_the_width_asked_for(api, usage):
+    params = {"starting_at": "2026-11-03T00:00:00Z", "bucket_width": "1m", "limit": "1"}
+    first = _body(api(URL, params))
+    # The token names 00:01; read with hours, the page is the hour containing it.
+    hours = _body(api(URL, {**params, "bucket_width": "1h", "page": first["next_page"]}))
+    assert hours["data"][0]["starting_at"] == "2026-11-03T00:00:00Z"
+
+
+def test_without_ending_at_buckets_run_to_the_current_one(api):
+    now = dt.datetime.now(dt.UTC)
+    start = (now - dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:00:00Z")
+    data = _body(api(URL, {"starting_at": start, "bucket_width": "1h"}))
+    assert len(data["data"]) == 3
+    assert data["has_more"] is False
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({}, "starting_at"),
+        ({"starting_at": "yesterday"}, "starting_at"),
+        ({"starting_at": "2026-11-03T00:00:00Z", "ending_at": "2026-11-02T00:00:00Z"}, "ending_at"),
+        ({"starting_at": "2026-11-03T00:00:00Z", "bucket_width": "1w"}, "bucket_width"),
+        ({"starting_at": "2026-11-03T00:00:00Z", "limit": "ten"}, "limit"),
+        ({"starting_at": "2026-11-03T00:00:00Z", "group_by[]": "region"}, "group_by"),
+        ({"starting_at": "2026-11-03T00:00:00Z", "service_tiers[]": "gold"}, "service_tiers"),
+        ({"starting_at": "2026-11-03T00:00:00Z", "context_window[]": "1M"}, "context_window"),
+        ({"starting_at": "2026-11-03T00:00:00Z", "page": "page_bm9wZQ=="}, "page"),
+        ({"starting_at": "2026-11-03T00:00:00Z", "page": "42"}, "page"),
+    ],
+)
+def test_bad_parameters_are_400_naming_the_field(api, params, field):
+    error = _error(api(URL, params), 400)
+    assert error["type"] == "invalid_request_error"
+    assert error["message"].startswith(field)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"group_by[]": "account_id"},
+        {"account_ids[]": "user_01"},
+        {"group_by[]": "inference_geo"},
+        {"speeds[]": "fast"},
+    ],
+)
+def test_account_and_other_missing_dimensions_are_refused_not_faked(api, usage, params):
+    error = _error(api(URL, {"starting_at": "2026-11-03T00:00:00Z", **params}), 400)
+    assert "not supported by this server" in error["message"]
+
+
+def test_usage_of_another_organisation_is_never_counted(api, usage, other_org):
+    store_and_roll_up(
+        other_org,
+        [raw(series_for(other_org), utc(2026, 11, 3, 10), uncached_input_tokens=999_999)],
+    )
+    results = _body(api(URL, {"starting_at": "2026-11-03T00:00:00Z", "limit": "1"}))["data"][0]
+    assert results["results"][0]["uncached_input_tokens"] == 1105
+
+
+def test_every_answer_has_a_request_id(api):
+    ok = api(URL, {"starting_at": "2026-11-03T00:00:00Z"})
+    bad = api(URL, {})
+    assert ok["request-id"].startswith("req_")
+    assert bad["request-id"].startswith("req_")
+    assert ok["request-id"] != bad["request-id"]
+
+
+_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
+_keys = st.sampled_from(
+    [
+        "starting_at",
+        "ending_at",
+        "bucket_width",
+        "limit",
+        "page",
+        "group_by[]",
+        "group_by[0]",
+        "group_by",
+        "models[]",
+        "service_tiers[]",
+        "context_window[]",
+        "workspace_ids[5]",
+        "account_ids[]",
+        "starting_at[]",
+    ]
+)
+_values = st.one_of(
+    _text,
+    st.sampled_from(["1d", "1h", "1m", "0", "-1", "1441", "model", "standard", "0-200k"]),
+    st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat()),
+    st.integers().map(str),
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.tuples(_keys, _values), max_size=6))
+def test_no_query_string_gets_a_500(api, pairs):
+    response = api(URL, {"starting_at": "2026-11-03T00:00:00Z"} | dict(pairs))
+    assert response.status_code in (200, 400), response.content
+    body = response.json()
+    assert ("data" in body) if response.status_code == 200 else (body["type"] == "error")
+
+
+def test_a_page_costs_a_fixed_number_of_queries(api, usage, django_assert_num_queries):
+    params = {
+        "starting_at": "2026-11-03T00:00:00Z",
+        "bucket_width": "1m",
+        "limit": "1440",
+        "group_by[]": list(DIMENSIONS),
+    }
+    # The key (1), its last use (0: noted this minute already), the buckets (1).
+    api(URL, params)
+    with django_assert_num_queries(2):
+        assert api(URL, params).status_code == 200
