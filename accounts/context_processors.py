@@ -6,6 +6,7 @@ from accounts.models import REPORT_ROLES, Role
 
 ADMIN_ONLY = frozenset({Role.ADMIN})
 SPEND_ROLES = frozenset({Role.ADMIN, Role.BILLING})
+EVERY_ROLE = frozenset(Role)
 
 # (section, label, url name, roles that may open it)
 NAV_ITEMS = [
@@ -16,9 +17,12 @@ NAV_ITEMS = [
     ("Organisation", "Prices", "costs:prices", REPORT_ROLES),
     ("Organisation", "Limits", "orgsettings:limits", ADMIN_ONLY),
     ("Organisation", "Spend limits", "spend:page", SPEND_ROLES),
+    ("Organisation", "Accounts", "orgsettings:accounts", REPORT_ROLES),
     ("Admin", "Members", "accounts:members", ADMIN_ONLY),
     ("Admin", "Ingest keys", "orgsettings:ingest_keys", ADMIN_ONLY),
     ("Admin", "Audit log", "accounts:audit_log", ADMIN_ONLY),
+    # Last, so that home sends reports roles to Usage and everyone else here.
+    ("You", "My usage", "me:usage", EVERY_ROLE),
 ]
 
 

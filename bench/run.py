@@ -34,6 +34,7 @@ FULL_ROWS = 10_000_000
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/meterboard_bench"
 DEFAULT_BROKER = "redis://127.0.0.1:6379/13"
 ORG = "bench"
+ACCOUNTS = 1_000  # people and service accounts the month is spread over (issue 13.1)
 PASSWORD = "bench-password-not-secret"  # noqa: S105
 FRESH_ROWS = 90_000  # the incremental step's new logs: the day before the run
 LATE_ROWS = 10_000  # and its late ones: a week inside the measured month
@@ -187,11 +188,13 @@ def timed(fn, *args, **kwargs):
 
 
 def seed_jsonl(env, path: Path, requests: int, days: int, seed: int, *extra, capture=True):
-    """Write demo records of the benchmark's shape (5 workspaces, 100 keys, 8 models)."""
+    """Write demo records of the benchmark's shape (5 workspaces, 100 keys, 8 models, 1,000
+    accounts)."""
     return manage(
         "seed_demo", "--org", ORG, "--password", PASSWORD, "--requests", str(requests),
         "--days", str(days), "--seed", str(seed), "--workspaces", "5", "--keys", "100",
-        "--models", "8", "--jsonl", str(path), *extra, env=env, capture=capture,
+        "--models", "8", "--accounts", str(ACCOUNTS), "--jsonl", str(path), *extra, env=env,
+        capture=capture,
     )  # fmt: skip
 
 
@@ -282,6 +285,20 @@ def step_rollup(env, conn, table: Table, rows: int):
     conn.execute("DROP TABLE bench_ref")
     conn.commit()
     target = 60 * rows / FULL_ROWS
+    series, accounts = conn.execute(
+        "SELECT count(*), count(DISTINCT account_id) FROM usage_series "
+        "WHERE id IN (SELECT DISTINCT series_id FROM usage_daybucket)"
+    ).fetchone()
+    conn.commit()
+    print(f"The bucket tables hold {series:,} series ({accounts:,} accounts).", flush=True)
+    table.add(
+        "series in the bucket tables (1,000 accounts)",
+        f"{series:,}",
+        f"{accounts:,} accounts",
+        "",
+        "",
+        "",
+    )
     table.add(
         f"rollup catch-up of {rows:,} rows ({ROLLUP_WORKERS} sessions), s",
         f"{seconds:.1f} (command {wall:.1f})",

@@ -2,11 +2,12 @@
 
 Both pages read the same query-string parameters with the same rules:
 
-* ``workspace``, ``model``, ``month`` (``YYYY-MM``), ``day`` (``YYYY-MM-DD``, chosen from
-  the month's list of days), ``group_by`` and ``tz``; each page adds what only it has.
+* ``workspace``, ``model``, ``account`` (the person or service behind requests, "User"),
+  ``month`` (``YYYY-MM``), ``day`` (``YYYY-MM-DD``, chosen from the month's list of days),
+  ``group_by`` and ``tz``; each page adds what only it has.
 * A malformed or out-of-range value is a 400 that says what is wrong, naming the control.
-* A well-formed id that names nothing this organisation has (a workspace, API key or model
-  of another organisation, or of none) is a 404, raised by the view (``filter_form``) so the
+* A well-formed id that names nothing this organisation has (a workspace, API key, model or
+  account of another organisation, or of none) is a 404, raised by the view (``filter_form``) so the
   same words answer on both pages: another organisation's id reads exactly like an id that
   was never sent.
 * ``tz`` shows the view in a zone; it never changes the person's saved zone (only the
@@ -27,7 +28,14 @@ from django.utils import dateformat, timezone
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 
-from console.models import MODEL_ID_MAX_LENGTH, Workspace, is_model_id
+from console.models import (
+    ACCOUNT_ID_MAX_LENGTH,
+    MODEL_ID_MAX_LENGTH,
+    Account,
+    Workspace,
+    account_label,
+    is_model_id,
+)
 from usage import timeslice
 from usage.selectors import org_models
 
@@ -35,12 +43,12 @@ from usage.selectors import org_models
 DEFAULT_WORKSPACE = "default"
 EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-NOT_FOUND = "No such workspace, API key or model in this organisation."
+NOT_FOUND = "No such workspace, API key, model or user in this organisation."
 
 # Every parameter of either report, in the one order their URLs list them (one URL a view).
 PARAM_ORDER = [
-    "workspace", "model", "month", "day", "hour", "api_key", "group_by", "tz", "sort", "part",
-    "rl_page",
+    "workspace", "model", "month", "day", "hour", "api_key", "account", "group_by", "tz",
+    "sort", "part", "rl_page",
 ]  # fmt: skip
 
 
@@ -94,13 +102,18 @@ def filter_form(form_class, request):
 
 class ReportFilterForm(forms.Form):
     """The filters both reports share. ``cleaned_data`` holds ``workspace`` (a Workspace or
-    None), ``model`` (an LlmModel or None), ``month`` ``(year, month)``, ``day`` (a date or
-    None), ``group_by``, ``tz`` (the zone's name) and ``zone`` (its ZoneInfo)."""
+    None), ``model`` (an LlmModel or None), ``account`` (an Account or None), ``month``
+    ``(year, month)``, ``day`` (a date or None), ``group_by``, ``tz`` (the zone's name) and
+    ``zone`` (its ZoneInfo)."""
 
     workspace = forms.CharField(required=False, max_length=128, label="Workspace")
     # Not stripped: a model id is whatever ingest accepted, spaces included.
     model = forms.CharField(
         required=False, max_length=MODEL_ID_MAX_LENGTH, strip=False, label="Model"
+    )
+    # Not stripped either: an account id is whatever ingest accepted.
+    account = forms.CharField(
+        required=False, max_length=ACCOUNT_ID_MAX_LENGTH, strip=False, label="User"
     )
     month = forms.CharField(required=False, max_length=7, label="Month")
     day = forms.DateField(required=False, input_formats=["%Y-%m-%d"], label="Day")
@@ -113,7 +126,8 @@ class ReportFilterForm(forms.Form):
 
     def __init__(self, data, *, org, user, now: dt.datetime | None = None):
         super().__init__(data)
-        self.fields["group_by"].choices = self.group_by_choices
+        if "group_by" in self.fields:  # a page may go without grouping (My usage)
+            self.fields["group_by"].choices = self.group_by_choices
         self.org = org
         self.user = user
         self.now = now or timezone.now()
@@ -149,6 +163,18 @@ class ReportFilterForm(forms.Form):
             self.not_found = True
             raise ValidationError(f"There is no model “{value}” in this organisation.")
         return model
+
+    def clean_account(self):
+        value = self.cleaned_data["account"]
+        if not value:
+            return None
+        if "\x00" in value or not value.strip():
+            raise ValidationError(f"“{value}” is not an account id (1 to 255 characters).")
+        account = Account.objects.filter(org=self.org, external_id=value).first()
+        if account is None:
+            self.not_found = True
+            raise ValidationError(f"There is no user “{value}” in this organisation.")
+        return account
 
     def clean_tz(self):
         value = self.cleaned_data["tz"].strip()
@@ -205,6 +231,8 @@ class ReportFilterForm(forms.Form):
             params["workspace"] = workspace_value(data["workspace"])
         if data.get("model"):
             params["model"] = data["model"].model_id
+        if data.get("account"):
+            params["account"] = data["account"].external_id
         params["month"] = f"{data['month'][0]}-{data['month'][1]:02d}"
         if data.get("day"):
             params["day"] = data["day"].isoformat()
@@ -220,7 +248,8 @@ class ReportFilterForm(forms.Form):
             return self.url_params()
         chosen = {name: self.data.get(name, "") for name in self.fields}
         chosen["tz"] = self.cleaned_data.get("tz") or chosen["tz"] or self.saved_zone()
-        chosen["group_by"] = chosen["group_by"] or self.default_group_by
+        if "group_by" in chosen:
+            chosen["group_by"] = chosen["group_by"] or self.default_group_by
         return chosen
 
     def days(self) -> list[dt.date]:
@@ -231,9 +260,10 @@ class ReportFilterForm(forms.Form):
         periods = timeslice.days_of_month(year, month, self.cleaned_data["zone"])
         return [p.local_start.date() for p in periods]
 
-    def select_options(self, selected: dict, workspaces, models) -> dict:
+    def select_options(self, selected: dict, workspaces, models, accounts=()) -> dict:
         """The ``<option>``s of the shared selects: ``workspaces`` as ``(external id or None,
-        name, is default)``, ``models`` as ``(model id, display name)``."""
+        name, is default)``, ``models`` as ``(model id, display name)``, ``accounts`` as
+        ``(external id, name)``."""
         workspace_choices = [
             (
                 external_id or DEFAULT_WORKSPACE,
@@ -242,10 +272,12 @@ class ReportFilterForm(forms.Form):
             for external_id, name, is_default in workspaces
         ]
         model_choices = [(model_id, f"{name} ({model_id})") for model_id, name in models]
+        account_choices = [(e, account_label(e, n)) for e, n in accounts]
         day_choices = [(d.isoformat(), dateformat.format(d, "D j M")) for d in self.days()]
         return {
             "workspace_options": options(workspace_choices, selected.get("workspace", "")),
             "model_options": options(model_choices, selected.get("model", "")),
+            "account_options": options(account_choices, selected.get("account", "")),
             "day_options": options(day_choices, selected.get("day", "")),
             "time_zone_options": time_zone_options(selected.get("tz", "")),
         }

@@ -1,13 +1,17 @@
-"""The organisation and what its requests are attributed to: workspaces, API keys, models.
+"""The organisation and what its requests are attributed to: workspaces, API keys, models,
+and the accounts (people or services) that made them.
 
 As in the Anthropic API, usage in the Default workspace and usage without an API key are
 first-class: the Default workspace is a real row (``is_default``, no external id) and a
-request without a key simply has no ``ApiKey``.
+request without a key simply has no ``ApiKey``. A request without an ``account_id`` has no
+``Account``.
 """
 
 import re
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import models
 from django.db.models import Q
 
@@ -77,6 +81,67 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+ACCOUNT_ID_MAX_LENGTH = 255
+
+
+def account_email(name: str | None, external_id: str) -> str:
+    """The email address an account is known by: its name's, else its id's, else "".
+
+    Gateways name a person by email (Claude Code's ``user.email``) or use it as the id, so
+    whichever of the two is an address is taken, lowercased as members' emails are; an
+    account named otherwise has none and can only be linked to a member by an Admin.
+    """
+    for value in (name, external_id):
+        if value and "@" in value and len(value) <= 254:  # the EmailField's limit
+            candidate = value.strip().lower()
+            try:
+                validate_email(candidate)
+            except ValidationError:
+                continue
+            return candidate
+    return ""
+
+
+class Account(models.Model):
+    """The person or service account behind requests (the record's ``account_id``)."""
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="accounts")
+    external_id = models.CharField(max_length=ACCOUNT_ID_MAX_LENGTH)
+    name = models.CharField(max_length=200)  # first-seen ``account_name``, else the id
+    # Derived on first sight (``account_email``); a member with this email sees the
+    # account's usage on My usage.
+    email = models.EmailField(max_length=254, blank=True)
+    # Set by an Admin by hand: the member who sees this account's usage whatever the email.
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "external_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["org", "external_id"], name="account_unique_id"),
+        ]
+        indexes = [models.Index(fields=["org", "email"], name="account_org_email")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def label(self) -> str:
+        """How reports name it: the name, and the id when that says something more."""
+        return account_label(self.external_id, self.name)
+
+
+def account_label(external_id: str, name: str) -> str:
+    """An account as reports name it: "Ada (user_01)", or just the name when it is the id."""
+    return name if name == external_id else f"{name} ({external_id})"
 
 
 # The record contract's model id (README "The record"): what ingest accepts is what every

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from console import views
+from costs.urls import me_urlpatterns
 
 console_pages = [
     path("", views.home, name="home"),
@@ -13,6 +14,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("usage/", include("usage.urls")),
     path("cost/", include("costs.urls")),
+    path("me/", include((me_urlpatterns, "me"))),
     path("settings/", include("orgsettings.urls")),
     path("", include("spend.urls")),  # /spend/ pages, /v1/meterboard/spend_limits
     path("api/", include("usage.ingest.urls")),

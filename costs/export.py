@@ -1,7 +1,8 @@
 """The Cost page as CSV: one row per period and cost line, amounts with every digit.
 
 Columns: period_start, period_end (ISO 8601 with the chosen zone's offset), workspace
-(only when grouped by workspace), description, model, cost_type, token_type,
+(only when grouped by workspace), account_id and account_name (only when grouped by
+user; both empty for usage without an account), description, model, cost_type, token_type,
 service_tier, context_window, quantity, unit (tokens, searches, ms), free_quantity (code
 execution covered by the monthly allowance, ms), amount_usd (blank when unpriced), priced.
 The amount_usd column sums exactly to the total on the page.
@@ -18,6 +19,8 @@ def header(report) -> list[str]:
     columns = ["period_start", "period_end"]
     if report.group == "workspace":
         columns.append("workspace")
+    elif report.group == "account":
+        columns += ["account_id", "account_name"]
     return columns + [
         "description",
         "model",
@@ -45,6 +48,8 @@ def rows(report, zone):
         ]
         if report.group == "workspace":
             cells.append(key.workspace)
+        elif report.group == "account":
+            cells += [key.account_id, key.account_name]
         cells += [
             key.description,
             key.model,
@@ -70,4 +75,6 @@ def filename(org, form) -> str:
         parts.append(f"workspace-{workspace_value(data['workspace'])}")
     if data.get("model"):
         parts.append(data["model"].model_id)
+    if data.get("account"):
+        parts.append(f"user-{data['account'].external_id}")
     return exports.filename(*parts)

@@ -1,12 +1,14 @@
 """Forms: the Cost page's query string, and a new price on the Prices page."""
 
 from django import forms
+from django.core.exceptions import ValidationError
 
 from console.filters import ReportFilterForm
 from costs import breakdown
 from costs.models import ModelPrice, ToolPrice
 from costs.selectors import GROUPS
 from usage.models import ServiceTier
+from usage.selectors import member_accounts
 
 
 class CostFilterForm(ReportFilterForm):
@@ -23,6 +25,37 @@ class CostFilterForm(ReportFilterForm):
         choices=[(s, s) for key in breakdown.SORTS for s in (key, f"-{key}")],
         label="Sort",
     )
+
+
+class MyUsageForm(ReportFilterForm):
+    """My usage's query string: the month, the zone, and optionally one of the person's own
+    accounts. Decision: no workspace, model, day or grouping, so nothing here names anything
+    of the organisation beyond the person's own accounts; any other account id (a colleague's,
+    another organisation's, none) is the same 404."""
+
+    workspace = None
+    model = None
+    day = None
+    group_by = None
+
+    def __init__(self, data, *, org, user, now=None):
+        super().__init__(data, org=org, user=user, now=now)
+        self.accounts = member_accounts(org.id, user)
+
+    def clean_account(self):
+        value = self.cleaned_data["account"]
+        if not value:
+            return None
+        account = next((a for a in self.accounts if a.external_id == value), None)
+        if account is None:
+            self.not_found = True
+            raise ValidationError(f"“{value}” is not one of your accounts.")
+        return account
+
+    def account_ids(self) -> tuple[int, ...]:
+        """The accounts whose usage the view shows (call after ``is_valid()``)."""
+        chosen = self.cleaned_data.get("account")
+        return (chosen.pk,) if chosen else tuple(a.pk for a in self.accounts)
 
 
 class ModelPriceForm(forms.ModelForm):

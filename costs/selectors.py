@@ -9,9 +9,9 @@ How a cost report is computed (``cost_report``):
    bucket's UTC start is the price of its segment.
 2. Each segment is split into whole UTC days, hours and minutes (``usage.timeslice``) and
    the buckets of those ranges are summed in SQL, grouped by segment (``width_bucket`` on
-   ``start``) and by model, service tier, context window (and workspace when grouping by
-   it). Bucket rows never straddle a segment, so the sums are exact. The previous period
-   (for the comparison) is read in the same queries, as its own segments.
+   ``start``) and by model, service tier, context window (and workspace or account when
+   grouping by it). Bucket rows never straddle a segment, so the sums are exact. The
+   previous period (for the comparison) is read in the same queries, as its own segments.
 3. Code execution: the allowance is per organisation and UTC calendar month and covers the
    month's earliest usage. The organisation's daily code-execution totals (all workspaces,
    whatever the filters) say which days are wholly free, wholly billed, or the one day in
@@ -40,7 +40,7 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import Q, Sum
 
-from console.models import LlmModel, Workspace
+from console.models import LlmModel, Workspace, account_label
 from costs.models import ModelPrice, ToolPrice
 from costs.pricing import (
     CODE_EXECUTION,
@@ -64,7 +64,7 @@ from costs.pricing import (
 )
 from usage import timeslice
 from usage.models import DayBucket, HourBucket, MinuteBucket, Series, ServiceTier
-from usage.selectors import Scope, usage_by_period
+from usage.selectors import NO_ACCOUNT, Scope, account_details, usage_by_period
 
 ZERO = Decimal(0)
 HOUR = dt.timedelta(hours=1)
@@ -76,6 +76,7 @@ GROUPS = {
     "cost_type": "Cost type",
     "token_type": "Token type",
     "service_tier": "Service tier",
+    "account": "User",
 }
 _COST_TYPE_ORDER = {TOKENS: 0, WEB_SEARCH: 1, CODE_EXECUTION: 2}
 _TOKEN_TYPE_ORDER = {t.api_name: i for i, t in enumerate(TOKEN_TYPES)}
@@ -109,7 +110,8 @@ def price_catalogue(org) -> dict:
 
 
 class LineKey(NamedTuple):
-    """What a cost line of the report is: a Cost API line, per workspace when grouped so."""
+    """What a cost line of the report is: a Cost API line, per workspace or account when
+    grouped so."""
 
     workspace: str
     description: str
@@ -119,10 +121,14 @@ class LineKey(NamedTuple):
     service_tier: str
     context_window: str
     unpriced: bool
+    account_id: str = ""  # when grouped by account ("" for usage without one)
+    account_name: str = ""
 
     def sort_key(self):
         return (
             self.workspace,
+            self.account_name,
+            self.account_id,
             self.model,
             _COST_TYPE_ORDER[self.cost_type],
             _TOKEN_TYPE_ORDER.get(self.token_type, 99),
@@ -225,6 +231,12 @@ class CostReport:
     @property
     def has_data(self) -> bool:
         return bool(self.lines)
+
+    @property
+    def ranking(self) -> list[tuple[str, Decimal]]:
+        """(group, priced cost over the view) largest first: people by cost when grouped by
+        account."""
+        return [(g, sum(self.chart[g], ZERO)) for g in self.groups]
 
 
 def _utc_midnight(day: dt.date) -> dt.datetime:
@@ -350,17 +362,19 @@ class _Labels(NamedTuple):
 
 
 class _Priced:
-    """Usage priced per cell, a (period, (model pk, tier, window[, workspace pk])) pair.
+    """Usage priced per cell, a (period, (model pk, tier, window[, workspace or account pk]))
+    pair.
 
     Each cell holds, per counter of COUNT_FIELDS, the four slots above. Amounts are integers
     until they are shown, so adding them up is exact and cheap; every line, chart bar and
     total is a sum of the same cell amounts, so they agree to the last digit.
     """
 
-    def __init__(self, group: str, models: dict, workspaces: dict):
+    def __init__(self, group: str, models: dict, workspaces: dict, accounts: dict):
         self.group = group
         self.models = models  # pk -> {"model_id", "display_name"}
         self.workspaces = workspaces  # pk -> name (when grouping by workspace)
+        self.accounts = accounts  # pk or None -> (external id, name) (grouping by account)
         self.cells: dict[tuple[int, tuple], list[int]] = {}
         self._labels: dict[tuple, _Labels] = {}
 
@@ -372,18 +386,23 @@ class _Priced:
             model = self.models[model_pk]
             name = model["display_name"]
             workspace = self.workspaces.get(dims[3], "") if self.group == "workspace" else ""
+            account_id, account_name = (
+                self.accounts[dims[3]] if self.group == "account" else ("", "")
+            )
             keys, groups = [], []
             for cost_type, token_type, label in _KINDS:
                 description = f"{name} Usage - {label}" if cost_type == TOKENS else label
                 key = LineKey(
                     workspace, description, model["model_id"], cost_type, token_type, tier, window,
-                    False,
+                    False, account_id, account_name,
                 )  # fmt: skip
                 keys.append((key, key._replace(unpriced=True)))
                 if self.group == "model":
                     groups.append(name)
                 elif self.group == "workspace":
                     groups.append(workspace)
+                elif self.group == "account":
+                    groups.append(account_label(account_id, account_name) or NO_ACCOUNT)
                 elif self.group == "cost_type":
                     groups.append(COST_TYPES[cost_type])
                 elif self.group == "token_type":
@@ -501,6 +520,8 @@ def _free_by_key(allowance, edges, states, scope: Scope, fields: list[str]) -> d
             series = series.filter(workspace_id=scope.workspace_id)
         if scope.model_id is not None:
             series = series.filter(model_id=scope.model_id)
+        if scope.account_ids is not None:
+            series = series.filter(account_id__in=scope.account_ids)
         dims = {s["id"]: tuple(s[f] for f in fields) for s in series.values("id", *fields)}
         for (i, series_id), ms in partial.items():
             if series_id in dims:
@@ -511,7 +532,8 @@ def _free_by_key(allowance, edges, states, scope: Scope, fields: list[str]) -> d
 def _price(org, book, allowance, edges, period_of, scope: Scope, group) -> _Priced:
     """The usage of each segment ``[edges[i], edges[i+1])`` priced into the cells of
     period ``period_of[i]`` (None: not wanted), from one read of the buckets."""
-    group_by = _GROUP_BY + (("workspace",) if group == "workspace" else ())
+    extra = group if group in ("workspace", "account") else None
+    group_by = _GROUP_BY + ((extra,) if extra else ())
     spans = [_Span(a, b) for a, b in zip(edges, edges[1:], strict=False)]
     rows = usage_by_period(scope, spans, group_by)
     models = {
@@ -523,10 +545,13 @@ def _price(org, book, allowance, edges, period_of, scope: Scope, group) -> _Pric
     workspaces = {}
     if group == "workspace":
         workspaces = dict(Workspace.objects.filter(org=org).values_list("id", "name"))
-    priced = _Priced(group, models, workspaces)
+    accounts = {}
+    if group == "account":
+        accounts = account_details(org.id, {r["group"][3] for r in rows})
+    priced = _Priced(group, models, workspaces, accounts)
 
     states = [allowance.segment_state(span.start, span.end) for span in spans]
-    fields = ["model_id", "service_tier", "context_window", "workspace_id"][: len(group_by)]
+    fields = ["model_id", "service_tier", "context_window", *([f"{extra}_id"] if extra else [])]
     free_by_key = _free_by_key(allowance, edges, states, scope, fields)
     # Prices only change on their dates, so a segment is priced as of the latest one before
     # it: one RateCard per model, tier, window and price period, not per day.
@@ -581,11 +606,12 @@ def _price(org, book, allowance, edges, period_of, scope: Scope, group) -> _Pric
     return priced
 
 
-def _scope(org, workspace, model) -> Scope:
+def _scope(org, workspace, model, account_ids) -> Scope:
     return Scope(
         org_id=org.id,
         workspace_id=workspace.pk if workspace is not None else None,
         model_id=model.pk if model is not None else None,
+        account_ids=account_ids,
     )
 
 
@@ -603,10 +629,14 @@ def cost_report(
     day: dt.date | None = None,
     workspace=None,
     model=None,
+    account_ids: tuple[int, ...] | None = None,
     group: str = "model",
     now: dt.datetime | None = None,
 ) -> CostReport:
-    """The cost of a local month by day (or of a local day by hour), priced at read time."""
+    """The cost of a local month by day (or of a local day by hour), priced at read time.
+
+    ``account_ids`` narrows to those accounts (the filter's one, or a member's own).
+    """
     if day is None:
         level, periods = "month", timeslice.days_of_month(year, month, zone)
     else:
@@ -632,7 +662,13 @@ def cost_report(
     all_edges = before[:-1] + edges
     all_period_of = [_PREVIOUS] * (len(before) - 1 - len(gap)) + gap + period_of
     priced = _price(
-        org, book, allowance, all_edges, all_period_of, _scope(org, workspace, model), group
+        org,
+        book,
+        allowance,
+        all_edges,
+        all_period_of,
+        _scope(org, workspace, model, account_ids),
+        group,
     )
 
     line_totals, chart = priced.lines_and_chart(len(periods))

@@ -11,3 +11,8 @@ urlpatterns = [
     path("prices/add-model-price/", views.add_model_price, name="add_model_price"),
     path("prices/add-tool-price/", views.add_tool_price, name="add_tool_price"),
 ]
+
+# A person's own pages, mounted at /me/ (console/urls.py).
+me_urlpatterns = [
+    path("usage/", views.my_usage, name="usage"),
+]

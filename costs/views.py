@@ -15,15 +15,17 @@ from costs import breakdown, export, services
 from costs.forms import (
     CostFilterForm,
     ModelPriceForm,
+    MyUsageForm,
     ToolPriceForm,
 )
 from costs.pricing import COST_TYPES, TOKEN_TYPE_LABELS, from_pico
 from costs.selectors import GROUPS, cost_report, price_catalogue
 from costs.templatetags.money import usd, usd_exact
 from usage.models import ServiceTier
-from usage.selectors import org_models
+from usage.selectors import Scope, UsageQuery, org_models, usage_report
 
 PRICE_EDITORS = (Role.ADMIN, Role.BILLING)
+EVERY_ROLE = tuple(Role)
 
 
 def _renamed_group(request):
@@ -45,6 +47,7 @@ def _choices(form: CostFilterForm, selected: dict) -> dict:
         selected,
         [(w.external_id, w.name, w.is_default) for w in workspaces],
         [(m.model_id, m.display_name) for m in models],
+        form.org.accounts.values_list("external_id", "name"),
     )
     return {"workspaces": workspaces, "models": models, **listed}
 
@@ -120,6 +123,8 @@ def _identity(choices: dict, group: str, name: str):
     elif group == "token_type":
         labels = [*TOKEN_TYPE_LABELS.values(), *COST_TYPES.values()]
         ids = {label: i for i, label in enumerate(labels)}
+    elif group == "account":
+        return name  # a person's colour follows their label, a stable checksum
     else:
         ids = {label: i for i, (_value, label) in enumerate(ServiceTier.choices)}
     return ids.get(name, name)
@@ -157,6 +162,7 @@ def _report(org, data: dict, now):
         day=data["day"],
         workspace=data["workspace"],
         model=data["model"],
+        account_ids=(data["account"].pk,) if data["account"] else None,
         group=data["group_by"],
         now=now,
     )
@@ -225,6 +231,49 @@ def cost_export(request):
     data = form.cleaned_data
     report = _report(request.org, data, form.now)
     return exports.response(export.rows(report, data["zone"]), export.filename(request.org, form))
+
+
+@require_GET
+@role_required(*EVERY_ROLE)
+def my_usage(request):
+    """My usage: the month's usage and cost of the person's own accounts, for every role.
+
+    Decision: it lives with the Cost page because it shows cost, and imports run from costs
+    toward usage, never back. Scoped by account, so nobody sees a colleague's figures.
+    """
+    form = filter_form(MyUsageForm, request)
+    context = {"form": form, "accounts": form.accounts}
+    if not form.is_valid():
+        context["selected"] = form.selected()
+        return render(request, "costs/my_usage.html", context, status=400)
+    ids = form.account_ids()
+    if ids:  # the usage and cost of the person's accounts; nothing to read without one
+        data = form.cleaned_data
+        year, month, zone = *data["month"], data["zone"]
+        scope = Scope(request.org.id, account_ids=ids)
+        usage = usage_report(UsageQuery(scope, zone, year, month, group_by="model"))
+        cost = cost_report(
+            request.org, zone=zone, year=year, month=month, account_ids=ids, group="model"
+        )
+        context.update(usage=usage, cost=cost, by_model=_by_model(usage, cost))
+    context["selected"] = form.url_params()
+    return render(request, "costs/my_usage.html", context)
+
+
+def _by_model(usage: dict, cost) -> list[dict]:
+    """One row per model the person used: tokens, requests and cost, costliest first."""
+    amounts = dict(cost.ranking)
+    rows = [
+        {
+            "model": g["label"],
+            "input_tokens": g["input_tokens"],
+            "output_tokens": g["output_tokens"],
+            "requests": g["requests"],
+            "cost": amounts.get(g["label"]),
+        }
+        for g in usage["groups"]
+    ]
+    return sorted(rows, key=lambda r: (-(r["cost"] or 0), -r["input_tokens"], r["model"]))
 
 
 def _prices_context(request, model_form=None, tool_form=None) -> dict:

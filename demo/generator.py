@@ -20,7 +20,12 @@ How the traffic is shaped:
   workspaces' gateways report in their local offset (``+05:30``, ``-05:00``) to exercise
   offset handling.
 
-Workspace and API key ids depend only on their position, never on the seed, so runs with
+With ``accounts``, every request also names the account behind it: people (an email as the
+id, a display name) for the personas people drive (Claude Code, the console, research and
+evaluations), and one service account in twenty-five for the automated ones; a few accounts
+carry most of the traffic.
+
+Workspace, API key and account ids depend only on their position, never on the seed, so runs with
 different seeds add traffic to the same workspaces and keys. Request ids depend on the spec
 (all but its end instant) and the record's position, so running a spec again is absorbed
 by de-duplication, and another seed or size adds new requests.
@@ -68,6 +73,19 @@ DEFAULT_RATE = 50.0  # mean requests per hour: 108,000 requests over 90 days
 DEFAULT_WORKSPACES = 4
 DEFAULT_KEYS = 12
 DEFAULT_MODELS = 6
+DEFAULT_ACCOUNTS = 40  # seed_demo's; a DemoSpec names no accounts unless asked
+FIRST_NAMES = (
+    "Ada", "Grace", "Alan", "Katherine", "Edsger", "Barbara", "Donald", "Frances", "Ken",
+    "Radia", "Linus", "Margaret", "Dennis", "Shafi", "John", "Hedy", "Tim", "Sophie",
+)  # fmt: skip
+LAST_NAMES = (
+    "Lovelace", "Hopper", "Turing", "Johnson", "Dijkstra", "Liskov", "Knuth", "Allen",
+    "Thompson", "Perlman", "Torvalds", "Hamilton", "Ritchie", "Goldwasser", "Backus", "Lamarr",
+    "Berners-Lee", "Wilson",
+)  # fmt: skip
+SERVICE_NAMES = ("etl", "support-bot", "nightly-batch", "ranker", "ingest", "alerts", "search")
+# The personas a person drives; the others' requests come from service accounts.
+PEOPLE_PERSONAS = frozenset({"claude_code", "console", "research", "evals"})
 DEFAULT_TEAM_UTC_OFFSET_MINUTES = -300  # the team works on US Eastern (standard) time
 
 SERVICE_TIERS = ("standard", "batch", "priority")
@@ -106,6 +124,7 @@ class DemoSpec:
     models: int = DEFAULT_MODELS
     seed: int = 1
     end: dt.datetime | None = None  # aware; default now; never later than now
+    accounts: int = 0  # people and service accounts behind requests; 0: none named
     team_utc_offset_minutes: int = DEFAULT_TEAM_UTC_OFFSET_MINUTES
 
     def __post_init__(self):
@@ -115,8 +134,8 @@ class DemoSpec:
             raise ValueError("rate must be a finite number of requests per hour, >= 0.")
         if self.requests is not None and self.requests < 0:
             raise ValueError("requests must be >= 0.")
-        if self.workspaces < 0 or self.keys < 0:
-            raise ValueError("workspaces and keys must be >= 0.")
+        if self.workspaces < 0 or self.keys < 0 or self.accounts < 0:
+            raise ValueError("workspaces, keys and accounts must be >= 0.")
         if not 1 <= self.models <= len(MODEL_CATALOGUE):
             raise ValueError(f"models must be between 1 and {len(MODEL_CATALOGUE)}.")
         if self.seed < 0:
@@ -146,6 +165,14 @@ class Catalogue:
     workspaces: tuple[DemoWorkspace, ...]
     keys: tuple[DemoKey, ...]
     models: tuple[str, ...]
+    accounts: tuple["DemoAccount", ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoAccount:
+    external_id: str  # a person's email, or ``svc-...``
+    name: str
+    is_service: bool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -387,7 +414,28 @@ def build_catalogue(spec: DemoSpec) -> Catalogue:
         keys.append(
             DemoKey(_stable_id("apikey", f"demo-key-{i}"), name, workspace_id, persona.name)
         )
-    return Catalogue(workspaces, tuple(keys), MODEL_CATALOGUE[: spec.models])
+    return Catalogue(
+        workspaces, tuple(keys), MODEL_CATALOGUE[: spec.models], _accounts(spec.accounts)
+    )
+
+
+def _accounts(count: int) -> tuple[DemoAccount, ...]:
+    """``count`` accounts: one service account in 25 (at least one), the rest people."""
+    accounts = []
+    for i in range(count):
+        if i % 25 == 1 or count == 1:
+            n = i // 25
+            base = SERVICE_NAMES[n % len(SERVICE_NAMES)]
+            label = base if n < len(SERVICE_NAMES) else f"{base}-{n // len(SERVICE_NAMES) + 1}"
+            accounts.append(DemoAccount(f"svc-{label}", f"{label} (service)", True))
+            continue
+        first = FIRST_NAMES[i % len(FIRST_NAMES)]
+        last = LAST_NAMES[(i // len(FIRST_NAMES)) % len(LAST_NAMES)]
+        round_ = i // (len(FIRST_NAMES) * len(LAST_NAMES))
+        suffix = "" if round_ == 0 else str(round_ + 1)
+        email = f"{first}.{last}{suffix}@example.com".lower()
+        accounts.append(DemoAccount(email, f"{first} {last}{suffix and ' ' + suffix}", False))
+    return tuple(accounts)
 
 
 def _slot(slot: int, spec: DemoSpec) -> int:
@@ -507,6 +555,13 @@ def generate(spec: DemoSpec) -> Iterator[dict]:
         # A few keys carry most of a persona's traffic (Zipf-like), none carries nothing.
         profile_cums.append(_cumulative(1 / (j + 1) ** 0.9 for j in range(len(built))))
     suffix_tables = [[f".{ms:03d}{_offset_suffix(z)}" for ms in range(1000)] for z in zones]
+    # Who is behind each persona's requests: people or services, a few carrying the most.
+    people = [(a.external_id, a.name) for a in catalogue.accounts if not a.is_service]
+    services = [(a.external_id, a.name) for a in catalogue.accounts if a.is_service]
+    senders = []
+    for persona in personas:
+        chosen = (people if persona.name in PEOPLE_PERSONAS else services) or people or services
+        senders.append((chosen, _cumulative(1 / (j + 1) ** 0.8 for j in range(len(chosen)))))
 
     # The plan: one weight per (hour, persona) cell, with bursts and a growth trend.
     first_hour = start.replace(minute=0, second=0, microsecond=0)
@@ -595,6 +650,7 @@ def generate(spec: DemoSpec) -> Iterator[dict]:
                 limited=persona.limited_in_burst if in_burst else persona.limited,
                 spread=spread,
                 ids=ids,
+                senders=senders[p],
             )
             streams.append(records.__next__)
         for code in codes:
@@ -617,6 +673,8 @@ class _RequestIds:
             f"{spec.seed}:{spec.days}:{total_requests(spec)}:"
             f"{spec.workspaces}:{spec.keys}:{spec.models}:{spec.team_utc_offset_minutes}"
         )
+        if spec.accounts:  # the same ids as before accounts existed when none are asked for
+            fingerprint += f":{spec.accounts}"
         digest = hashlib.sha256(fingerprint.encode()).digest()
         self.prefix = f"req_011C{digest[:6].hex()}"
         self.salt = int.from_bytes(digest[8:16], "big")
@@ -644,6 +702,7 @@ def _records(
     limited: float,
     spread,
     ids: _RequestIds,
+    senders: tuple[list, list[float]],
 ) -> Iterator[dict]:
     """The records of one persona in one hour, at the given ms offsets into the hour.
 
@@ -683,6 +742,8 @@ def _records(
     by_requests, by_input, _by_output = persona.limit_types
     by_input += by_requests
     request_ids = ids.take(len(instants))
+    accounts, account_cum = senders
+    account_total = account_cum[-1] if accounts else 0
     for n, instant in enumerate(instants):
         sec, milli = divmod(instant, 1000)
         workspace_id, workspace_name, key_id, key_name, first, second, shift, suffixes = (
@@ -699,13 +760,15 @@ def _records(
         else:
             r = draw()
             tier = "standard" if r < standard else "batch" if r < batch else "priority"
+        if accounts:
+            account = accounts[bisect_(account_cum, draw() * account_total)]
         if limited and draw() < limited:
             r = draw()
             if r < by_requests:
                 limit = "requests"
             else:
                 limit = "input_tokens" if r < by_input else "output_tokens"
-            yield {
+            record = {
                 "request_id": request_ids[n],
                 "timestamp": stamp,
                 "workspace_id": workspace_id,
@@ -719,6 +782,9 @@ def _records(
                 "usage": _zero_usage(),  # refused before any token was processed
                 "code_execution_seconds": 0,
             }
+            if accounts:
+                record["account_id"], record["account_name"] = account
+            yield record
             continue
         uncached = int(input_table[int(draw() * steps)] * input_median) + 8
         write_5m = write_1h_tokens = read = 0
@@ -749,7 +815,7 @@ def _records(
         seconds = 0
         if code_execution and draw() < code_execution:
             seconds = 1 + int(seconds_table[int(draw() * steps)] * 15)
-        yield {
+        record = {
             "request_id": request_ids[n],
             "timestamp": stamp,
             "workspace_id": workspace_id,
@@ -773,6 +839,9 @@ def _records(
             },
             "code_execution_seconds": seconds,
         }
+        if accounts:
+            record["account_id"], record["account_name"] = account
+        yield record
 
 
 def _zero_usage() -> dict:

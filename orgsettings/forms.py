@@ -2,6 +2,7 @@
 
 from django import forms
 
+from accounts.models import User
 from console.models import ApiKey, LlmModel, Organization
 from usage.selectors import org_models
 
@@ -31,6 +32,25 @@ class RateLimitForm(forms.Form):
     def __init__(self, org: Organization, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["model"].queryset = org_models(org.pk)
+
+
+class PageForm(forms.Form):
+    """?page=<n> of a long list."""
+
+    page = forms.IntegerField(required=False, min_value=1, max_value=1_000_000)
+
+    def clean_page(self):
+        return self.cleaned_data["page"] or 1
+
+
+class LinkAccountForm(forms.Form):
+    """The member an account is linked to; empty unlinks. Only members of the organisation."""
+
+    member = forms.ModelChoiceField(queryset=None, required=False, label="Member")
+
+    def __init__(self, org: Organization, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["member"].queryset = User.objects.filter(memberships__org=org)
 
 
 class KeyNameForm(forms.Form):

@@ -1,4 +1,5 @@
-"""Reads for the settings pages: workspaces, API keys, ingest keys and rate limits of one org.
+"""Reads for the settings pages: workspaces, API keys, accounts, ingest keys and rate limits
+of one org.
 
 Usage "this month" is summed from the UTC day buckets from the first of the current UTC
 month, so each list costs a fixed number of queries whatever the number of rows or keys.
@@ -10,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
+from accounts.models import User
 from adminapi.models import AdminKey
-from console.models import ApiKey, LlmModel, Organization, Workspace
+from console.models import Account, ApiKey, LlmModel, Organization, Workspace
 from console.secret_keys import SecretKey
 from usage.models import DayBucket, IngestKey, RateLimit
 from usage.selectors import org_models
@@ -97,6 +99,31 @@ def api_keys_with_usage(
 def api_key(org: Organization, pk: int) -> ApiKey | None:
     """One API key of the org, or None (also when it belongs to another org)."""
     return ApiKey.objects.filter(org=org, pk=pk).select_related("workspace").first()
+
+
+def accounts_with_usage(
+    org: Organization, start: datetime, accounts: list[Account]
+) -> list[tuple[Account, MonthUsage]]:
+    """``accounts`` (a page of the org's) each with its usage in the month (one query)."""
+    usage = _usage_by(
+        org, "series__account_id", start, series__account_id__in=[a.pk for a in accounts]
+    )
+    return [(a, usage.get(a.pk, MonthUsage())) for a in accounts]
+
+
+def accounts(org: Organization) -> QuerySet[Account]:
+    """The org's accounts by name, with the member each is linked to."""
+    return Account.objects.filter(org=org).select_related("member")
+
+
+def account(org: Organization, pk: int) -> Account | None:
+    """One account of the org, or None (also when it belongs to another org)."""
+    return Account.objects.filter(org=org, pk=pk).select_related("member").first()
+
+
+def members(org: Organization) -> list:
+    """The org's members (users), by email: whom an account can be linked to."""
+    return list(User.objects.filter(memberships__org=org).order_by("email"))
 
 
 def secret_keys(org: Organization, model: type[SecretKey]) -> QuerySet[SecretKey]:

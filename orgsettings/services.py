@@ -4,7 +4,7 @@ Ingest keys are created and revoked by ``usage.ingest.keys``."""
 
 from django.db import transaction
 
-from console.models import ApiKey, LlmModel, Organization, Workspace
+from console.models import Account, ApiKey, LlmModel, Organization, Workspace
 from console.services import record_audit
 from usage.models import RateLimit
 
@@ -29,6 +29,26 @@ def rename_workspace(workspace: Workspace, name: str, *, actor) -> Workspace:
             after={"name": name},
         )
     return workspace
+
+
+@transaction.atomic
+def link_account(account: Account, member, *, actor) -> Account:
+    """Link an account to a member (or unlink it, ``member`` None): the member then sees the
+    account's usage on My usage, whatever the account's email."""
+    before = account.member.email if account.member else None
+    after = member.email if member else None
+    if before != after:
+        account.member = member
+        account.save(update_fields=["member"])
+        record_audit(
+            account.org,
+            actor,
+            "account.link",
+            target=account.external_id,
+            before={"member": before},
+            after={"member": after},
+        )
+    return account
 
 
 @transaction.atomic

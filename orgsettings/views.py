@@ -5,6 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -21,6 +22,8 @@ from orgsettings.forms import (
     ApiKeyFilterForm,
     ApiKeyStatusForm,
     KeyNameForm,
+    LinkAccountForm,
+    PageForm,
     RateLimitForm,
     RenameForm,
 )
@@ -72,6 +75,49 @@ def rename_workspace(request, workspace):
     else:
         messages.success(request, f"Workspace renamed to {workspace.name}.")
     return redirect("orgsettings:workspaces")
+
+
+ACCOUNTS_PER_PAGE = 100
+
+
+@require_GET
+@reports_required
+def accounts(request):
+    """The people and services behind requests, with their usage this month and the member
+    each is linked to (Admins link them), a page of 100 at a time."""
+    form = PageForm(request.GET)
+    if not form.is_valid():
+        return render(request, "orgsettings/accounts.html", {"form": form}, status=400)
+    page = Paginator(selectors.accounts(request.org), ACCOUNTS_PER_PAGE).get_page(
+        form.cleaned_data["page"]
+    )
+    start = selectors.month_start()
+    rows = [
+        {"account": a, "usage": usage, "usage_url": usage_url(account=a.external_id)}
+        for a, usage in selectors.accounts_with_usage(request.org, start, list(page))
+    ]
+    context = {"rows": rows, "page": page, "month": start}
+    if request.membership.is_admin:
+        context["members"] = selectors.members(request.org)
+    return render(request, "orgsettings/accounts.html", context)
+
+
+@require_POST
+@scoped(selectors.account)
+@admin_required
+def link_account(request, account):
+    """Link an account to a member, or unlink it (Admin)."""
+    form = LinkAccountForm(request.org, request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a member of this organisation, or none.")
+        return redirect("orgsettings:accounts")
+    member = form.cleaned_data["member"]
+    services.link_account(account, member, actor=request.user)
+    if member is None:
+        messages.success(request, f"{account.label} is linked to nobody.")
+    else:
+        messages.success(request, f"{account.label} is linked to {member.email}.")
+    return redirect("orgsettings:accounts")
 
 
 @require_GET

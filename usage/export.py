@@ -2,8 +2,12 @@
 
 Columns: see ``CSV_COLUMNS``; the counts sum exactly to the page's totals, and a finer
 granularity than the bars shown (hours of a month, minutes of a day) adds up the same.
+The dimension columns name the group of a row when grouped by it, else the filter (e.g.
+"All workspaces"); the account (User) has two, its external id (empty for all users or
+usage without an account) and its name, so a program can match people by id.
 """
 
+from collections.abc import Callable
 from decimal import Decimal
 
 from console import exports
@@ -19,6 +23,8 @@ CSV_COLUMNS = [
     "model",
     "service_tier",
     "context_window",
+    "account_id",
+    "account_name",
     "input_tokens",
     "uncached_input_tokens",
     "cache_write_5m_tokens",
@@ -35,6 +41,27 @@ CSV_COLUMNS = [
 ]
 
 
+DIMENSION_END = CSV_COLUMNS.index("input_tokens")
+
+
+def _group_names(query, rows, labels: dict | None = None) -> Callable:
+    """A function from a row's group value to the dimension cells it sets: from the page's
+    ``labels`` where they serve, else read (one query)."""
+    if query.group_by == "account":
+        details = selectors.account_details(query.scope.org_id, (r["group"][0] for r in rows))
+
+        def account(value):
+            external_id, name = details.get(value, ("", ""))
+            return {"account_id": external_id, "account_name": name or selectors.NO_ACCOUNT}
+
+        return account
+    if labels is None or query.group_by == "model":  # the CSV names a model by its id
+        labels = selectors.dimension_labels(
+            query.scope.org_id, query.group_dims, rows, for_csv=True
+        )
+    return lambda value: {query.group_by: labels[query.group_by].get(value, value)}
+
+
 def _filter_names(form: UsageFilterForm) -> dict:
     data = form.cleaned_data
     key = data.get("api_key")
@@ -43,12 +70,15 @@ def _filter_names(form: UsageFilterForm) -> dict:
     else:
         key_name = f"{key.name} ({key.external_id})" if key else "All API keys"
     workspace = data.get("workspace")
+    account = data.get("account")
     return {
         "workspace": workspace.name if workspace else "All workspaces",
         "api_key": key_name,
         "model": data["model"].model_id if data.get("model") else "All models",
         "service_tier": "All service tiers",
         "context_window": "All context windows",
+        "account_id": account.external_id if account else "",
+        "account_name": account.name if account else "All users",
     }
 
 
@@ -57,7 +87,7 @@ def _csv_row(period, dims: dict, c: dict, query) -> list:
         period.local_start.isoformat(),
         period.local_end.isoformat(),
         query.zone.key,
-        *(dims[d] for d in CSV_COLUMNS[3:8]),
+        *(dims[d] for d in CSV_COLUMNS[3:DIMENSION_END]),
         c["input_tokens"],
         c["uncached_input_tokens"],
         c["cache_write_5m_tokens"],
@@ -80,22 +110,13 @@ def rows(form: UsageFilterForm, report: dict, query):
     names = _filter_names(form)
     periods = report["periods"]
     if query.group_by:
-        labels = report["labels"][query.group_by]
-        if query.group_by == "model":  # the CSV names a model by its id, the page by name
-            labels = selectors.dimension_labels(
-                query.scope.org_id, query.group_dims, report["rows"], for_csv=True
-            )["model"]
-        cells = (
-            (r["period"], labels.get(r["group"][0], r["group"][0]), selectors.derived(r))
-            for r in report["rows"]
-        )
+        group_names = _group_names(query, report["rows"], report["labels"])
+        for r in report["rows"]:
+            dims = {**names, **group_names(r["group"][0])}
+            yield _csv_row(periods[r["period"]], dims, selectors.derived(r), query)
     else:
-        cells = ((i, None, c) for i, c in enumerate(report["per_period"]))
-    for index, group_label, c in cells:
-        dims = dict(names)
-        if query.group_by:
-            dims[query.group_by] = group_label
-        yield _csv_row(periods[index], dims, c, query)
+        for index, c in enumerate(report["per_period"]):
+            yield _csv_row(periods[index], names, c, query)
 
 
 def _finer_periods(query, granularity: str):
@@ -121,11 +142,9 @@ def finer_rows(form: UsageFilterForm, query, granularity: str):
     dims_of_query = query.group_dims
     for periods in _finer_periods(query, granularity):
         rows = selectors.usage_by_period(query.scope, periods, dims_of_query)
-        labels = selectors.dimension_labels(query.scope.org_id, dims_of_query, rows, for_csv=True)
+        group_names = _group_names(query, rows) if query.group_by else None
         for r in rows:
-            dims = dict(names)
-            if query.group_by:
-                dims[query.group_by] = labels[query.group_by].get(r["group"][0], r["group"][0])
+            dims = {**names, **group_names(r["group"][0])} if group_names else names
             yield _csv_row(periods[r["period"]], dims, selectors.derived(r), query)
 
 
@@ -138,7 +157,7 @@ def filename(org, form: UsageFilterForm) -> str:
     by = {"month": "by-day", "day": "by-hour", "hour": "by-minute"}[_level(params)]
     granularity = form.cleaned_data.get("granularity")
     parts.append(f"by-{granularity}" if granularity else by)
-    for key in ("workspace", "api_key", "model"):
+    for key in ("workspace", "api_key", "model", "account"):
         if key in params:
             parts.append(params[key])
     if "group_by" in params:

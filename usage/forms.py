@@ -18,6 +18,7 @@ GROUP_BY_CHOICES = [
     ("workspace", "Workspace"),
     ("service_tier", "Service tier"),
     ("context_window", "Context window"),
+    ("account", "User"),
 ]
 # The number columns of the chart's table; the breakdown adds web searches and sorts by any.
 PERIOD_COLUMNS = [
@@ -75,7 +76,9 @@ class UsageFilterForm(ReportFilterForm):
             (external_id, f"{name} ({external_id})") for external_id, name in lists["api_keys"]
         ]
         return {
-            **super().select_options(selected, lists["workspaces"], lists["models"]),
+            **super().select_options(
+                selected, lists["workspaces"], lists["models"], lists["accounts"]
+            ),
             "api_key_options": options(keys, selected.get("api_key", "")),
         }
 
@@ -131,6 +134,7 @@ class UsageFilterForm(ReportFilterForm):
             api_key_id=key.id if isinstance(key, ApiKey) else None,
             no_key=key == NO_API_KEY,
             model_id=data["model"].id if data.get("model") else None,
+            account_ids=(data["account"].id,) if data.get("account") else None,
         )
         group_by = data.get("group_by") or ""
         assert group_by in ("", *DIMENSIONS)

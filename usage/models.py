@@ -11,7 +11,8 @@ Shape of the data flow:
   A crash rolls everything back; a second worker skips locked batches; a rerun finds
   nothing pending. That is what makes every total exactly-once.
 * Buckets are keyed by (``Series``, UTC start). A ``Series`` is one combination of the
-  dimensions (workspace, API key or none, model, service tier, context window), so
+  dimensions (workspace, API key or none, model, service tier, context window, account
+  or none), so
   bucket rows stay narrow and NULL keys never defeat a unique index.
 """
 
@@ -19,7 +20,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Coalesce
 
-from console.models import ApiKey, LlmModel, Organization, Workspace
+from console.models import Account, ApiKey, LlmModel, Organization, Workspace
 from console.secret_keys import SecretKey
 
 
@@ -54,6 +55,9 @@ class Series(models.Model):
     model = models.ForeignKey(LlmModel, on_delete=models.PROTECT, related_name="+")
     service_tier = models.CharField(max_length=16, choices=ServiceTier.choices)
     context_window = models.CharField(max_length=16, choices=ContextWindow.choices)
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
 
     class Meta:
         verbose_name_plural = "series"
@@ -65,6 +69,7 @@ class Series(models.Model):
                 "model",
                 "service_tier",
                 "context_window",
+                Coalesce("account", 0),
                 name="series_unique_dimensions",
             ),
         ]

@@ -18,12 +18,13 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from console.models import ApiKey, LlmModel, Workspace
+from console.models import Account, ApiKey, LlmModel, Workspace
 from usage import timeslice
 from usage.models import DayBucket, HourBucket, MinuteBucket, RateLimit, RequestLog, Series
 from usage.rollups import BUCKET_COLUMNS, raw_retention_horizon
 
 BUCKETS = {"minute": MinuteBucket, "hour": HourBucket, "day": DayBucket}
+NO_ACCOUNT = "No account"
 
 # Group-by dimension -> the Series field it reads.
 DIMENSIONS = {
@@ -32,6 +33,7 @@ DIMENSIONS = {
     "workspace": "series__workspace_id",
     "service_tier": "series__service_tier",
     "context_window": "series__context_window",
+    "account": "series__account_id",
 }
 
 
@@ -61,6 +63,8 @@ class Scope:
     api_key_id: int | None = None
     no_key: bool = False  # only usage sent without an API key
     model_id: int | None = None
+    # Only the usage of these accounts (the filter's one, or a member's own on My usage).
+    account_ids: tuple[int, ...] | None = None
 
     def q(self, prefix: str = "") -> Q:
         """The filter on a table with ``org_id`` and ``series`` (bucket or raw log)."""
@@ -73,6 +77,8 @@ class Scope:
             q &= Q(**{f"{prefix}series__api_key_id": self.api_key_id})
         if self.model_id is not None:
             q &= Q(**{f"{prefix}series__model_id": self.model_id})
+        if self.account_ids is not None:
+            q &= Q(**{f"{prefix}series__account_id__in": self.account_ids})
         return q
 
 
@@ -88,6 +94,7 @@ _SERIES_COLUMNS = {
     "workspace": "workspace_id",
     "service_tier": "service_tier",
     "context_window": "context_window",
+    "account": "account_id",
 }
 
 
@@ -105,6 +112,12 @@ def _scope_sql(scope: Scope) -> tuple[list[str], list]:
     if scope.model_id is not None:
         terms.append("s.model_id = %s")
         params.append(scope.model_id)
+    if scope.account_ids is not None:
+        if scope.account_ids:
+            terms.append(f"s.account_id IN ({', '.join(['%s'] * len(scope.account_ids))})")
+            params.extend(scope.account_ids)
+        else:
+            terms.append("1 = 0")  # nobody's usage
     return terms, params
 
 
@@ -150,7 +163,8 @@ def usage_by_period(
     Returns ``[{"period": i, "group": (value, ...), <each of BUCKET_COLUMNS>: int}]`` for
     the (period, group) pairs that have usage; ``i`` indexes ``periods`` (consecutive,
     minute-aligned ``[start, end)`` UTC spans) and ``group`` holds the raw values of the
-    ``group_by`` dimensions (ids for model/api_key/workspace, None for "no key"), ``()``
+    ``group_by`` dimensions (ids for model/api_key/workspace/account, None for "no key" or
+    "no account"), ``()``
     without a group-by. One query (reading one, two or three bucket levels), and on
     PostgreSQL one setting the planner for it.
     """
@@ -292,16 +306,41 @@ def dimension_labels(
         elif d == "workspace":
             spaces = Workspace.objects.filter(org_id=org_id, id__in=ids)
             labels[d] = {w.id: w.name for w in spaces}
+        elif d == "account":
+            accounts = Account.objects.filter(org_id=org_id, id__in=ids)
+            labels[d] = {a.id: a.label for a in accounts}
+            labels[d][None] = NO_ACCOUNT
         else:
             labels[d] = {v: v for v in seen}
     return labels
 
 
+def member_accounts(org_id: int, user) -> list[Account]:
+    """The accounts whose usage is ``user``'s own in the organisation, by name.
+
+    An account an Admin linked to a member is that member's alone; an account linked to
+    nobody is the member's whose email it carries (``Account.email``, derived at ingest).
+    """
+    mine = Q(member=user)
+    if user.email:  # an account without an email must never match a member without one
+        mine |= Q(member__isnull=True, email=user.email.lower())
+    return list(Account.objects.filter(mine, org_id=org_id).order_by("name", "external_id"))
+
+
+def account_details(org_id: int, ids: Iterable[int | None]) -> dict:
+    """``{account pk: (external id, name)}`` of the organisation's accounts among ``ids``
+    (``None``, usage without an account, maps to ``("", "")``); one query."""
+    found = Account.objects.filter(org_id=org_id, id__in={i for i in ids if i is not None})
+    details: dict = {pk: (e, n) for pk, e, n in found.values_list("id", "external_id", "name")}
+    details[None] = ("", "")
+    return details
+
+
 def filter_choices(org_id: int, workspace_id: int | None = None) -> dict[str, list[tuple]]:
-    """What the Usage page's selects offer, in one query: ``{"workspaces": [(external id or
+    """What the reports' selects offer, in one query: ``{"workspaces": [(external id or
     None, name, is default)], "api_keys": [(external id, name)] (of the workspace, if any),
-    "models": [(model id, display name)] (those of ``org_models``)}``, each in its
-    model's order."""
+    "models": [(model id, display name)] (those of ``org_models``), "accounts": [(external
+    id, name)]}``, each in its model's order."""
     key_filter, key_params = (
         ("AND k.workspace_id = %s", [workspace_id]) if workspace_id else ("", [])
     )
@@ -313,19 +352,23 @@ def filter_choices(org_id: int, workspace_id: int | None = None) -> dict[str, li
         f"FROM {ApiKey._meta.db_table} k WHERE k.org_id = %s {key_filter} "
         "UNION ALL SELECT 2, 0, m.model_id, m.display_name "
         f"FROM {LlmModel._meta.db_table} m WHERE m.id IN ({visible}) "
+        "UNION ALL SELECT 3, 0, a.name, a.external_id "
+        f"FROM {Account._meta.db_table} a WHERE a.org_id = %s "
         "ORDER BY 1, 2, 3, 4"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [org_id, org_id, *key_params, *visible_params])
+        cursor.execute(sql, [org_id, org_id, *key_params, *visible_params, org_id])
         fetched = cursor.fetchall()
-    out: dict[str, list[tuple]] = {"workspaces": [], "api_keys": [], "models": []}
+    out: dict[str, list[tuple]] = {"workspaces": [], "api_keys": [], "models": [], "accounts": []}
     for kind, not_default, a, b in fetched:
         if kind == 0:
             out["workspaces"].append((b, a, not not_default))
         elif kind == 1:
             out["api_keys"].append((b, a))
-        else:
+        elif kind == 2:
             out["models"].append((a, b))
+        else:
+            out["accounts"].append((b, a))
     return out
 
 

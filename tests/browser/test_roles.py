@@ -37,7 +37,7 @@ def test_invite_accept_and_role_change_follow_through(
     invitee.get_by_role("button", name="Create account and join").click()
     invitee.wait_for_load_state("networkidle")
     nav = invitee.get_by_role("navigation", name="Main")
-    assert nav.get_by_role("link", name="Usage").is_visible()
+    assert nav.get_by_role("link", name="Usage", exact=True).is_visible()
     assert nav.get_by_role("link", name="Cost").is_visible()
     assert nav.get_by_role("link", name="Members").count() == 0
     assert invitee.get_by_test_id("current-org").inner_text() == "Acme"
@@ -62,7 +62,7 @@ def test_invite_accept_and_role_change_follow_through(
     # The invitee's navigation and access change on their next page.
     invitee.goto("/")
     nav = invitee.get_by_role("navigation", name="Main")
-    assert nav.get_by_role("link", name="Usage").count() == 0
+    assert nav.get_by_role("link", name="Usage", exact=True).count() == 0
     assert nav.get_by_role("link", name="Cost").count() == 0
     assert "does not include the usage and cost reports" in invitee.content()
     for path in ("/usage/", "/cost/", "/settings/workspaces/"):

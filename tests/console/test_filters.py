@@ -2,10 +2,14 @@
 one vocabulary, one rule per value, no model of another organisation anywhere, and no 5xx
 whatever the query string."""
 
+import csv
 import datetime as dt
+import io
 import itertools
 import re
 import zoneinfo
+from collections import defaultdict
+from decimal import Decimal
 
 import pytest
 from django.test import Client
@@ -13,7 +17,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from accounts.models import Role, User
-from console.models import LlmModel
+from console.models import Account, LlmModel
 from tests import factories
 from tests.costs.builders import raw, series_for, store_and_roll_up, utc
 
@@ -158,13 +162,32 @@ def test_a_bad_value_gets_the_same_400_and_words_on_both_pages(admin, url, query
 
 
 @pytest.mark.parametrize("url", [USAGE, USAGE_CSV, COST, COST_CSV])
-@pytest.mark.parametrize("param", ["workspace", "model"])
+@pytest.mark.parametrize("param", ["workspace", "model", "account"])
 def test_an_id_this_organisation_does_not_have_is_404_on_both_pages(admin, other_org, url, param):
     foreign = factories.make_workspace(other_org, "Theirs", "wrkspc_theirs")
-    series_for(other_org, workspace=foreign, model=THEIR_MODEL)
-    value = "wrkspc_theirs" if param == "workspace" else THEIR_MODEL
-    assert admin.get(url, {param: value}).status_code == 404
-    assert admin.get(url, {param: value}, **HX).status_code == 404
+    theirs = Account.objects.create(org=other_org, external_id="them@globex.com", name="Them")
+    series_for(other_org, workspace=foreign, model=THEIR_MODEL, account=theirs)
+    value = {"workspace": "wrkspc_theirs", "model": THEIR_MODEL, "account": theirs.external_id}
+    assert admin.get(url, {param: value[param]}).status_code == 404
+    assert admin.get(url, {param: value[param]}, **HX).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "url,headers",
+    [(USAGE, {}), (USAGE, HX), (USAGE_CSV, {}), (COST, {}), (COST, HX), (COST_CSV, {})],
+)
+def test_another_organisations_account_reads_exactly_like_one_never_sent(
+    admin, other_org, url, headers
+):
+    theirs = Account.objects.create(org=other_org, external_id="them@globex.com", name="Them")
+    series_for(other_org, account=theirs)
+    query = "month=2026-05&account="
+    their_page = admin.get(f"{url}?{query}them@globex.com", **headers)
+    never_page = admin.get(f"{url}?{query}nobody@globex.com", **headers)
+    assert their_page.status_code == never_page.status_code == 404
+    assert same_page(body(their_page), "them@globex.com") == same_page(
+        body(never_page), "nobody@globex.com"
+    )
 
 
 @pytest.mark.parametrize("url", [USAGE, COST])
@@ -309,3 +332,77 @@ def test_edge_days_that_exist_show_on_both_pages(admin):
         for day in (dt.date(2000, 1, 1), dt.date(2999, 12, 31)):
             query = {"day": day.isoformat(), "tz": "Pacific/Kiritimati"}
             assert admin.get(url, query).status_code == 200, (url, day)
+
+
+# Grouping by user (issue 13.1) -------------------------------------------------------------
+
+
+@pytest.fixture
+def people(org):
+    """Ada and Bob (and usage without an account) on Sonnet on 2026-05-03 and 05-20."""
+    ada = Account.objects.create(org=org, external_id="u_ada", name="Ada", email="ada@acme.com")
+    bob = Account.objects.create(org=org, external_id="u_bob", name="=Bob")  # a formula
+    rows = [
+        raw(series_for(org, account=account), utc(2026, 5, day, 9), uncached_input_tokens=n * day)
+        for account, n in ((ada, 7000), (bob, 3000), (None, 1000))
+        for day in (3, 20)
+    ]
+    store_and_roll_up(org, rows)
+    return {"ada": ada, "bob": bob, "rows": rows}
+
+
+@pytest.fixture
+def people_admin(client, org, people):
+    """An Admin of an organisation whose only usage is ``people``'s."""
+    client.force_login(factories.make_member(org, Role.ADMIN))
+    return client
+
+
+def _csv(response) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(body(response))))
+
+
+def test_both_reports_group_by_user_and_rank_people(people_admin, people):
+    usage = people_admin.get(USAGE, {"month": "2026-05", "group_by": "account"}).content.decode()
+    table = usage[usage.index('data-testid="breakdown"') :]  # by input tokens, largest first
+    assert table.index("Ada (u_ada)") < table.index("=Bob (u_bob)") < table.index("No account")
+    cost = people_admin.get(COST, {"month": "2026-05", "group_by": "account"}).content.decode()
+    rows = cost[cost.index('data-testid="cost-breakdown"') :]  # by cost, largest first
+    ada, bob, nobody = (
+        rows.index(f"<summary>{n}") for n in ("Ada (u_ada)", "=Bob (u_bob)", "No account")
+    )
+    assert ada < bob < nobody
+    for page in (usage, cost):
+        assert '<option value="u_ada">Ada (u_ada)</option>' in page
+
+
+def test_both_csvs_carry_the_account_id_and_name_when_grouped_by_user(people_admin, people):
+    want_tokens = defaultdict(int)
+    for r in people["rows"]:
+        account = r.series.account
+        want_tokens[(account.external_id, account.name) if account else ("", "No account")] += (
+            r.uncached_input_tokens
+        )
+    query = {"month": "2026-05", "group_by": "account", "tz": "UTC"}
+    usage = _csv(people_admin.get(USAGE_CSV, query))
+    got_tokens = defaultdict(int)
+    for line in usage:
+        got_tokens[(line["account_id"], line["account_name"])] += int(line["input_tokens"])
+    assert got_tokens == {
+        ("u_ada", "Ada"): want_tokens[("u_ada", "Ada")],
+        ("u_bob", "'=Bob"): want_tokens[("u_bob", "=Bob")],  # escaped as a formula
+        ("", "No account"): want_tokens[("", "No account")],
+    }
+    # Sonnet 4.5's shipped input price: 3 USD per million tokens.
+    cost = _csv(people_admin.get(COST_CSV, query))
+    got_usd = defaultdict(Decimal)
+    for line in cost:
+        got_usd[(line["account_id"], line["account_name"])] += Decimal(line["amount_usd"])
+    assert got_usd == {
+        ("u_ada", "Ada"): Decimal(want_tokens[("u_ada", "Ada")] * 3) / 10**6,
+        ("u_bob", "'=Bob"): Decimal(want_tokens[("u_bob", "=Bob")] * 3) / 10**6,
+        ("", ""): Decimal(want_tokens[("", "No account")] * 3) / 10**6,
+    }
+    only_ada = _csv(people_admin.get(USAGE_CSV, {"month": "2026-05", "account": "u_ada"}))
+    assert {(line["account_id"], line["account_name"]) for line in only_ada} == {("u_ada", "Ada")}
+    assert sum(int(line["input_tokens"]) for line in only_ada) == want_tokens[("u_ada", "Ada")]

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from console.models import Account
 from costs.models import ModelPrice, ToolPrice
 from costs.selectors import cost_report
 from tests import factories
@@ -166,9 +167,12 @@ def test_every_token_type_batch_long_context_priority_and_web_search(org, resear
 
 
 @pytest.mark.parametrize("zone", [UTC, KOLKATA, ZoneInfo("America/New_York")])
-@pytest.mark.parametrize("group", ["model", "workspace", "cost_type", "token_type", "service_tier"])
+@pytest.mark.parametrize(
+    "group", ["model", "workspace", "cost_type", "token_type", "service_tier", "account"]
+)
 def test_daily_chart_matches_local_days_of_raw_rows(org, research, zone, group):
-    a = series_for(org)
+    ada = Account.objects.create(org=org, external_id="ada@example.com", name="Ada")
+    a = series_for(org, account=ada)
     b = series_for(org, workspace=research, model=HAIKU3, service_tier="batch")
     u = series_for(org, model="claude-unknown-9")
     rows = [
@@ -379,3 +383,51 @@ def test_price_change_and_allowance_crossing_in_one_local_day_add_up_exactly(org
             shown = sum(values[i] for values in day.chart.values())
             assert close(shown, by_hour.get(period.local_start, F(0)), lines=10), period.label
         assert by_hour[dt.datetime(2026, 5, 15, 5, tzinfo=zone)] > 0  # old and new price
+
+
+def test_grouped_by_user_ranks_people_by_cost_and_filters_one(org, research):
+    ada = Account.objects.create(org=org, external_id="u_ada", name="Ada")
+    bob = Account.objects.create(org=org, external_id="u_bob", name="Bob")
+    same_name = Account.objects.create(org=org, external_id="u_bob2", name="Bob")
+    people = {None: 1, ada: 5, bob: 3, same_name: 2}
+    rows = []
+    for account, weight in people.items():
+        for series in (
+            series_for(org, account=account),
+            series_for(org, workspace=research, model=OPUS, account=account),
+        ):
+            rows += [
+                raw(
+                    series,
+                    utc(2026, 5, day, 9),
+                    uncached_input_tokens=1000 * weight * day,
+                    output_tokens=300 * weight,
+                    web_search_requests=weight % 2,
+                )
+                for day in (2, 17, 30)
+            ]
+    store_and_roll_up(org, rows)
+
+    def cost_of(account):
+        return expected([r for r in rows if r.series.account == account])[0]
+
+    report = cost_report(org, zone=UTC, year=2026, month=5, group="account")
+    assert [label for label, _ in report.ranking] == [
+        "Ada (u_ada)",
+        "Bob (u_bob)",
+        "Bob (u_bob2)",
+        "No account",
+    ]
+    assert [F(amount) for _, amount in report.ranking] == [
+        cost_of(ada),
+        cost_of(bob),
+        cost_of(same_name),
+        cost_of(None),
+    ]
+    assert F(report.totals.total) == expected(rows)[0]
+    lines = {(line.key.account_id, line.key.account_name) for line in report.lines}
+    assert lines == {("u_ada", "Ada"), ("u_bob", "Bob"), ("u_bob2", "Bob"), ("", "")}
+    only_bob = cost_report(org, zone=UTC, year=2026, month=5, account_ids=(bob.pk,))
+    assert F(only_bob.totals.total) == cost_of(bob)
+    nobody = cost_report(org, zone=UTC, year=2026, month=5, account_ids=())
+    assert nobody.totals.total == 0 and not nobody.has_data

@@ -347,11 +347,12 @@ def test_page_query_count_is_pinned_and_does_not_grow_with_rows(
         )
 
     add_usage(["claude-sonnet-4-5-20250929"])
-    # session, user, memberships (middleware; the nav reuses them), workspaces and models,
-    # prices x2, daily code execution, then for this month and the previous one together:
-    # the buckets (one query, whatever levels a +05:30 zone needs, after one that turns JIT
-    # and parallel workers off for it on PostgreSQL) and the models.
-    count = 11 if connection.vendor == "postgresql" else 10
+    # session, user, memberships (middleware; the nav reuses them), workspaces, models and
+    # accounts (the filter bar's lists), prices x2, daily code execution, then for this
+    # month and the previous one together: the buckets (one query, whatever levels a
+    # +05:30 zone needs, after one that turns JIT and parallel workers off for it on
+    # PostgreSQL) and the models.
+    count = 12 if connection.vendor == "postgresql" else 11
     for tz in ("Asia/Kolkata", "UTC"):
         with django_assert_num_queries(count):
             assert c.get(PAGE, {**QUERY, "tz": tz}).status_code == 200

@@ -322,3 +322,26 @@ def test_memory_stays_flat_while_streaming():
 def test_bad_specs_are_refused(bad):
     with pytest.raises(ValueError):
         generator.DemoSpec(**bad)
+
+
+def test_accounts_spread_requests_over_people_and_a_few_services():
+    spec = generator.DemoSpec(days=2, requests=5000, accounts=100, end=END)
+    catalogue = generator.build_catalogue(spec)
+    assert len({a.external_id for a in catalogue.accounts}) == 100
+    services = [a for a in catalogue.accounts if a.is_service]
+    assert len(services) == 4 and all(a.external_id.startswith("svc-") for a in services)
+    people = [a for a in catalogue.accounts if not a.is_service]
+    assert all(a.external_id.endswith("@example.com") and " " in a.name for a in people)
+    named = {a.external_id: a.name for a in catalogue.accounts}
+    seen = Counter()
+    for record in generator.generate(spec):
+        assert named[record["account_id"]] == record["account_name"]
+        seen[record["account_id"]] += 1
+    assert sum(seen.values()) == 5000
+    assert len(seen) > 50  # spread, yet a few carry most
+    assert seen.most_common(10)[-1][1] > 5000 / 100
+
+
+def test_no_accounts_unless_asked():
+    spec = generator.DemoSpec(days=1, requests=300, end=END)
+    assert all("account_id" not in record for record in generator.generate(spec))

@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from django.db.models import Sum
 
 from accounts.models import Membership, Role, User
-from console.models import ApiKey, LlmModel, Organization, Workspace
+from console.models import Account, ApiKey, LlmModel, Organization, Workspace
 from demo import generator
 from demo.management.commands.seed_demo import DEMO_PASSWORD, MEMBERS
 from tests import factories
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 
 END = dt.datetime(2026, 3, 4, 15, 27, 31, tzinfo=dt.UTC)
 SMALL = ["--days", "3", "--rate", "40", "--end", END.isoformat()]
-SMALL_SPEC = generator.DemoSpec(days=3, rate=40, end=END)
+SMALL_SPEC = generator.DemoSpec(days=3, rate=40, end=END, accounts=generator.DEFAULT_ACCOUNTS)
 STRONG = "plum-vortex-harbour-1987"
 
 
@@ -269,3 +269,19 @@ def test_jsonl_output_instead_of_ingesting(tmp_path):
     for record in records:
         check_record(record, latest)
     assert f"Wrote {len(records):,} records" in out
+
+
+def test_requests_name_their_accounts_and_every_demo_login_has_usage_of_its_own(client):
+    seed(*SMALL)
+    org = Organization.objects.get(slug="demo")
+    accounts = Account.objects.filter(org=org)
+    assert accounts.count() == len(generator.build_catalogue(SMALL_SPEC).accounts) == 40
+    assert accounts.filter(external_id__startswith="svc-", email="").exists()
+    assert accounts.exclude(email="").count() >= 30  # people: their email is their id
+    rows = RequestLog.objects.filter(org=org)
+    assert rows.filter(series__account__isnull=True).count() == 0
+    for _role, email, _name in MEMBERS:
+        mine = accounts.get(member__email=email)
+        client.force_login(User.objects.get(email=email))
+        page = client.get("/me/usage/", {"month": "2026-03", "tz": "UTC"}).content.decode()
+        assert mine.label in page and 'data-total="cost"' in page

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Role
-from console.models import ApiKey, AuditEntry
+from console.models import Account, ApiKey, AuditEntry
 from console.secret_keys import hash_secret
 from tests import factories
 from tests.usage.rawrows import raw, series_for, store_batch
@@ -254,3 +254,71 @@ def test_revoking_an_ingest_key_is_audited_once(admin_client, org):
     assert key.revoked_at is not None
     assert AuditEntry.objects.filter(org=org, action="ingest_key.revoke").count() == 1
     assert "Revoked" in admin_client.get(reverse("orgsettings:ingest_keys")).content.decode()
+
+
+# Accounts ------------------------------------------------------------------------------
+
+
+def test_accounts_page_lists_usage_links_and_members_to_link(admin_client, org, other_org):
+    ada = Account.objects.create(org=org, external_id="u_ada", name="Ada", email="ada@acme.test")
+    Account.objects.create(org=other_org, external_id="u_theirs", name="Theirs")
+    factories.make_member(other_org, Role.USER, "stranger@globex.test")
+    now = timezone.now()
+    store_batch(
+        org,
+        [raw(series_for(org, account=ada), now, uncached_input_tokens=40, output_tokens=2)] * 1,
+    )
+    rollup_pending()
+    page = admin_client.get(reverse("orgsettings:accounts")).content.decode()
+    row = re.search(rf'data-testid="account-{ada.pk}">(.*?)</tr>', page, re.S).group(1)
+    assert "ada@acme.test" in row and '<td class="num">40</td>' in row
+    assert 'href="/usage/?account=u_ada"' in row
+    assert '<option value="">By email</option>' in row
+    assert "boss@acme.test" in row  # an Admin can link any member of the organisation
+    assert "Theirs" not in page and "stranger@globex.test" not in page
+
+
+def test_linking_an_account_is_audited_and_shows_on_my_usage(admin_client, org):
+    account = Account.objects.create(org=org, external_id="svc", name="ETL service")
+    carol = factories.make_member(org, Role.USER, "carol@acme.test")
+    url = reverse("orgsettings:link_account", args=[account.pk])
+    assert admin_client.post(url, {"member": carol.pk}).status_code == 302
+    account.refresh_from_db()
+    assert account.member == carol
+    entry = _audit(org, "account.link")
+    assert (entry.target, entry.before, entry.after) == (
+        "svc",
+        {"member": None},
+        {"member": "carol@acme.test"},
+    )
+    admin_client.force_login(carol)
+    assert "ETL service" in admin_client.get("/me/usage/").content.decode()
+
+
+def test_an_account_cannot_be_linked_to_another_organisations_member(admin_client, org, other_org):
+    account = Account.objects.create(org=org, external_id="svc", name="ETL service")
+    stranger = factories.make_member(other_org, Role.ADMIN, "stranger@globex.test")
+    url = reverse("orgsettings:link_account", args=[account.pk])
+    response = admin_client.post(url, {"member": stranger.pk}, follow=True)
+    assert "Choose a member of this organisation" in response.content.decode()
+    account.refresh_from_db()
+    assert account.member is None
+    assert not AuditEntry.objects.filter(action="account.link").exists()
+
+
+def test_a_developer_sees_the_accounts_but_no_member_select(client, org):
+    Account.objects.create(org=org, external_id="u_ada", name="Ada")
+    client.force_login(factories.make_member(org, Role.DEVELOPER))
+    page = client.get(reverse("orgsettings:accounts")).content.decode()
+    assert "u_ada" in page and "<select" not in page
+
+
+def test_the_accounts_page_goes_by_pages_of_100(admin_client, org):
+    Account.objects.bulk_create(
+        Account(org=org, external_id=f"u_{i:03d}", name=f"User {i:03d}") for i in range(130)
+    )
+    first = admin_client.get(reverse("orgsettings:accounts")).content.decode()
+    second = admin_client.get(reverse("orgsettings:accounts"), {"page": 2}).content.decode()
+    assert "u_099" in first and "u_100" not in first
+    assert "u_100" in second and "u_129" in second and "Page 2 of 2" in second
+    assert admin_client.get(reverse("orgsettings:accounts"), {"page": "x"}).status_code == 400

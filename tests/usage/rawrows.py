@@ -33,6 +33,7 @@ def series_for(
     model="claude-sonnet-4-5-20250929",
     service_tier="standard",
     context_window="0-200k",
+    account=None,
 ) -> Series:
     workspace = workspace or Workspace.objects.get(org=org, is_default=True)
     llm = LlmModel.objects.get_or_create(model_id=model)[0]
@@ -43,6 +44,7 @@ def series_for(
         model=llm,
         service_tier=service_tier,
         context_window=context_window,
+        account=account,
     )[0]
 
 

@@ -13,13 +13,15 @@ from accounts.models import Role
 from console.exports import cell
 from tests import factories
 from tests.usage.rawrows import raw, series_for, store_batch
-from usage.export import CSV_COLUMNS
+from usage.export import CSV_COLUMNS, DIMENSION_END
 from usage.rollups import COUNT_COLUMNS, rollup_pending
 
 PAGE = reverse("usage:page")
 EXPORT = reverse("usage:export")
 UTC = dt.UTC
-SUMMED = [c for c in CSV_COLUMNS if c not in CSV_COLUMNS[:8] and c != "code_execution_seconds"]
+SUMMED = [
+    c for c in CSV_COLUMNS if c not in CSV_COLUMNS[:DIMENSION_END] and c != "code_execution_seconds"
+]
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from console.models import Account
 from tests import factories
 from tests.usage.rawrows import raw, series_for, store_batch
 from usage import selectors, timeslice
@@ -361,6 +362,9 @@ def test_filter_choices_lists_in_one_query(org, other_org, django_assert_num_que
     series_for(org, model=MODELS[1])
     series_for(other_org, model="claude-opus-4-5-20251101")
     factories.make_model("claude-unused-model")
+    Account.objects.create(org=org, external_id="u_2", name="Zed")
+    Account.objects.create(org=org, external_id="u_1", name="Ada")
+    Account.objects.create(org=other_org, external_id="u_theirs", name="Theirs")
     with django_assert_num_queries(1):
         everything = selectors.filter_choices(org.id)
     with django_assert_num_queries(1):
@@ -379,3 +383,56 @@ def test_filter_choices_lists_in_one_query(org, other_org, django_assert_num_que
     assert of_research["api_keys"] == [("apikey_a", "alpha"), ("apikey_z", "zeta")]
     used = sorted(s.model.model_id for s in Series.objects.filter(org=org).select_related("model"))
     assert [m for m, _ in everything["models"]] == sorted(set(used)) == [MODELS[1]]
+    assert everything["accounts"] == of_research["accounts"] == [("u_1", "Ada"), ("u_2", "Zed")]
+
+
+def test_grouped_by_user_ranks_people_by_tokens_and_filters_one(org, django_assert_num_queries):
+    ada = Account.objects.create(org=org, external_id="u_ada", name="Ada")
+    bob = Account.objects.create(org=org, external_id="bob@example.com", name="bob@example.com")
+    rng = random.Random(13)
+    rows = []
+    for account in (ada, bob, None):
+        for model in MODELS:
+            series = series_for(org, model=model, account=account)
+            rows += [
+                _random_row(rng, series, u(2026, 4, rng.randint(1, 30), rng.randint(0, 23)))
+                for _ in range(40)
+            ]
+    store_batch(org, rows)
+    rollup_pending()
+
+    def input_of(account):
+        return sum(
+            r.uncached_input_tokens
+            + r.cache_write_5m_tokens
+            + r.cache_write_1h_tokens
+            + r.cache_read_tokens
+            for r in rows
+            if r.series.account == account
+        )
+
+    query = selectors.UsageQuery(
+        scope=Scope(org.id), zone=ZoneInfo("UTC"), year=2026, month=4, group_by="account"
+    )
+    with django_assert_num_queries(2 + PLANNER_SETTING):  # the buckets, then the names
+        report = selectors.usage_report(query)
+    ranked = sorted([ada, bob, None], key=input_of, reverse=True)
+    names = {ada: "Ada (u_ada)", bob: "bob@example.com", None: "No account"}
+    assert [g["label"] for g in report["groups"]] == [names[a] for a in ranked]
+    assert [g["input_tokens"] for g in report["groups"]] == [input_of(a) for a in ranked]
+    only_ada = Scope(org.id, account_ids=(ada.pk,))
+    totals = selectors.add_up(selectors.usage_by_period(only_ada, [_Month(2026, 4)]))
+    assert totals["requests"] == sum(1 for r in rows if r.series.account == ada)
+    assert totals["output_tokens"] == sum(r.output_tokens for r in rows if r.series.account == ada)
+    nobody = Scope(org.id, account_ids=())
+    assert selectors.usage_by_period(nobody, [_Month(2026, 4)]) == []
+    assert selectors.account_details(org.id, [ada.pk, None]) == {
+        ada.pk: ("u_ada", "Ada"),
+        None: ("", ""),
+    }
+
+
+class _Month:
+    def __init__(self, year, month):
+        self.start = u(year, month, 1)
+        self.end = u(year + month // 12, month % 12 + 1, 1)

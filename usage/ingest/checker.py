@@ -109,7 +109,8 @@ def check_lines_in_process(
 
     With ``encode`` (for ``store_copy`` only; by default, when that is the store in use)
     each row comes encoded for COPY, made there too, and only what the storing side still
-    reads is sent: (request_id, None, dimensions, workspace name, API key name, encoded tail).
+    reads is sent: (request_id, None, dimensions, workspace name, API key name, encoded tail,
+    account name).
     """
     if encode is None:
         encode = default_store() is store_copy

@@ -48,6 +48,7 @@ _LARGE = ContextWindow.OVER_200K.value
 Count = Annotated[int, Meta(ge=0, le=MAX_COUNT)]
 RequestIdText = Annotated[str, Meta(min_length=1, max_length=255)]
 Identifier = Annotated[str, Meta(min_length=1, max_length=128)]
+AccountId = Annotated[str, Meta(min_length=1, max_length=255)]
 
 
 class CacheCreation(Struct, gc=False):
@@ -84,6 +85,8 @@ class RawRecord(Struct, gc=False):
     workspace_name: str | None = None
     api_key_id: Identifier | None = None
     api_key_name: str | None = None
+    account_id: AccountId | None = None
+    account_name: str | None = None
     service_tier: Literal["standard", "batch", "priority"] | None = None
     status_code: Annotated[int, Meta(ge=100, le=599)] | None = None
     rate_limit_type: Literal["requests", "input_tokens", "output_tokens"] | None = None
@@ -104,6 +107,8 @@ REASONS = {
     "workspace_name": "must be a string or null",
     "api_key_id": "must be a non-empty string of at most 128 characters, or null",
     "api_key_name": "must be a string or null",
+    "account_id": "must be a non-empty string of at most 255 characters, or null",
+    "account_name": "must be a string or null",
     "service_tier": "must be one of standard, batch, priority",
     "status_code": "must be an integer HTTP status code (100-599)",
     "rate_limit_type": "must be one of requests, input_tokens, output_tokens, or null",
@@ -133,8 +138,8 @@ class CheckedRecord(NamedTuple):
     request_id: str
     timestamp: dt.datetime  # UTC
     # (workspace external id or None, API key external id or None, model id, service tier,
-    # context window): the series a record belongs to.
-    dimensions: tuple[str | None, str | None, str, str, str]
+    # context window, account external id or None): the series a record belongs to.
+    dimensions: tuple[str | None, str | None, str, str, str, str | None]
     workspace_name: str | None  # cleaned when used, on first sight only
     api_key_name: str | None
     status_code: int
@@ -146,6 +151,8 @@ class CheckedRecord(NamedTuple):
     output_tokens: int
     web_search_requests: int
     code_execution_ms: int
+    # Last, as in the rows encoded for COPY (store.encoded): the registry reads it as row[-1].
+    account_name: str | None
 
 
 @dataclass(frozen=True)
@@ -256,6 +263,9 @@ def check_record(value: Any, latest: dt.datetime) -> CheckedRecord:
         raise Invalid("workspace_id", REASONS["workspace_id"])
     if api_key is not None and _unstorable(api_key):
         raise Invalid("api_key_id", REASONS["api_key_id"])
+    account = record.account_id
+    if account is not None and _unstorable(account):
+        raise Invalid("account_id", REASONS["account_id"])
     timestamp = _timestamp(record.timestamp, latest)
 
     status = record.status_code or 200
@@ -297,7 +307,7 @@ def check_record(value: Any, latest: dt.datetime) -> CheckedRecord:
     return CheckedRecord(
         request_id,
         timestamp,
-        (workspace, api_key, model, tier, context),
+        (workspace, api_key, model, tier, context, account),
         record.workspace_name,
         record.api_key_name,
         status,
@@ -309,6 +319,7 @@ def check_record(value: Any, latest: dt.datetime) -> CheckedRecord:
         output,
         searches,
         millis,
+        record.account_name,
     )
 
 

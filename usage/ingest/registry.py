@@ -1,5 +1,5 @@
-"""The registry of what a chunk names: workspaces, API keys, models and series, created on
-first sight (a few set-based statements per chunk), and the API key claims.
+"""The registry of what a chunk names: workspaces, API keys, models, accounts and series,
+created on first sight (a few set-based statements per chunk), and the API key claims.
 
 An API key belongs to the workspace it was first seen with; ``claim_keys`` rejects records
 naming it with another.
@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from django.db import connection
 
-from console.models import ApiKey, LlmModel, Organization, Workspace, describe_model
+from console.models import (
+    Account,
+    ApiKey,
+    LlmModel,
+    Organization,
+    Workspace,
+    account_email,
+    describe_model,
+)
 from usage.ingest.contract import Rejection, clean_name
 from usage.models import Series
 
@@ -24,6 +32,7 @@ class Registry:
         self.key_workspace: dict[str, str | None] = {}  # key external id -> ws external id
         self.keys: dict[str, int] = {}
         self.models: dict[str, int] = {}
+        self.accounts: dict[str | None, int | None] = {None: None}
         self.series: dict[tuple, int] = {}
 
     def load_keys(self, external_ids: set[str]) -> None:
@@ -37,7 +46,8 @@ class Registry:
                 self.key_workspace[external_id] = workspace_external_id
 
     def register(self, rows: list[tuple]) -> bool:
-        """Create the workspaces, keys, models and series the rows need (first-sight names).
+        """Create the workspaces, keys, models, accounts and series the rows need (first-sight
+        names).
 
         Returns True when a concurrent ingest registered one of the new API keys first, in
         another workspace; the caller then checks the claims again.
@@ -52,6 +62,7 @@ class Registry:
         self._workspaces(new_dims.values())
         self._models({dims[2] for dims in new_dims})
         lost_race = self._keys(new_dims.values())
+        self._accounts(new_dims.values())
         self._series(new_dims)
         return lost_race
 
@@ -91,6 +102,30 @@ class Registry:
                 LlmModel.objects.filter(model_id__in=missing).values_list("model_id", "pk")
             )
 
+    def _accounts(self, rows) -> None:
+        wanted: dict[str, tuple[str, str]] = {}
+        for row in rows:
+            external_id = row[2][5]
+            if external_id not in self.accounts and external_id not in wanted:
+                name = clean_name(row[-1]) or external_id
+                wanted[external_id] = (name, account_email(name, external_id))
+        if not wanted:
+            return
+        Account.objects.bulk_create(
+            [
+                Account(org=self.org, external_id=e, name=n[:200], email=m)
+                for e, (n, m) in wanted.items()
+            ],
+            ignore_conflicts=True,
+        )
+        ids = list(wanted)
+        for start in range(0, len(ids), 500):
+            self.accounts.update(
+                Account.objects.filter(
+                    org=self.org, external_id__in=ids[start : start + 500]
+                ).values_list("external_id", "pk")
+            )
+
     def _keys(self, rows) -> bool:
         wanted: dict[str, tuple[int, str]] = {}
         claimed: dict[str, str | None] = {}
@@ -117,10 +152,10 @@ class Registry:
         return any(self.key_workspace[e] != w for e, w in claimed.items())
 
     def _series(self, new_dims: dict) -> None:
-        workspaces, keys, models = self.workspaces, self.keys, self.models
+        workspaces, keys, models, accounts = self.workspaces, self.keys, self.models, self.accounts
         wanted = {}
         for dims in new_dims:
-            workspace, key, model, tier, context = dims
+            workspace, key, model, tier, context, account = dims
             if key is not None and self.key_workspace[key] != workspace:
                 continue  # claimed elsewhere meanwhile; these rows are rejected
             resolved = (
@@ -129,6 +164,7 @@ class Registry:
                 models[model],
                 tier,
                 context,
+                accounts[account],
             )
             wanted[resolved] = dims
         if not wanted:
@@ -152,8 +188,9 @@ class Registry:
                     model_id=m,
                     service_tier=t,
                     context_window=c,
+                    account_id=a,
                 )
-                for (w, k, m, t, c) in wanted
+                for (w, k, m, t, c, a) in wanted
             ],
             ignore_conflicts=True,
         )
@@ -162,29 +199,38 @@ class Registry:
             workspace_id__in={w for w, *_ in wanted},
             model_id__in={m for _, _, m, *_ in wanted},
         ).values_list(
-            "pk", "workspace_id", "api_key_id", "model_id", "service_tier", "context_window"
+            "pk",
+            "workspace_id",
+            "api_key_id",
+            "model_id",
+            "service_tier",
+            "context_window",
+            "account_id",
         )
 
     def _upsert_series_postgres(self, wanted: list[tuple]) -> list[tuple]:
         columns = [list(column) for column in zip(*wanted, strict=True)]
         wanted_sql = (
-            "unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::text[])"
-            " AS u(workspace_id, api_key_id, model_id, service_tier, context_window)"
+            "unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::text[],"
+            " %s::bigint[])"
+            " AS u(workspace_id, api_key_id, model_id, service_tier, context_window, account_id)"
         )
         with connection.cursor() as cursor:
             cursor.execute(
                 "INSERT INTO usage_series"
-                " (org_id, workspace_id, api_key_id, model_id, service_tier, context_window)"
+                " (org_id, workspace_id, api_key_id, model_id, service_tier, context_window,"
+                " account_id)"
                 f" SELECT %s, u.* FROM {wanted_sql} ON CONFLICT DO NOTHING",
                 [self.org.pk, *columns],
             )
             cursor.execute(
                 "SELECT s.id, s.workspace_id, s.api_key_id, s.model_id, s.service_tier,"
-                f" s.context_window FROM {wanted_sql} JOIN usage_series s"
+                f" s.context_window, s.account_id FROM {wanted_sql} JOIN usage_series s"
                 " ON s.org_id = %s AND s.workspace_id = u.workspace_id"
                 " AND COALESCE(s.api_key_id, 0) = COALESCE(u.api_key_id, 0)"
                 " AND s.model_id = u.model_id AND s.service_tier = u.service_tier"
-                " AND s.context_window = u.context_window",
+                " AND s.context_window = u.context_window"
+                " AND COALESCE(s.account_id, 0) = COALESCE(u.account_id, 0)",
                 [*columns, self.org.pk],
             )
             return cursor.fetchall()

@@ -142,7 +142,7 @@ def _copy_rows(cursor, org, source, rows, series, duplicates, rejected) -> Inges
 # joins bytes): a signature, then per row the field count and each field as its byte length
 # and value in network order, then -1. The fields follow _LOG_COLUMNS; org_id, batch_id and
 # series_id make the head, the rest (_encode_tail) the tail.
-_ENCODED_LENGTH = 6
+_ENCODED_LENGTH = 7
 _BINARY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 _BINARY_TRAILER = struct.pack("!h", -1)
 _ROW_HEAD = struct.Struct("!hiqiqiq")
@@ -155,12 +155,13 @@ _MICROSECOND = dt.timedelta(microseconds=1)
 
 
 def encoded(row: CheckedRecord, share: Callable) -> tuple:
-    """What ``store_copy`` reads of a checked row, and its COPY tail (a 6-tuple).
+    """What ``store_copy`` reads of a checked row, and its COPY tail (a 7-tuple).
 
-    The first five positions mean what a CheckedRecord's do (the registry reads only
-    those), with None for the timestamp, which the tail carries.
+    The first five positions and the last mean what a CheckedRecord's do (the registry
+    reads only those: the account name is last in both), with None for the timestamp,
+    which the tail carries.
     """
-    dims, workspace_name, key_name = row[2], row[3], row[4]
+    dims, workspace_name, key_name, account_name = row[2], row[3], row[4], row[-1]
     return (
         row[0],
         None,
@@ -168,6 +169,7 @@ def encoded(row: CheckedRecord, share: Callable) -> tuple:
         share(workspace_name, workspace_name),
         share(key_name, key_name),
         _encode_tail(row),
+        share(account_name, account_name),
     )
 
 

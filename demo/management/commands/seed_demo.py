@@ -24,7 +24,7 @@ from django.core.validators import validate_slug
 from django.db import transaction
 
 from accounts.models import Membership, Role, User
-from console.models import ApiKey, LlmModel, Organization, Workspace
+from console.models import Account, ApiKey, LlmModel, Organization, Workspace
 from console.services import create_organization
 from demo import generator
 from usage.ingest.services import ingest_records
@@ -115,6 +115,13 @@ class Command(BaseCommand):
         parser.add_argument("--keys", type=_count, default=generator.DEFAULT_KEYS, metavar="N")
         parser.add_argument("--models", type=_count, default=generator.DEFAULT_MODELS, metavar="N")
         parser.add_argument(
+            "--accounts",
+            type=_count,
+            default=generator.DEFAULT_ACCOUNTS,
+            metavar="N",
+            help="people and service accounts behind the requests (default %(default)s; 0: none)",
+        )
+        parser.add_argument(
             "--end",
             type=_instant,
             metavar="DATETIME",
@@ -167,6 +174,7 @@ class Command(BaseCommand):
         else:
             with _queries_not_kept():
                 self._load(org, spec, rollup=not options["skip_rollup"])
+            _link_demo_members(org, catalogue)
         self._print_logins(org, password)
 
     def _spec(self, options) -> generator.DemoSpec:
@@ -188,6 +196,7 @@ class Command(BaseCommand):
                 workspaces=options["workspaces"],
                 keys=options["keys"],
                 models=options["models"],
+                accounts=options["accounts"],
                 seed=options["seed"],
                 end=options["end"],
             )
@@ -358,3 +367,13 @@ def _ensure_catalogue(org: Organization, catalogue: generator.Catalogue, admin: 
                     "output_tokens_per_minute": limits[2],
                 },
             )
+
+
+def _link_demo_members(org: Organization, catalogue: generator.Catalogue) -> None:
+    """Link each demo login to one of the people behind the requests, so that every one of
+    them (a User too) has figures of their own on My usage."""
+    people = [a.external_id for a in catalogue.accounts if not a.is_service]
+    for (_role, email, _name), external_id in zip(MEMBERS, people, strict=False):
+        Account.objects.filter(org=org, external_id=external_id, member=None).update(
+            member=User.objects.get(email=email)
+        )

@@ -38,6 +38,7 @@ def stored(org) -> list[dict]:
                 "timestamp": row.timestamp,
                 "workspace": s.workspace.external_id,
                 "api_key": s.api_key.external_id if s.api_key else None,
+                "account": s.account.external_id if s.account else None,
                 "model": s.model.model_id,
                 "service_tier": s.service_tier,
                 "context_window": s.context_window,
@@ -64,11 +65,13 @@ def mixed_batch() -> list[dict]:
             workspace_id="w1",
             workspace_name="One",
             api_key_id="k1",
+            account_id="ada@example.com",
+            account_name="Ada Lovelace",
             service_tier="priority",
             usage={"input_tokens": 250_000, "cache_creation_input_tokens": 10},
             code_execution_seconds=0.5,
         ),
-        rec(workspace_id="w2", api_key_id="k2", model="claude-opus-4-1"),
+        rec(workspace_id="w2", api_key_id="k2", model="claude-opus-4-1", account_id="svc-etl"),
         rec(
             status_code=429, rate_limit_type="output_tokens", timestamp="2026-10-01T10:00:00+05:45"
         ),

@@ -39,6 +39,8 @@ def test_full_record_is_stored_with_every_value(org, nudges, django_capture_on_c
         "workspace_name": "Research",
         "api_key_id": "apikey_01",
         "api_key_name": "prod-backend",
+        "account_id": "user_01H8",
+        "account_name": "ada@example.com",
         "model": "claude-sonnet-4-5-20250929",
         "service_tier": "batch",
         "status_code": 200,
@@ -63,6 +65,7 @@ def test_full_record_is_stored_with_every_value(org, nudges, django_capture_on_c
             "timestamp": dt.datetime(2026, 11, 3, 14, 5, 9, 123000, tzinfo=dt.UTC),
             "workspace": "wrkspc_01",
             "api_key": "apikey_01",
+            "account": "user_01H8",
             "model": "claude-sonnet-4-5-20250929",
             "service_tier": "batch",
             "context_window": "0-200k",
@@ -94,6 +97,7 @@ def test_defaults_of_a_minimal_record(org):
         "timestamp": dt.datetime(2026, 10, 1, 12, tzinfo=dt.UTC),
         "workspace": None,  # the Default workspace
         "api_key": None,  # usage without a key
+        "account": None,  # nobody named
         "model": "claude-haiku-4-5",
         "service_tier": "standard",
         "context_window": "0-200k",
@@ -108,13 +112,15 @@ def test_defaults_of_a_minimal_record(org):
         "code_ms": 0,
     }
     series = Series.objects.get(org=org)
-    assert series.workspace.is_default and series.api_key is None
+    assert series.workspace.is_default and series.api_key is None and series.account is None
 
 
 def test_nulls_mean_the_defaults(org):
     record = rec(
         workspace_id=None,
         api_key_id=None,
+        account_id=None,
+        account_name=None,
         service_tier=None,
         status_code=None,
         rate_limit_type=None,
@@ -134,6 +140,7 @@ def test_nulls_mean_the_defaults(org):
         "standard",
         200,
     )
+    assert row["account"] is None
     assert row["uncached"] == row["write_5m"] == row["code_ms"] == 0
     assert run(org, rec(usage=None)).accepted == 1
 
@@ -178,6 +185,12 @@ REJECTIONS = [
     ({"api_key_id": "k" * 129}, "api_key_id", "at most 128 characters"),
     ({"workspace_name": 7}, "workspace_name", "must be a string or null"),
     ({"api_key_name": {"a": 1}}, "api_key_name", "must be a string or null"),
+    ({"account_id": ""}, "account_id", "must be a non-empty string of at most 255 characters"),
+    ({"account_id": "a" * 256}, "account_id", "at most 255 characters, or null"),
+    ({"account_id": 42}, "account_id", "must be a non-empty string"),
+    ({"account_id": "a\x00b"}, "account_id", "must be a non-empty string"),
+    ({"account_id": "bad\ud800"}, "account_id", "must be a non-empty string"),
+    ({"account_name": ["Ada"]}, "account_name", "must be a string or null"),
     ({"service_tier": "flex"}, "service_tier", "must be one of standard, batch, priority"),
     ({"service_tier": 1}, "service_tier", "must be one of standard, batch, priority"),
     ({"status_code": "200"}, "status_code", "must be an integer HTTP status code"),
@@ -335,7 +348,8 @@ def test_the_checked_record_is_named():
         200,
         "",
     )
-    assert checked.dimensions == (None, None, "claude-sonnet-4-5", "standard", "0-200k")
+    assert checked.dimensions == (None, None, "claude-sonnet-4-5", "standard", "0-200k", None)
+    assert checked.account_name is None
 
 
 def test_describe_names_the_line_request_id_and_field():

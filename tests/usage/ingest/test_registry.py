@@ -2,7 +2,7 @@
 
 import pytest
 
-from console.models import ApiKey, LlmModel, Workspace
+from console.models import Account, ApiKey, LlmModel, Workspace
 from tests import factories
 from tests.usage.ingest.records import rec, run
 from usage.models import Series
@@ -50,6 +50,59 @@ def test_registration_is_per_organisation(org, other_org):
     run(org, rec(workspace_id="w1", api_key_id="k1"))
     run(other_org, rec(workspace_id="w9", api_key_id="k1"))  # same key id, another org: fine
     assert ApiKey.objects.get(org=other_org, external_id="k1").workspace.external_id == "w9"
+
+
+def test_accounts_are_registered_on_first_sight_with_the_first_name(org):
+    run(
+        org,
+        rec(account_id="user_1", account_name="Ada Lovelace"),
+        rec(account_id="user_1", account_name="Someone else"),
+        rec(account_id="user_2"),
+        rec(),  # no account
+    )
+    run(org, rec(account_id="user_2", account_name="Late name"))
+    accounts = {a.external_id: (a.name, a.email) for a in Account.objects.filter(org=org)}
+    assert accounts == {"user_1": ("Ada Lovelace", ""), "user_2": ("user_2", "")}
+    assert sorted(
+        Series.objects.filter(org=org).values_list("account__external_id", flat=True),
+        key=str,
+    ) == [None, "user_1", "user_2"]
+
+
+def test_an_accounts_email_comes_from_its_name_or_else_its_id(org):
+    run(
+        org,
+        rec(account_id="user_1", account_name=" Ada@Example.com "),
+        rec(account_id="Grace@Example.org", account_name="Grace Hopper"),
+        rec(account_id="svc", account_name="not@an address"),
+    )
+    emails = dict(Account.objects.filter(org=org).values_list("external_id", "email"))
+    assert emails == {
+        "user_1": "ada@example.com",
+        "Grace@Example.org": "grace@example.org",
+        "svc": "",
+    }
+
+
+def test_one_account_in_two_organisations_is_two_accounts(org, other_org):
+    run(org, rec(account_id="user_1", account_name="Ada"))
+    run(other_org, rec(account_id="user_1", account_name="Not Ada"))
+    assert Account.objects.get(org=org, external_id="user_1").name == "Ada"
+    assert Account.objects.get(org=other_org, external_id="user_1").name == "Not Ada"
+
+
+def test_a_long_account_id_without_a_name_is_cut_for_the_name(org):
+    long_id = "u" * 255
+    run(org, rec(account_id=long_id))
+    account = Account.objects.get(org=org)
+    assert (account.external_id, account.name) == (long_id, "u" * 200)
+
+
+def test_the_account_is_part_of_the_series(org):
+    """Same workspace, key, model, tier and window, another account: another series."""
+    run(org, rec(api_key_id="k1", account_id="a"), rec(api_key_id="k1", account_id="b"))
+    run(org, rec(api_key_id="k1", account_id="a"), rec(api_key_id="k1"))
+    assert Series.objects.filter(org=org).count() == 3
 
 
 def test_an_api_key_claimed_by_another_workspace_is_rejected(org):
