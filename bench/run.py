@@ -774,6 +774,7 @@ def step_freshness(
 
 
 def main() -> None:
+    global ACCOUNTS  # read by seed_jsonl wherever the benchmark generates records
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=FULL_ROWS)
     parser.add_argument("--samples", type=int, default=40, help="timed requests per page")
@@ -786,7 +787,6 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=ACCOUNTS, help="default 1,000")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
-    global ACCOUNTS  # read by seed_jsonl wherever the benchmark generates records
     ACCOUNTS = args.accounts
     # The small mode is a quick check that everything runs (in under 2 minutes); the full
     # size keeps the 2 minutes of sustained ingest.
