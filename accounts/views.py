@@ -7,14 +7,16 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
-from django.utils.http import urlencode
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import selectors, services, throttle
 from accounts.access import admin_required, scoped
+from accounts.context_processors import NAV_ITEMS
 from accounts.forms import AcceptInvitationForm, AuditFilterForm, InviteForm, RoleForm
 from accounts.middleware import SESSION_KEY
 from accounts.models import Role, User
+from console.filters import TimeZoneForm
 
 AUDIT_PAGE_SIZE = 50
 
@@ -30,6 +32,42 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
         # anyone knowing the address could keep its owner out with a few wrong guesses.
         throttle.forget_account(form.user.get_username())
         return response
+
+
+@require_GET
+@login_required
+def home(request):
+    """Send people to the first page they may open, or tell them there is none."""
+    membership = request.membership
+    if membership is not None:
+        for _section, _label, name, roles in NAV_ITEMS:
+            if membership.role in roles:
+                return redirect(name)
+    return render(request, "console/home.html")
+
+
+@require_POST
+@login_required
+def save_time_zone(request):
+    """Save the zone chosen with the reports' time-zone control, then go back to the view.
+
+    The only way a report changes the saved zone: a ``tz`` in a link shows that view in
+    another zone and saves nothing (a shared or cross-site link must not change what a
+    person sees on later pages), and this POST is CSRF-protected.
+    """
+    form = TimeZoneForm(request.POST)
+    if not form.is_valid():
+        text = " ".join(f"{form.fields[f].label}: {m}" for f, e in form.errors.items() for m in e)
+        return HttpResponseBadRequest(text, content_type="text/plain; charset=utf-8")
+    zone = form.cleaned_data["tz"]
+    User.objects.filter(pk=request.user.pk).update(time_zone=zone)
+    messages.success(request, f"Your time zone is now {zone}.")
+    back = form.cleaned_data["next"]
+    if not url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        back = "console:home"
+    return redirect(back)
 
 
 @require_POST

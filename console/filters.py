@@ -11,33 +11,35 @@ Both pages read the same query-string parameters with the same rules:
   same words answer on both pages: another organisation's id reads exactly like an id that
   was never sent.
 * ``tz`` shows the view in a zone; it never changes the person's saved zone (only the
-  time-zone control's POST, ``console.views.save_time_zone``, does).
+  time-zone control's POST, ``accounts.views.save_time_zone``, does).
 """
 
 import datetime as dt
 import html
 import re
 import zoneinfo
+from collections.abc import Callable
 from functools import lru_cache
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import Http404
 from django.urls import reverse
 from django.utils import dateformat, timezone
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 
+from console import timeslice
 from console.models import (
     ACCOUNT_ID_MAX_LENGTH,
     MODEL_ID_MAX_LENGTH,
     Account,
+    LlmModel,
     Workspace,
     account_label,
     is_model_id,
 )
-from usage import timeslice
-from usage.selectors import org_models
 
 # Values the Workspaces and API keys pages link to the reports with (keep in step with them).
 DEFAULT_WORKSPACE = "default"
@@ -123,6 +125,9 @@ class ReportFilterForm(forms.Form):
     # What each page groups by, and its grouping when the URL names none.
     group_by_choices: list[tuple[str, str]] = []
     default_group_by = ""
+    # The models an organisation may see, by its id (``usage.selectors.org_models``): each
+    # report's form names it, so that this module, which every app imports, imports none.
+    visible_models: Callable[[int], QuerySet[LlmModel]]
 
     def __init__(self, data, *, org, user, now: dt.datetime | None = None):
         super().__init__(data)
@@ -158,7 +163,7 @@ class ReportFilterForm(forms.Form):
             return None
         if not is_model_id(value):
             raise ValidationError(f"“{value}” is not a model id (1 to 128 characters).")
-        model = org_models(self.org.id).filter(model_id=value).first()
+        model = self.visible_models(self.org.id).filter(model_id=value).first()
         if model is None:
             self.not_found = True
             raise ValidationError(f"There is no model “{value}” in this organisation.")

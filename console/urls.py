@@ -1,12 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from console import views
+from accounts import views as accounts_views
 from costs.urls import me_urlpatterns
 
 console_pages = [
-    path("", views.home, name="home"),
-    path("time-zone/", views.save_time_zone, name="save_time_zone"),
+    path("", accounts_views.home, name="home"),
+    path("time-zone/", accounts_views.save_time_zone, name="save_time_zone"),
 ]
 
 urlpatterns = [

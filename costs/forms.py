@@ -8,7 +8,7 @@ from costs import breakdown
 from costs.models import ModelPrice, ToolPrice
 from costs.selectors import GROUPS
 from usage.models import ServiceTier
-from usage.selectors import member_accounts
+from usage.selectors import member_accounts, org_models
 
 
 class CostFilterForm(ReportFilterForm):
@@ -17,6 +17,7 @@ class CostFilterForm(ReportFilterForm):
     and workspace, as on the Console's Cost page); grouping is by model unless asked, since a
     cost total without a breakdown by what was bought says little."""
 
+    visible_models = staticmethod(org_models)
     group_by_choices = list(GROUPS.items())
     default_group_by = "model"
 

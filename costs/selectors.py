@@ -7,7 +7,7 @@ How a cost report is computed (``cost_report``):
    its date) and wherever the organisation's free code-execution allowance changes state
    (see 3). Within one segment every bucket has the same prices, so the price in force at a
    bucket's UTC start is the price of its segment.
-2. Each segment is split into whole UTC days, hours and minutes (``usage.timeslice``) and
+2. Each segment is split into whole UTC days, hours and minutes (``console.timeslice``) and
    the buckets of those ranges are summed in SQL, grouped by segment (``width_bucket`` on
    ``start``) and by model, service tier, context window (and workspace or account when
    grouping by it). Bucket rows never straddle a segment, so the sums are exact. The
@@ -40,6 +40,7 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import Q, Sum
 
+from console import timeslice
 from console.models import LlmModel, Workspace, account_label
 from costs.models import ModelPrice, ToolPrice
 from costs.pricing import (
@@ -62,7 +63,6 @@ from costs.pricing import (
     token_rates_from,
     tool_rate_from,
 )
-from usage import timeslice
 from usage.models import DayBucket, HourBucket, MinuteBucket, Series, ServiceTier
 from usage.selectors import NO_ACCOUNT, Scope, account_details, usage_by_period
 

@@ -8,9 +8,9 @@ from django.core.validators import validate_email
 
 from console.filters import time_zones
 from console.models import ApiKey, Workspace
+from console.timeslice import YEARS
 from spend import chargeback, services
 from spend.models import MAX_PERCENT, MIN_PERCENT, Limit, WebhookEndpoint
-from usage.timeslice import YEARS
 
 MAX_AMOUNT = Decimal("1e17")
 

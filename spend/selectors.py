@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Prefetch
 
+from console import timeslice
 from costs import selectors as costs
 from costs.pricing import TOKEN_TYPES
 from spend.models import Alert, Delivery, Limit, Threshold, WebhookEndpoint
-from usage import timeslice
 from usage.selectors import Scope, usage_by_period
 
 TOKEN_FIELDS = tuple(t.field for t in TOKEN_TYPES)

@@ -10,8 +10,8 @@ usage without an account) and its name, so a program can match people by id.
 from collections.abc import Callable
 from decimal import Decimal
 
-from console import exports
-from usage import selectors, timeslice
+from console import exports, timeslice
+from usage import selectors
 from usage.forms import NO_API_KEY, UsageFilterForm
 
 CSV_COLUMNS = [

@@ -3,10 +3,10 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
+from console import timeslice
 from console.filters import EXTERNAL_ID, ReportFilterForm, options
 from console.models import ApiKey
-from usage import timeslice
-from usage.selectors import DIMENSIONS, Scope, UsageQuery, filter_choices
+from usage.selectors import DIMENSIONS, Scope, UsageQuery, filter_choices, org_models
 
 # What the API keys page links here with for usage sent without a key (keep in step).
 NO_API_KEY = "none"
@@ -48,6 +48,7 @@ class UsageFilterForm(ReportFilterForm):
     breakdown, the rate-limited list's pages, parts loaded on their own and finer exports;
     it groups by nothing unless asked."""
 
+    visible_models = staticmethod(org_models)
     hour = forms.CharField(required=False, max_length=16, label="Hour")
     api_key = forms.CharField(required=False, max_length=128, label="API key")
     sort = forms.ChoiceField(

@@ -2,7 +2,7 @@
 
 Every sum comes from the buckets, never from raw rows, except the list of rate-limited
 requests (which needs the requests themselves). Local periods are read as whole UTC
-days, whole UTC hours and edge minutes (``usage.timeslice.plan``), in one query whatever
+days, whole UTC hours and edge minutes (``console.timeslice.plan``), in one query whatever
 the number of rows, keys, models or days.
 """
 
@@ -18,8 +18,8 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from console import timeslice
 from console.models import Account, ApiKey, LlmModel, Workspace
-from usage import timeslice
 from usage.models import DayBucket, HourBucket, MinuteBucket, RateLimit, RequestLog, Series
 from usage.rollups import BUCKET_COLUMNS, raw_retention_horizon
 

@@ -9,10 +9,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from console import timeslice
 from console.models import Account
 from tests import factories
 from tests.usage.rawrows import raw, series_for, store_batch
-from usage import selectors, timeslice
+from usage import selectors
 from usage.models import DayBucket, HourBucket, MinuteBucket, RateLimit, Series
 from usage.rollups import BUCKET_COLUMNS, COUNT_COLUMNS, rollup_pending
 from usage.selectors import Scope

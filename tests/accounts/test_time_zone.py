@@ -1,4 +1,4 @@
-"""The time-zone control's POST (console.views.save_time_zone): the one way a report saves
+"""The time-zone control's POST (accounts.views.save_time_zone): the one way a report saves
 a zone; its CSRF check and the round trip from both pages are in test_filters.py."""
 
 import pytest

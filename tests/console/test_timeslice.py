@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from usage import timeslice as ts
+from console import timeslice as ts
 
 UTC = dt.UTC
 ZONES = [
