@@ -44,6 +44,7 @@ DIMENSIONS = {
     "model": "series__model__model_id",
     "service_tier": "series__service_tier",
     "context_window": "series__context_window",
+    "account_id": "series__account__external_id",
 }
 COUNTERS = (
     "uncached_input_tokens",

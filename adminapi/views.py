@@ -30,9 +30,9 @@ COST_LIMITS = (7, 31)
 SERVICE_TIERS = ("standard", "batch", "priority", "priority_on_demand", "flex", "flex_discount")
 CONTEXT_WINDOWS = ("0-200k", "200k-1M")
 USAGE_GROUPS = tuple(selectors.DIMENSIONS)
-# In Anthropic's reference, but this server has no such data (accounts come with issue 13).
-UNSUPPORTED_GROUPS = ("account_id", "service_account_id", "inference_geo", "speed")
-UNSUPPORTED_FILTERS = ("account_ids", "service_account_ids", "inference_geos", "speeds")
+# In Anthropic's reference, but this server has no such data.
+UNSUPPORTED_GROUPS = ("service_account_id", "inference_geo", "speed")
+UNSUPPORTED_FILTERS = ("service_account_ids", "inference_geos", "speeds")
 COST_GROUPS = ("workspace_id", "description")
 KEY_STATUSES = {"active": "active", "inactive": "disabled", "archived": None, "expired": None}
 
@@ -80,6 +80,7 @@ def usage_messages(request, org, query):
         "model": query.array("models"),
         "service_tier": choices(query, "service_tiers", SERVICE_TIERS),
         "context_window": choices(query, "context_window", CONTEXT_WINDOWS),
+        "account_id": query.array("account_ids"),
     }
     return _report(selectors.usage_report(org, page, bucket_width, group_by, filters), page)
 

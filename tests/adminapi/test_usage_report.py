@@ -10,9 +10,9 @@ What the reference says, and what each test below pins:
   ``next_page`` null on the last page.
 * Filters ``api_key_ids[]``, ``workspace_ids[]``, ``models[]``, ``service_tiers[]``
   (standard, batch, priority...), ``context_window[]`` (0-200k, 200k-1M); ``group_by[]`` any
-  subset of api_key_id, workspace_id, model, service_tier, context_window (account_id,
-  service_account_id, inference_geo and speed are in the reference but this server has no
-  such data: 400 naming the value).
+  subset of api_key_id, workspace_id, model, service_tier, context_window, account_id
+  (service_account_id, inference_geo and speed are in the reference but this server has no
+  such data: 400 naming the value); ``account_ids[]`` filters by account.
 * A result has ``uncached_input_tokens``, ``cache_creation`` {``ephemeral_1h_input_tokens``,
   ``ephemeral_5m_input_tokens``}, ``cache_read_input_tokens``, ``output_tokens``,
   ``server_tool_use`` {``web_search_requests``} and each dimension, null unless grouped;
@@ -27,11 +27,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from console.models import Account
 from tests import factories
 from tests.costs.builders import raw, series_for, store_and_roll_up, utc
 
 URL = "/v1/organizations/usage_report/messages"
-DIMENSIONS = ("api_key_id", "workspace_id", "model", "service_tier", "context_window")
+DIMENSIONS = (
+    "api_key_id", "workspace_id", "model", "service_tier", "context_window", "account_id"
+)  # fmt: skip
 
 
 @pytest.fixture
@@ -98,6 +101,7 @@ def test_day_buckets_of_the_whole_organisation(api, usage):
             "model": None,
             "service_tier": None,
             "context_window": None,
+            "account_id": None,
         }
     ]
     assert body["data"][1]["results"][0]["uncached_input_tokens"] == 7
@@ -274,15 +278,37 @@ def test_bad_parameters_are_400_naming_the_field(api, params, field):
 @pytest.mark.parametrize(
     "params",
     [
-        {"group_by[]": "account_id"},
-        {"account_ids[]": "user_01"},
+        {"group_by[]": "service_account_id"},
         {"group_by[]": "inference_geo"},
         {"speeds[]": "fast"},
     ],
 )
-def test_account_and_other_missing_dimensions_are_refused_not_faked(api, usage, params):
+def test_missing_dimensions_are_refused_not_faked(api, usage, params):
     error = _error(api(URL, {"starting_at": "2026-11-03T00:00:00Z", **params}), 400)
     assert "not supported by this server" in error["message"]
+
+
+def test_grouped_and_filtered_by_account(api, org, usage):
+    ada = Account.objects.create(org=org, external_id="user_01ada", name="ada@acme.test")
+    bob = Account.objects.create(org=org, external_id="user_02bob", name="bob@acme.test")
+    rows = [
+        raw(series_for(org, account=ada), utc(2026, 11, 3, 9), uncached_input_tokens=300),
+        raw(series_for(org, account=ada), utc(2026, 11, 3, 11), output_tokens=40),
+        raw(series_for(org, account=bob), utc(2026, 11, 3, 12), uncached_input_tokens=7),
+    ]
+    store_and_roll_up(org, rows)
+    day = {"starting_at": "2026-11-03T00:00:00Z", "limit": "1"}
+    results = _body(api(URL, {**day, "group_by[]": "account_id"}))["data"][0]["results"]
+    by_account = {r["account_id"]: r for r in results}
+    # usage's fixture rows have no account: they are the null group, as without a key
+    assert set(by_account) == {None, "user_01ada", "user_02bob"}
+    want = {"user_01ada": (300, 40), "user_02bob": (7, 0)}
+    for account, (uncached, output) in want.items():
+        assert by_account[account]["uncached_input_tokens"] == uncached
+        assert by_account[account]["output_tokens"] == output
+    only_ada = _body(api(URL, {**day, "account_ids[]": "user_01ada"}))["data"][0]["results"]
+    assert [(r["uncached_input_tokens"], r["output_tokens"]) for r in only_ada] == [(300, 40)]
+    assert only_ada[0]["account_id"] is None  # filtered, not grouped
 
 
 def test_usage_of_another_organisation_is_never_counted(api, usage, other_org):
