@@ -1,13 +1,17 @@
 """The chargeback report: cost by workspace or model against local months, priced exactly as
 the Cost page prices it, pivoted by pandas in integer micro-dollars."""
 
+from __future__ import annotations
+
 import io
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import pandas as pd
-
 from costs.selectors import cost_report
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 BY = {"workspace": "Workspace", "model": "Model"}
 TOTAL = "Total"
@@ -42,6 +46,8 @@ def chargeback(org, *, zone: ZoneInfo, first, last, by: str = "workspace") -> pd
         report = cost_report(org, zone=zone, year=year, month=month, group=by)
         for label, amounts in report.chart.items():
             records.append((label, column, micro(sum(amounts, Decimal(0)))))
+    import pandas as pd  # here, not at start-up: it adds tens of MB to every web process
+
     frame = pd.DataFrame(records, columns=[BY[by], "month", "micro"]).astype({"micro": "int64"})
     # groupby + unstack with fill_value keeps int64 throughout; pivot_table would pass the
     # gaps through NaN, and so through float.
@@ -65,6 +71,8 @@ def usd(pivot: pd.DataFrame) -> pd.DataFrame:
 def to_xlsx(pivot: pd.DataFrame, sheet: str) -> bytes:
     """The pivot as an .xlsx workbook: USD to the micro-dollar, the header row frozen."""
     buffer = io.BytesIO()
+    import pandas as pd
+
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
         usd(pivot).to_excel(writer, sheet_name=sheet)
         worksheet = writer.sheets[sheet]
