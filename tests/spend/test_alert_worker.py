@@ -10,7 +10,6 @@ They skip without PostgreSQL or a broker, and fail instead when CI=true.
 """
 
 import datetime as dt
-import os
 import time
 
 import pytest
@@ -21,18 +20,9 @@ from spend import services, tasks
 from spend.models import Alert, Delivery
 from tests.spend.builders import token_limit, tokens_at
 from tests.spend.receivers import Smtp, Webhook
-from tests.usage.test_rollup_worker import Workers, _backends, _unavailable, _wait_for
+from tests.workers import Workers, backends, wait_for
 
-pytestmark = pytest.mark.worker
-
-
-@pytest.fixture(autouse=True)
-def _real_path_only():
-    reason = _unavailable()
-    if reason:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI must run the worker tests: {reason}")
-        pytest.skip(reason)
+pytestmark = [pytest.mark.worker, pytest.mark.usefixtures("real_worker_path")]
 
 
 @pytest.fixture
@@ -48,7 +38,7 @@ def workers(transactional_db, tmp_path):
     celery_app.conf.task_always_eager = previous
     pool.stop_all()
     client.flushdb()
-    _wait_for(lambda: not _backends(), "worker sessions to close")
+    wait_for(lambda: not backends(), "worker sessions to close")
 
 
 def _ticked_until(sent: int) -> bool:
@@ -88,8 +78,8 @@ def test_two_workers_send_each_alert_once_and_a_down_receiver_gets_it_later(org,
         workers.start("w2", **env)
         for _ in range(6):  # beat ticks that pile up: both workers evaluate at once
             tasks.evaluate_limits.delay()
-        _wait_for(lambda: len(smtp.messages) >= 2, "two alert emails")
-        _wait_for(
+        wait_for(lambda: len(smtp.messages) >= 2, "two alert emails")
+        wait_for(
             lambda: Delivery.objects.filter(channel="webhook", attempts__gte=2).count() == 2,
             "webhook retries while the receiver is down",
         )
@@ -106,14 +96,14 @@ def test_two_workers_send_each_alert_once_and_a_down_receiver_gets_it_later(org,
         try:
             # The killed worker may have held a retry (Redis hands it back only after an hour);
             # the evaluations beat would run resume it.
-            _wait_for(lambda: _ticked_until(4), "every delivery sent")
+            wait_for(lambda: _ticked_until(4), "every delivery sent")
             # A late row: yesterday's period now crosses both thresholds, once each.
             if timezone.now().date() == now.date():
                 tokens_at(org, today - dt.timedelta(minutes=1), 150)
                 for _ in range(4):
                     tasks.evaluate_limits.delay()
-                _wait_for(lambda: len(smtp.messages) >= 4, "two late alert emails")
-                _wait_for(lambda: _ticked_until(8), "late deliveries")
+                wait_for(lambda: len(smtp.messages) >= 4, "two late alert emails")
+                wait_for(lambda: _ticked_until(8), "late deliveries")
             time.sleep(3)  # anything extra would have arrived by now
         finally:
             receiver.down()

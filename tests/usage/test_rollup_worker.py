@@ -13,16 +13,10 @@ They skip without PostgreSQL or a broker, and fail instead when CI=true.
 """
 
 import datetime as dt
-import os
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from console.celery import app as celery_app
@@ -34,39 +28,14 @@ from tests.usage.rawrows import (
     store_batch,
     stored_buckets,
 )
+from tests.workers import Workers, backends, wait_for
 from usage import tasks
 from usage.ingest.services import ingest_records
 from usage.models import IngestBatch, RequestLog
 
-pytestmark = pytest.mark.worker
+pytestmark = [pytest.mark.worker, pytest.mark.usefixtures("real_worker_path")]
 
-CELERY = str(Path(sys.executable).with_name("celery"))
-ROOT = Path(__file__).resolve().parents[2]
-WAIT_SECONDS = 60
 NOW = timezone.now().replace(second=0, microsecond=0)
-
-
-def _unavailable() -> str | None:
-    if connection.vendor != "postgresql":
-        return "the worker tests need PostgreSQL (DATABASE_URL=postgres://...)"
-    if not settings.CELERY_BROKER_URL:
-        return "the worker tests need a Redis broker (CELERY_BROKER_URL=redis://...)"
-    try:
-        import redis
-
-        redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=2).ping()
-    except Exception as exc:  # noqa: BLE001 - any failure means no usable broker
-        return f"Redis at {settings.CELERY_BROKER_URL} does not answer: {exc}"
-    return None
-
-
-@pytest.fixture(autouse=True)
-def _real_path_only():
-    reason = _unavailable()
-    if reason:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI must run the worker tests: {reason}")
-        pytest.skip(reason)
 
 
 @pytest.fixture
@@ -79,69 +48,6 @@ def broker():
     client.flushdb()
 
 
-class Workers:
-    """Starts celery worker processes on the test database; kills them all at the end."""
-
-    def __init__(self, tmp_path: Path):
-        self.tmp_path = tmp_path
-        self.procs: list[tuple[subprocess.Popen, Path]] = []
-
-    def env(self, **extra) -> dict:
-        db = connection.settings_dict
-        url = (
-            f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}:"
-            f"{db['PORT'] or 5432}/{db['NAME']}"
-        )
-        env = {k: v for k, v in os.environ.items() if k != "TEST_DATABASE_NAME"}
-        env.update(
-            METERBOARD_MODE="dev",
-            DATABASE_URL=url,
-            CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
-            DB_CONN_MAX_AGE="0",
-            PYTHONUNBUFFERED="1",
-            **extra,
-        )
-        return env
-
-    def start(self, name: str, *args: str, **env) -> tuple[subprocess.Popen, Path]:
-        log = self.tmp_path / f"{name}.log"
-        proc = subprocess.Popen(
-            [
-                CELERY,
-                "-A",
-                "console",
-                "worker",
-                "--pool=solo",
-                "--loglevel=info",
-                f"--hostname={name}@%h",
-                "--without-gossip",
-                "--without-mingle",
-                *args,
-            ],
-            cwd=ROOT,
-            env=self.env(**env),
-            stdout=log.open("w"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so a SIGKILL takes all of it
-        )
-        self.procs.append((proc, log))
-        deadline = time.monotonic() + WAIT_SECONDS
-        while "ready." not in log.read_text():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"worker {name} did not start:\n{log.read_text()}")
-            time.sleep(0.1)
-        return proc, log
-
-    def kill(self, proc: subprocess.Popen) -> None:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-
-    def stop_all(self) -> None:
-        for proc, _ in self.procs:
-            self.kill(proc)
-
-
 @pytest.fixture
 def workers(transactional_db, broker, tmp_path):
     # tests/conftest.py runs tasks in-process; here they must go through Redis to a worker.
@@ -151,26 +57,7 @@ def workers(transactional_db, broker, tmp_path):
     celery_app.conf.task_always_eager = previous
     pool.stop_all()
     # Wait for their database sessions to end, so the flush after the test is not blocked.
-    _wait_for(lambda: not _backends(), "worker sessions to close")
-
-
-def _backends(query_like: str = "%") -> list[tuple[int, str, str]]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid, state, query FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND query LIKE %s",
-            [query_like],
-        )
-        return cursor.fetchall()
-
-
-def _wait_for(condition, what: str, timeout: float = WAIT_SECONDS) -> float:
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
-    return time.monotonic() - started
+    wait_for(lambda: not backends(), "worker sessions to close")
 
 
 def _nothing_pending() -> bool:
@@ -208,7 +95,7 @@ def test_duplicate_submissions_are_counted_once(org, workers):
 
     assert (first.accepted, again.accepted, again.duplicates) == (40, 0, 25)
     assert (mixed.accepted, mixed.duplicates) == (1, 10)
-    _wait_for(_nothing_pending, "the nudged rollups")
+    wait_for(_nothing_pending, "the nudged rollups")
     assert RequestLog.objects.filter(org=org).count() == 41
     assert_exact(org)
     assert sum(b["requests"] for b in stored_buckets(org, "day").values()) == 41
@@ -227,8 +114,8 @@ def test_a_task_run_twice_or_retried_adds_nothing(org, workers):
         tasks.rollup_pending.apply_async((org.id,), task_id="same-task-id")
     tasks.dispatch_rollups.delay()
     tasks.rollup_pending.delay()
-    _wait_for(_nothing_pending, "the rollups")
-    _wait_for(lambda: _succeeded(workers) >= 5, "all five tasks to finish")
+    wait_for(_nothing_pending, "the rollups")
+    wait_for(lambda: _succeeded(workers) >= 5, "all five tasks to finish")
 
     assert_exact(org)
 
@@ -256,8 +143,8 @@ def test_two_workers_share_many_batches_without_overlap(org, other_org, workers)
         tasks.rollup_pending.delay(org.id)
         tasks.rollup_pending.delay(other_org.id)
 
-    _wait_for(_nothing_pending, "both workers to drain the batches")
-    _wait_for(lambda: _succeeded(workers) == 24, "all tasks to finish")
+    wait_for(_nothing_pending, "both workers to drain the batches")
+    wait_for(lambda: _succeeded(workers) == 24, "all tasks to finish")
 
     assert log1.read_text().count(" succeeded in ") > 0
     assert log2.read_text().count(" succeeded in ") > 0
@@ -271,7 +158,7 @@ def test_late_rows_of_any_age_land_in_their_buckets(org, workers):
     recent = [raw(series, NOW - dt.timedelta(seconds=s * 13), output_tokens=s) for s in range(20)]
     store_batch(org, recent)
     tasks.rollup_pending.delay(org.id)
-    _wait_for(_nothing_pending, "the first rollup")
+    wait_for(_nothing_pending, "the first rollup")
 
     ages = [
         dt.timedelta(minutes=5),
@@ -283,13 +170,13 @@ def test_late_rows_of_any_age_land_in_their_buckets(org, workers):
     late += [raw(series, recent[0].timestamp, output_tokens=1)]  # into an existing minute
     store_batch(org, late)
     tasks.dispatch_rollups.delay()
-    _wait_for(_nothing_pending, "the late rollup")
+    wait_for(_nothing_pending, "the late rollup")
 
     assert_exact(org)
     # Purging raw logs past retention (the 3-year-old row) never changes a bucket.
     before = {u: stored_buckets(org, u) for u in ("minute", "hour", "day")}
     tasks.purge_raw_logs.delay()
-    _wait_for(
+    wait_for(
         lambda: not RequestLog.objects.filter(timestamp__lt=NOW - dt.timedelta(days=1000)).exists(),
         "the purge",
     )
@@ -306,17 +193,17 @@ def test_a_worker_killed_mid_rollup_loses_and_doubles_nothing(org, workers):
     # the batches are marked rolled up: the worst moment to die.
     doomed, _ = workers.start("doomed", METERBOARD_TEST_ROLLUP_PAUSE="120")
     tasks.rollup_pending.delay(org.id)
-    _wait_for(lambda: _backends("SELECT pg_sleep%"), "the rollup to reach its pause")
+    wait_for(lambda: backends("SELECT pg_sleep%"), "the rollup to reach its pause")
     assert stored_buckets(org, "minute") == {}  # uncommitted: invisible to anyone else
 
     workers.kill(doomed)
 
-    _wait_for(lambda: not _backends("SELECT pg_sleep%"), "PostgreSQL to roll back")
+    wait_for(lambda: not backends("SELECT pg_sleep%"), "PostgreSQL to roll back")
     assert IngestBatch.objects.filter(org=org, rolled_up_at__isnull=True).count() == 2
     assert stored_buckets(org, "minute") == {}  # the upserts died with the transaction
     workers.start("survivor")
     tasks.rollup_pending.delay(org.id)
-    _wait_for(_nothing_pending, "the restarted worker's rollup")
+    wait_for(_nothing_pending, "the restarted worker's rollup")
     assert_exact(org)
 
 
@@ -333,7 +220,7 @@ def test_worker_and_beat_roll_up_a_batch_within_the_interval_without_a_nudge(org
         [raw(series_for(org), NOW - dt.timedelta(seconds=s), output_tokens=s) for s in range(25)],
     )
 
-    delay = _wait_for(_nothing_pending, "beat to dispatch the rollup")
+    delay = wait_for(_nothing_pending, "beat to dispatch the rollup")
 
     assert delay < 60, "freshness target: in the buckets within 60 s of ingestion"
     assert time.monotonic() - stored < 60
