@@ -6,7 +6,6 @@ model, tier, window and price period in integer 1e-12 USD, with the free code-ex
 allowance), so the API and the Cost page give the same amounts to the last digit.
 """
 
-import bisect
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
@@ -16,16 +15,7 @@ from django.db.models import Sum
 
 from console.models import ApiKey, Workspace
 from costs.pricing import COUNT_FIELDS, PRIORITY, TOKEN_TYPES, TOKENS
-from costs.selectors import (
-    _PICO,
-    _QTY,
-    _SLOTS,
-    _CodeAllowance,
-    _cuts,
-    _price,
-    _segments,
-    price_book,
-)
+from costs.selectors import _PICO, _QTY, _SLOTS, price_periods
 from usage.models import DayBucket, HourBucket, MinuteBucket
 from usage.selectors import Scope
 
@@ -182,19 +172,14 @@ def cost_report(
 ) -> list:
     """[{starting_at, ending_at, results: [cost result]}] for each UTC day of the page.
 
-    Priced exactly as the Cost page prices (its ``_price``), then added up per day, per
-    workspace and per description when grouped. Unpriced usage has no amount, so it is not
-    a cost here. Priority Tier is left out unless ``include_priority`` (Anthropic's report
-    never has it).
+    Priced exactly as the Cost page prices (``costs.selectors.price_periods``), then added up
+    per day, per workspace and per description when grouped. Unpriced usage has no amount,
+    so it is not a cost here. Priority Tier is left out unless ``include_priority``
+    (Anthropic's report never has it).
     """
     if not page.starts:
         return []
-    bounds = page.starts + [page.end]
-    book = price_book(org)
-    allowance = _CodeAllowance(org, book, page.start, page.end)
-    edges = _segments(bounds, _cuts(book, allowance, page.start, page.end))
-    period_of = [bisect.bisect_right(bounds, edge) - 1 for edge in edges[:-1]]
-    priced = _price(org, book, allowance, edges, period_of, Scope(org_id=org.id), "workspace")
+    priced = price_periods(org, page.starts + [page.end], Scope(org_id=org.id), "workspace")
     external_ids = dict(Workspace.objects.filter(org=org).values_list("id", "external_id"))
 
     sums: dict[tuple, int] = defaultdict(int)

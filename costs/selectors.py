@@ -620,6 +620,19 @@ def _cuts(book: PriceBook, allowance: _CodeAllowance, start, end) -> set[dt.date
     return {c for c in cuts if start < c < end} | allowance.boundaries(start, end)
 
 
+def price_periods(org, bounds: list[dt.datetime], scope: Scope, group: str) -> _Priced:
+    """The usage of ``scope`` between consecutive UTC ``bounds``, priced as the Cost page
+    prices it: cut where a price or the code-execution allowance changes, each cell carrying
+    the index of its period. For readers other than the Cost page (the Admin API's cost
+    report, spend limits), which price other spans and scopes the same way."""
+    book = price_book(org)
+    start, end = bounds[0], bounds[-1]
+    allowance = _CodeAllowance(org, book, start, end)
+    edges = _segments(bounds, _cuts(book, allowance, start, end))
+    period_of = [bisect.bisect_right(bounds, edge) - 1 for edge in edges[:-1]]
+    return _price(org, book, allowance, edges, period_of, scope, group)
+
+
 def cost_report(
     org,
     *,

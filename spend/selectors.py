@@ -64,13 +64,9 @@ def spend(limit: Limit, start: dt.datetime, end: dt.datetime) -> Decimal:
 def usd_between(org, scope: Scope, start: dt.datetime, end: dt.datetime) -> Decimal:
     """What the Cost page charges for ``scope`` in ``[start, end)``, to the 1e-12 USD.
 
-    The Cost page's own pricing steps (price periods, the code-execution allowance) over
-    one span; ``costs.selectors`` has no public entry for an arbitrary span and scope yet.
+    The Cost page's own pricing (``costs.selectors.price_periods``) over one span.
     """
-    book = costs.price_book(org)
-    allowance = costs._CodeAllowance(org, book, start, end)
-    edges = costs._segments([start, end], costs._cuts(book, allowance, start, end))
-    priced = costs._price(org, book, allowance, edges, [0] * (len(edges) - 1), scope, "model")
+    priced = costs.price_periods(org, [start, end], scope, "model")
     lines, _chart = priced.lines_and_chart(1)
     return sum((line.amount for line in lines.values() if line.amount is not None), ZERO)
 
