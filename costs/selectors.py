@@ -63,7 +63,7 @@ from costs.pricing import (
     token_rates_from,
     tool_rate_from,
 )
-from usage.models import DayBucket, HourBucket, MinuteBucket, Series, ServiceTier
+from usage.models import MinuteBucket, ModelDayBucket, ModelHourBucket, Series, ServiceTier
 from usage.selectors import NO_ACCOUNT, Scope, account_details, usage_by_period
 
 ZERO = Decimal(0)
@@ -262,7 +262,7 @@ class _CodeAllowance:
             return allowance_ms(book.tool_rate_for(CODE_EXECUTION, moment.date()))
 
         daily = (
-            DayBucket.objects.filter(
+            ModelDayBucket.objects.filter(
                 org=org, start__gte=month_start(start), start__lt=end, code_execution_ms__gt=0
             )
             .values("start")
@@ -283,7 +283,7 @@ class _CodeAllowance:
                 units[day] = (day + DAY, ms)
         if crossing:
             hourly = (
-                HourBucket.objects.filter(crossing, org=org, code_execution_ms__gt=0)
+                ModelHourBucket.objects.filter(crossing, org=org, code_execution_ms__gt=0)
                 .values("start")
                 .annotate(ms=Sum("code_execution_ms"))
                 .order_by("start")
@@ -412,26 +412,34 @@ class _Priced:
             found = self._labels[dims] = _Labels(keys, groups)
         return found
 
+    @cached_property
+    def by_dims(self) -> dict[tuple, list[int]]:
+        """{dims: cell} added up over the report's periods (the comparison period left out)."""
+        out: dict[tuple, list[int]] = {}
+        for (p, dims), cell in self.cells.items():
+            if p == _PREVIOUS:
+                continue
+            acc = out.get(dims)
+            out[dims] = cell[:] if acc is None else list(map(add, acc, cell))
+        return out
+
     def lines_and_chart(self, periods: int) -> tuple[dict, dict[str, list[Decimal]]]:
         """({line key: LineTotal} over the report's periods, {chart group: amount per period}
-        of the priced usage), in one pass over the cells."""
-        by_dims: dict[tuple, list[int]] = {}
+        of the priced usage)."""
         bars: dict[str, list[int]] = {}
         labels = self.labels
         for (p, dims), cell in self.cells.items():
             if p == _PREVIOUS:
                 continue
-            acc = by_dims.get(dims)
-            by_dims[dims] = cell[:] if acc is None else list(map(add, acc, cell))
             groups = labels(dims).groups
-            for counter in range(len(COUNT_FIELDS)):
-                at = counter * _SLOTS
+            for at in range(0, _WIDTH, _SLOTS):
                 if cell[at + _QTY]:
-                    bar = bars.get(groups[counter])
+                    group = groups[at // _SLOTS]
+                    bar = bars.get(group)
                     if bar is None:
-                        bar = bars[groups[counter]] = [0] * periods
+                        bar = bars[group] = [0] * periods
                     bar[p] += cell[at + _PICO]
-        lines = self._totals((None, dims, acc) for dims, acc in by_dims.items())
+        lines = self._totals((None, dims, acc) for dims, acc in self.by_dims.items())
         chart = {label: [from_pico(v) for v in values] for label, values in bars.items()}
         return {key: line for (_p, key), line in lines.items()}, chart
 
@@ -439,9 +447,7 @@ class _Priced:
         """{chart group: {dims: [1e-12 USD, unpriced quantity] per counter, flattened}} over
         the report's periods: the Cost page's breakdown, from the cells lines and bars add."""
         out: dict[str, dict[tuple, list[int]]] = {}
-        for (p, dims), cell in self.cells.items():
-            if p == _PREVIOUS:
-                continue
+        for dims, cell in self.by_dims.items():
             groups = self.labels(dims).groups
             for counter in range(len(COUNT_FIELDS)):
                 at = counter * _SLOTS
@@ -535,7 +541,7 @@ def _price(org, book, allowance, edges, period_of, scope: Scope, group) -> _Pric
     extra = group if group in ("workspace", "account") else None
     group_by = _GROUP_BY + ((extra,) if extra else ())
     spans = [_Span(a, b) for a, b in zip(edges, edges[1:], strict=False)]
-    rows = usage_by_period(scope, spans, group_by)
+    rows = usage_by_period(scope, spans, group_by, columns=COUNT_FIELDS)
     models = {
         m["id"]: m
         for m in LlmModel.objects.filter(id__in={r["group"][0] for r in rows}).values(
@@ -560,7 +566,6 @@ def _price(org, book, allowance, edges, period_of, scope: Scope, group) -> _Pric
     cells = priced.cells
     cards: dict[tuple, RateCard] = {}
     code_billable: dict[tuple, int] = defaultdict(int)  # (cell, rate) -> billable ms
-    counters = [(counter, name, counter * _SLOTS) for counter, name in enumerate(COUNT_FIELDS)]
     code_at = CODE_KIND * _SLOTS
     for row in rows:
         i, dims = row["period"], row["group"]
@@ -577,10 +582,11 @@ def _price(org, book, allowance, edges, period_of, scope: Scope, group) -> _Pric
         cell = cells.get(cell_key)
         if cell is None:
             cell = cells[cell_key] = [0] * _WIDTH
-        for counter, name, at in counters:
+        for counter, name in enumerate(COUNT_FIELDS):
             quantity = row[name]
             if not quantity:
                 continue
+            at = counter * _SLOTS
             rate = rates[counter]
             if rate is None:
                 cell[at + _UNPRICED] += quantity

@@ -166,7 +166,20 @@ class RequestLog(Counts):
         ]
 
 
-class Bucket(Counts):
+class BucketCounts(Counts):
+    """A bucket's counters: the raw rows' counters and the requests they add up."""
+
+    requests = models.BigIntegerField(default=0)
+    rate_limited_requests = models.BigIntegerField(default=0)
+    rate_limited_by_requests = models.BigIntegerField(default=0)
+    rate_limited_by_input_tokens = models.BigIntegerField(default=0)
+    rate_limited_by_output_tokens = models.BigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class Bucket(BucketCounts):
     """Sums over one series and one time bucket (start inclusive, UTC).
 
     Keyed by (organisation, start, series): the rollup's upsert target and the pages' range
@@ -186,11 +199,6 @@ class Bucket(Counts):
         Series, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
     )
     start = models.DateTimeField()
-    requests = models.BigIntegerField(default=0)
-    rate_limited_requests = models.BigIntegerField(default=0)
-    rate_limited_by_requests = models.BigIntegerField(default=0)
-    rate_limited_by_input_tokens = models.BigIntegerField(default=0)
-    rate_limited_by_output_tokens = models.BigIntegerField(default=0)
 
     class Meta:
         abstract = True
@@ -208,6 +216,55 @@ class DayBucket(Bucket):
     """UTC days; other zones combine them with hour and minute buckets at the edges."""
 
     pk = models.CompositePrimaryKey("org_id", "start", "series_id")
+
+
+class ModelBucket(BucketCounts):
+    """Sums over one workspace, model, service tier and context window, and one time bucket.
+
+    The same usage as the series buckets, without the API key and the account: a month holds
+    a few thousand of these rows where it holds tens of thousands of series buckets, so every
+    read that neither filters nor groups by key or account (the Cost page, the Usage page
+    without a key, spend limits) reads these. Hour and day only: minute pieces (the edges of
+    a local period in a half-hour zone) are read from the minute series buckets.
+    """
+
+    org = models.ForeignKey(
+        Organization,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
+    model = models.ForeignKey(
+        LlmModel, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
+    )
+    service_tier = models.CharField(max_length=16, choices=ServiceTier.choices)
+    context_window = models.CharField(max_length=16, choices=ContextWindow.choices)
+    start = models.DateTimeField()
+
+    class Meta:
+        abstract = True
+
+
+_MODEL_BUCKET_KEY = (
+    "org_id",
+    "start",
+    "workspace_id",
+    "model_id",
+    "service_tier",
+    "context_window",
+)
+
+
+class ModelHourBucket(ModelBucket):
+    pk = models.CompositePrimaryKey(*_MODEL_BUCKET_KEY)
+
+
+class ModelDayBucket(ModelBucket):
+    pk = models.CompositePrimaryKey(*_MODEL_BUCKET_KEY)
 
 
 class IngestKey(SecretKey):

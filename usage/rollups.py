@@ -3,7 +3,8 @@
 The unit of work is an ``IngestBatch``. One rollup transaction locks some pending batches
 (``FOR UPDATE SKIP LOCKED``, so concurrent workers never take the same batch), aggregates
 their raw rows into a temporary minute table with one GROUP BY, adds the minute, hour and
-day sums to the buckets with upserts, and marks the batches rolled up. Either all of it
+day sums to the series buckets and the hour and day sums to the model buckets (the same
+usage without API key and account) with upserts, and marks the batches rolled up. Either all of it
 commits or none of it does: a worker killed half-way leaves its batches pending for the
 next run, a rerun finds nothing to do, and duplicates never reached the raw table.
 
@@ -24,7 +25,16 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from usage import partitions
-from usage.models import DayBucket, HourBucket, IngestBatch, MinuteBucket, RequestLog
+from usage.models import (
+    DayBucket,
+    HourBucket,
+    IngestBatch,
+    MinuteBucket,
+    ModelDayBucket,
+    ModelHourBucket,
+    RequestLog,
+    Series,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +75,10 @@ _RAW_AGGREGATES = [
     *[f"CAST(SUM({column}) AS BIGINT)" for column in COUNT_COLUMNS],
 ]
 _LEVELS = [(MinuteBucket, "minute"), (HourBucket, "hour"), (DayBucket, "day")]
+# The model buckets (usage.models.ModelBucket): the series' dimensions but the API key and
+# the account, at hour and day level, each grouped from the scratch of its series level.
+MODEL_DIMENSIONS = ["workspace_id", "model_id", "service_tier", "context_window"]
+_MODEL_LEVELS = [(ModelHourBucket, "hour"), (ModelDayBucket, "day")]
 _SCRATCH = "rollup_scratch"
 
 
@@ -97,9 +111,15 @@ def _scratch(unit: str) -> str:
     return f"{_SCRATCH}_{unit}"
 
 
+def _model_scratch(unit: str) -> str:
+    return f"{_SCRATCH}_model_{unit}"
+
+
 def _drop_scratch(cursor) -> None:
     for _model, unit in _LEVELS:
         cursor.execute(f"DROP TABLE IF EXISTS {_scratch(unit)}")
+    for _model, unit in _MODEL_LEVELS:
+        cursor.execute(f"DROP TABLE IF EXISTS {_model_scratch(unit)}")
 
 
 def _fill_scratch(cursor, where: str, params: list) -> None:
@@ -130,10 +150,30 @@ def _fill_scratch(cursor, where: str, params: list) -> None:
             f"WHERE 1 = 1 GROUP BY org_id, series_id, {start}",
             [],
         )
+    # The model buckets' hours from the series hours (a join to a few thousand series), and
+    # their days from those hours.
+    dims = ", ".join(f"s.{d}" for d in MODEL_DIMENSIONS)
+    model_sums = ", ".join(f"CAST(SUM(h.{c}) AS BIGINT) AS {c}" for c in BUCKET_COLUMNS)
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE {_model_scratch('hour')}{on_commit} AS "
+        f"SELECT h.org_id, h.start, {dims}, {model_sums} FROM {_scratch('hour')} h "
+        f"JOIN {Series._meta.db_table} s ON s.id = h.series_id "
+        f"WHERE 1 = 1 GROUP BY h.org_id, h.start, {dims}",
+        [],
+    )
+    start = _truncate("h.start", "day")
+    plain = ", ".join(f"h.{d}" for d in MODEL_DIMENSIONS)
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE {_model_scratch('day')}{on_commit} AS "
+        f"SELECT h.org_id, {start} AS start, {plain}, {model_sums} "
+        f"FROM {_model_scratch('hour')} h WHERE 1 = 1 GROUP BY h.org_id, {start}, {plain}",
+        [],
+    )
 
 
 def _add_scratch_to_buckets(cursor, append: bool = True) -> None:
-    """Add the scratch sums to minute, hour and day buckets, in a stable order.
+    """Add the scratch sums to the minute, hour and day series buckets and the hour and day
+    model buckets, in a stable order.
 
     Most rows of a rollup land beyond the newest bucket the organisation has at that level
     (its *edge*): logs arrive roughly in time order. Those are added with a plain INSERT,
@@ -143,30 +183,31 @@ def _add_scratch_to_buckets(cursor, append: bool = True) -> None:
     transaction rolls back, and ``_rollup_with_retries`` repeats it with ``append=False``
     (upserts only), so totals stay exact.
 
-    Every statement writes its rows in primary-key order (organisation, start, series),
-    organisations in id order, and the levels always go minute, hour, day, so two
+    Every statement writes its rows in primary-key order (organisation, start, series or
+    model dimensions), organisations in id order, and the tables always go minute, hour, day,
+    model hour, model day, so two
     transactions adding to the same buckets wait for each other instead of deadlocking (the
     retry below is only a safety net), and a catch-up of time-ordered logs appends at the
     right edge of each index.
     """
-    columns = ", ".join(BUCKET_COLUMNS)
     cursor.execute(f"SELECT DISTINCT org_id FROM {_scratch('day')} ORDER BY org_id", [])
     orgs = [row[0] for row in cursor.fetchall()]
-    for model, unit in _LEVELS:
+    levels = [(model, _scratch(unit), ["series_id"]) for model, unit in _LEVELS] + [
+        (model, _model_scratch(unit), MODEL_DIMENSIONS) for model, unit in _MODEL_LEVELS
+    ]
+    for model, scratch, keys in levels:
         table = model._meta.db_table
+        key = ", ".join(["org_id", "start", *keys])  # the primary key, in its order
+        columns = ", ".join([*keys, "start", *BUCKET_COLUMNS])
         updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in BUCKET_COLUMNS)
         for org_id in orgs:
             for condition, params, plain in _edge_parts(cursor, table, org_id, append):
-                conflict = (
-                    ""
-                    if plain
-                    else f" ON CONFLICT (org_id, start, series_id) DO UPDATE SET {updates}"
-                )
+                conflict = "" if plain else f" ON CONFLICT ({key}) DO UPDATE SET {updates}"
                 cursor.execute(
-                    f"INSERT INTO {table} (org_id, series_id, start, {columns}) "
-                    f"SELECT org_id, series_id, start, {columns} FROM {_scratch(unit)} "
+                    f"INSERT INTO {table} (org_id, {columns}) "
+                    f"SELECT org_id, {columns} FROM {scratch} "
                     f"WHERE org_id = %s {condition} "
-                    f"ORDER BY org_id, start, series_id{conflict}",
+                    f"ORDER BY {key}{conflict}",
                     [org_id, *params],
                 )
     _drop_scratch(cursor)
@@ -342,7 +383,7 @@ def rebuild_rollups(org_id: int, since: dt.date, until: dt.date) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         _tune_transaction(cursor)
         _org_lock(cursor, org_id, exclusive=True)
-        for model, _unit in _LEVELS:
+        for model, _unit in _LEVELS + _MODEL_LEVELS:
             model.objects.filter(org_id=org_id, start__gte=start, start__lt=end).delete()
         # Rows of batches still pending are left to the next rollup, which adds them.
         batch_table = IngestBatch._meta.db_table

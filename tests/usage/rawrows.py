@@ -16,6 +16,8 @@ from usage.models import (
     HourBucket,
     IngestBatch,
     MinuteBucket,
+    ModelDayBucket,
+    ModelHourBucket,
     RequestId,
     RequestLog,
     Series,
@@ -99,6 +101,26 @@ def stored_buckets(org, unit: str) -> dict:
     return {
         (b["series_id"], b["start"]): {col: b[col] for col in BUCKET_COLUMNS}
         for b in model.objects.filter(org=org).values("series_id", "start", *BUCKET_COLUMNS)
+    }
+
+
+def expected_model_buckets(rows, unit: str) -> dict:
+    """Independent aggregate over API key and account: {(workspace id, model id, tier,
+    window, start): Counter of bucket columns}, each row's dimensions read from its series."""
+    series = {s.id: s for s in Series.objects.filter(id__in={r.series_id for r in rows})}
+    out: dict = defaultdict(Counter)
+    for (series_id, start), counts in expected_buckets(rows, unit).items():
+        s = series[series_id]
+        out[(s.workspace_id, s.model_id, s.service_tier, s.context_window, start)].update(counts)
+    return {k: {col: v[col] for col in BUCKET_COLUMNS} for k, v in out.items()}
+
+
+def stored_model_buckets(org, unit: str) -> dict:
+    model = {"hour": ModelHourBucket, "day": ModelDayBucket}[unit]
+    dims = ("workspace_id", "model_id", "service_tier", "context_window", "start")
+    return {
+        tuple(b[d] for d in dims): {col: b[col] for col in BUCKET_COLUMNS}
+        for b in model.objects.filter(org=org).values(*dims, *BUCKET_COLUMNS)
     }
 
 

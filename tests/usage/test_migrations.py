@@ -6,6 +6,9 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+from console.models import Account, Workspace
+from tests import factories
+
 BEFORE = [("usage", "0003_ingest_indexes")]
 AFTER = [("usage", "0004_bucket_composite_keys")]
 TABLES = ["usage_minutebucket", "usage_hourbucket", "usage_daybucket"]
@@ -93,4 +96,76 @@ def test_bucket_rebuild_keeps_every_row_both_ways():
                     (options,) = cursor.fetchone()
                 assert any(o.startswith("fillfactor=") for o in options or []), table
     finally:  # back to the newest migrations, whatever comes after 0004 one day
+        _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_model_buckets_are_filled_from_the_series_buckets_rolled_up_before():
+    """0006 adds the model buckets: the hours and days already rolled up must be in them,
+    added up over API key and account, or every report would lose that usage."""
+    org = factories.make_org("before-model-buckets")
+    other = factories.make_workspace(org, "Other")
+    key = factories.make_api_key(org)
+    sonnet, haiku = factories.make_model(), factories.make_model("claude-haiku-4-5-20251001")
+    default = Workspace.objects.get(org=org, is_default=True)
+    _migrate([("usage", "0005_series_account")])
+    try:
+        alice = Account.objects.create(org=org, external_id="alice", name="Alice")
+        # (workspace, key, model, tier, account): two series differ only by key and account.
+        dims = [
+            (default.id, key.id, sonnet.id, "standard", None),
+            (default.id, None, sonnet.id, "standard", alice.id),
+            (default.id, None, haiku.id, "batch", None),
+            (other.id, None, sonnet.id, "standard", alice.id),
+        ]
+        start = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC)
+        expected = {"hour": {}, "day": {}}
+        with connection.cursor() as cursor:
+            ids = []
+            for workspace, api_key, model, tier, account in dims:
+                cursor.execute(
+                    "INSERT INTO usage_series (org_id, workspace_id, api_key_id, model_id, "
+                    "service_tier, context_window, account_id) "
+                    "VALUES (%s, %s, %s, %s, %s, '0-200k', %s)",
+                    [org.id, workspace, api_key, model, tier, account],
+                )
+                cursor.execute("SELECT MAX(id) FROM usage_series")
+                ids.append(cursor.fetchone()[0])
+            for unit, step in (("hour", dt.timedelta(hours=1)), ("day", dt.timedelta(days=1))):
+                for n, (series_id, (workspace, _k, model, tier, _a)) in enumerate(
+                    zip(ids, dims, strict=True)
+                ):
+                    for m in range(2):
+                        when = start.replace(hour=0) if unit == "day" else start
+                        when += m * step
+                        cursor.execute(
+                            f"INSERT INTO usage_{unit}bucket (org_id, series_id, start, "
+                            "requests, output_tokens, code_execution_ms, rate_limited_requests, "
+                            "rate_limited_by_requests, rate_limited_by_input_tokens, "
+                            "rate_limited_by_output_tokens, uncached_input_tokens, "
+                            "cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, "
+                            "web_search_requests) "
+                            "VALUES (%s, %s, %s, %s, %s, %s, 0, 0, 0, 0, 0, 0, 0, 0, 0)",
+                            [org.id, series_id, when, 1 + n, 10 * (n + 1) + m, 7],
+                        )
+                        got = expected[unit].setdefault((workspace, model, tier, when), [0, 0, 0])
+                        got[0] += 1 + n
+                        got[1] += 10 * (n + 1) + m
+                        got[2] += 7
+
+        _migrate([("usage", "0006_model_buckets")])
+
+        for unit in ("hour", "day"):
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT workspace_id, model_id, service_tier, start, requests, "
+                    f"output_tokens, code_execution_ms FROM usage_model{unit}bucket "
+                    "WHERE org_id = %s",
+                    [org.id],
+                )
+                got = {tuple(r[:4]): list(r[4:]) for r in cursor.fetchall()}
+            assert got == expected[unit], unit
+            # The first two series share workspace, model and tier: one model bucket each.
+            assert len(got) == 3 * 2, unit
+    finally:
         _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

@@ -12,7 +12,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests import factories
-from tests.usage.rawrows import expected_buckets, raw_rows_of, stored_buckets
+from tests.usage.rawrows import (
+    expected_buckets,
+    expected_model_buckets,
+    raw_rows_of,
+    stored_buckets,
+    stored_model_buckets,
+)
 from usage import rollups
 from usage.ingest.services import ingest_records
 from usage.models import IngestBatch, RequestLog
@@ -27,7 +33,7 @@ MODELS = ["claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001"]
 _orgs = iter(range(10**9))
 
 records = st.builds(
-    lambda rid, ago, zone, model, key, tier, usage, limited: {
+    lambda rid, ago, zone, model, key, tier, usage, limited, account: {
         "request_id": f"r{rid}",
         # Up to ten days back (late rows), now and then years back (older than retention).
         "timestamp": (NOW - ago).astimezone(zone).isoformat(),
@@ -36,6 +42,7 @@ records = st.builds(
         "service_tier": tier,
         "usage": usage,
         **({"status_code": 429, "rate_limit_type": limited} if limited else {}),
+        **({"account_id": account} if account else {}),
     },
     rid=st.integers(0, 40),  # a small pool, so request ids repeat: duplicates
     ago=st.one_of(
@@ -61,6 +68,7 @@ records = st.builds(
         }
     ),
     limited=st.sampled_from([None, None, None, "requests", "input_tokens", "output_tokens"]),
+    account=st.sampled_from([None, "alice@example.com", "svc-batch"]),
 )
 
 days_back = st.integers(0, 11)
@@ -84,6 +92,8 @@ def _rolled_up_rows(org):
 def _assert_buckets_equal(org, rows):
     for unit in ("minute", "hour", "day"):
         assert stored_buckets(org, unit) == expected_buckets(rows, unit), unit
+    for unit in ("hour", "day"):  # the same usage without key and account
+        assert stored_model_buckets(org, unit) == expected_model_buckets(rows, unit), unit
 
 
 @settings(

@@ -274,6 +274,44 @@ def test_utc_month_reads_day_buckets_only(org):
     assert HourBucket._meta.db_table not in sql and MinuteBucket._meta.db_table not in sql
 
 
+@pytest.mark.parametrize(
+    "scope_of,group_by,tables",
+    [
+        # Neither key nor account: the model buckets' days and hours, minutes from the series.
+        (lambda org, dims: Scope(org.id), ("model",), {"modelday", "modelhour", "minute"}),
+        (
+            lambda org, dims: Scope(org.id, workspace_id=dims["research"].id),
+            ("workspace", "service_tier", "context_window"),
+            {"modelday", "modelhour", "minute"},
+        ),
+        # A key or an account needs the series buckets at every level.
+        (lambda org, dims: Scope(org.id), ("api_key",), {"day", "hour", "minute"}),
+        (
+            lambda org, dims: Scope(org.id, api_key_id=dims["k1"].id),
+            ("model",),
+            {"day", "hour", "minute"},
+        ),
+        (lambda org, dims: Scope(org.id, no_key=True), (), {"day", "hour", "minute"}),
+        (lambda org, dims: Scope(org.id, account_ids=()), (), {"day", "hour", "minute"}),
+        (lambda org, dims: Scope(org.id), ("account",), {"day", "hour", "minute"}),
+    ],
+)
+def test_reads_without_key_or_account_use_the_model_buckets(org, scope_of, group_by, tables):
+    # Kathmandu (+05:45): a month there reads days, hours and edge minutes.
+    zone = ZoneInfo("Asia/Kathmandu")
+    _, dims = build(org, [(u(2026, 10, 31), u(2026, 11, 3))], per_window=40)
+    _, periods = timeslice.periods_for(zone, 2026, 11)
+    with CaptureQueriesContext(connection) as ctx:
+        selectors.usage_by_period(scope_of(org, dims), periods, group_by)
+    sql = ctx.captured_queries[-1]["sql"]
+    read = {
+        name
+        for name in ("minute", "hour", "day", "modelhour", "modelday")
+        if f"usage_{name}bucket " in sql
+    }
+    assert read == tables
+
+
 @pytest.mark.parametrize("zone_name", ["UTC", "Asia/Kathmandu"])
 def test_query_count_does_not_grow_with_rows_or_keys(org, zone_name, django_assert_num_queries):
     zone = ZoneInfo(zone_name)
