@@ -82,10 +82,15 @@ def _filter_names(form: UsageFilterForm) -> dict:
     }
 
 
-def _csv_row(period, dims: dict, c: dict, query) -> list:
+def _bounds(periods) -> list[tuple[str, str]]:
+    """Each period's local start and end as the CSV writes them (once per period, not per
+    row: a minute holds a row per group)."""
+    return [(p.local_start.isoformat(), p.local_end.isoformat()) for p in periods]
+
+
+def _csv_row(bounds: tuple[str, str], dims: dict, c: dict, query) -> list:
     return [
-        period.local_start.isoformat(),
-        period.local_end.isoformat(),
+        *bounds,
         query.zone.key,
         *(dims[d] for d in CSV_COLUMNS[3:DIMENSION_END]),
         c["input_tokens"],
@@ -108,15 +113,15 @@ def rows(form: UsageFilterForm, report: dict, query):
     """The export's rows: one per period (and group, when grouped), header first."""
     yield CSV_COLUMNS
     names = _filter_names(form)
-    periods = report["periods"]
+    bounds = _bounds(report["periods"])
     if query.group_by:
         group_names = _group_names(query, report["rows"], report["labels"])
         for r in report["rows"]:
             dims = {**names, **group_names(r["group"][0])}
-            yield _csv_row(periods[r["period"]], dims, selectors.derived(r), query)
+            yield _csv_row(bounds[r["period"]], dims, selectors.derived(r), query)
     else:
         for index, c in enumerate(report["per_period"]):
-            yield _csv_row(periods[index], names, c, query)
+            yield _csv_row(bounds[index], names, c, query)
 
 
 def _finer_periods(query, granularity: str):
@@ -140,12 +145,20 @@ def finer_rows(form: UsageFilterForm, query, granularity: str):
     yield CSV_COLUMNS
     names = _filter_names(form)
     dims_of_query = query.group_dims
+    cells: dict = {}  # group value -> its dimension cells, named once for the whole export
     for periods in _finer_periods(query, granularity):
         rows = selectors.usage_by_period(query.scope, periods, dims_of_query)
-        group_names = _group_names(query, rows) if query.group_by else None
+        if query.group_by:
+            unnamed = [r for r in rows if r["group"][0] not in cells]
+            if unnamed:  # one query for the groups this chunk is the first to show
+                group_names = _group_names(query, unnamed)
+                for r in unnamed:
+                    value = r["group"][0]
+                    cells[value] = {**names, **group_names(value)}
+        bounds = _bounds(periods)
         for r in rows:
-            dims = {**names, **group_names(r["group"][0])} if group_names else names
-            yield _csv_row(periods[r["period"]], dims, selectors.derived(r), query)
+            dims = cells[r["group"][0]] if query.group_by else names
+            yield _csv_row(bounds[r["period"]], dims, selectors.derived(r), query)
 
 
 def filename(org, form: UsageFilterForm) -> str:

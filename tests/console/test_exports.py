@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from console.exports import cell, filename, stream
+from console.exports import ROWS_PER_CHUNK, cell, filename, stream
 
 # Every character OWASP names as dangerous at the start of a cell.
 TRIGGERS = ["=", "+", "-", "@", "\t", "\r", "\n"]
@@ -76,3 +76,12 @@ def test_filename_keeps_case_and_turns_other_characters_into_dashes():
         "usage_acme_2026-11_apikey_01Ab_America-New_York.csv"
     )
     assert filename("cost", 'a"b; c') == "cost_a-b-c.csv"
+
+
+def test_stream_hands_rows_on_in_chunks_and_loses_none_at_the_edges():
+    # 2.5 chunks' worth: the last, partial chunk must come out too, every row once, in order.
+    rows = [["=evil", i, Decimal("0.5"), f"key-{i}"] for i in range(ROWS_PER_CHUNK * 5 // 2)]
+    chunks = list(stream(rows))
+    assert len(chunks) == 3
+    parsed = list(csv.reader(io.StringIO("".join(chunks))))
+    assert parsed == [["'=evil", str(i), "0.5", f"key-{i}"] for i in range(len(rows))]
