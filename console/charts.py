@@ -9,6 +9,7 @@ Names that come from ingest (workspaces, API keys, models) reach Plotly only thr
 ``<a href>``), and a name must show as the characters it is made of.
 """
 
+import datetime as dt
 import zlib
 from collections.abc import Sequence
 
@@ -16,15 +17,16 @@ import orjson
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-# One palette for every chart. A series draws its colour from its identity (see
-# ``colors``), so a model or workspace keeps it from view to view and from Usage to Cost.
+# Two palettes that never meet, so a chart by model never reads as a chart of token types.
+# Groups (models, workspaces, keys, people): distinct hues; a series draws its colour from
+# its identity (see ``colors``), so it keeps it from view to view and from Usage to Cost.
 PALETTE = [
-    "#c96442", "#3b6ea5", "#6a9f58", "#8e6bb0", "#d4a72c",
-    "#4fa3a5", "#b5577b", "#e0a580", "#7a7a7a", "#2f4b7c",
+    "#c96442", "#6a9f58", "#8e6bb0", "#d4a72c", "#b5577b",
+    "#4fa3a5", "#7a7a7a", "#a0522d", "#5b8c2a", "#c2185b",
 ]  # fmt: skip
 
-# Usage ungrouped: the input kinds in shades of the accent, output in blue.
-TOKEN_KIND_COLORS = ["#c96442", "#e0a580", "#f1d3bd", "#3b6ea5"]
+# Token types: input kinds in three shades of one blue (darkest: uncached), output in teal.
+TOKEN_KIND_COLORS = ["#1f4e8c", "#4f86c6", "#a9c6ea", "#17877b"]
 # Rate-limited requests by limit type: warm alarm colours, the same on every view.
 RATE_LIMIT_COLORS = ["#b42318", "#e07b39", "#7a5af8"]
 
@@ -69,15 +71,32 @@ def colors(identities: Sequence[int | str | None]) -> list[str]:
     return [PALETTE[slots[i]] for i in range(len(keys))]
 
 
+def axis_labels(periods) -> list[str]:
+    """What the x axis names each period: a day as a console names it ("Nov 1", never
+    "2026-11-01" slanted under the bar), an hour or a minute by its own label ("01:00 EDT",
+    "13:05")."""
+    return [
+        f"{p.local_start:%b} {p.local_start.day}" if p.duration >= DAY_LENGTH else p.label
+        for p in periods
+    ]
+
+
+DAY_LENGTH = dt.timedelta(hours=23)  # a local day, also the short one of a DST change
+
+
 def _layout(**extra) -> dict:
     layout = {
         "barmode": "stack",
-        "margin": {"l": 70, "r": 10, "t": 10, "b": 60},
-        "legend": {"orientation": "h", "y": -0.2},
-        "hovermode": "closest",
-        "yaxis": {"tickformat": ",d", "rangemode": "tozero"},
-        # automargin: room for slanted day labels, which a fixed margin cut off.
-        "xaxis": {"type": "category", "automargin": True},
+        "margin": {"l": 56, "r": 10, "t": 10, "b": 36},
+        # Above the plot, where it can never cover a bar or an axis label (at 390 px the
+        # legend below the axis sat on the tick labels).
+        "legend": {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"},
+        # One box per period, naming it and each part of its bar with its share.
+        "hovermode": "x unified",
+        # Plotly's own short form: 30M, 1.2B, 450k.
+        "yaxis": {"rangemode": "tozero", "exponentformat": "B", "automargin": True},
+        # Labels level and thinned to what fits (a day by minute has 60 bars).
+        "xaxis": {"type": "category", "automargin": True, "tickangle": 0, "nticks": 12},
         "paper_bgcolor": "rgba(0,0,0,0)",
         "plot_bgcolor": "rgba(0,0,0,0)",
     }
@@ -98,14 +117,16 @@ def _bars(name: str, x: list, y: list, color: str, hover: list[str]) -> dict:
     }
 
 
-def _token_hover(label: str, c: dict) -> str:
-    """One bar's hover: ``label`` is already text() for Plotly. No <b>: Plotly draws it with
-    a style attribute, which the Content-Security-Policy refuses."""
-    return (
-        f"{label}<br>Input {c['input_tokens']:,}: uncached {c['uncached_input_tokens']:,}"
-        f", cache writes {c['cache_write_tokens']:,}, cache reads {c['cache_read_tokens']:,}"
-        f"<br>Output {c['output_tokens']:,}<br>Requests {c['requests']:,}"
-    )
+def _share(part: int | float, whole: int | float) -> str:
+    return f" ({part / whole:.0%})" if whole else ""
+
+
+def _parts_hover(name: str, values: list, totals: list, fmt=None) -> list[str]:
+    """A bar part's line in its period's hover box: its name, value and share of the bar
+    (``name`` is already text() for Plotly; no <b>, which Plotly draws with a style
+    attribute that the Content-Security-Policy refuses)."""
+    fmt = fmt or (lambda v: f"{v:,}")
+    return [f"{name}: {fmt(v)}{_share(v, t)}" for v, t in zip(values, totals, strict=True)]
 
 
 TOKEN_KINDS = [
@@ -118,30 +139,30 @@ TOKEN_KINDS = [
 
 def usage_tokens(x: list[str], per_period: list[dict], drills: list) -> dict:
     """Usage, ungrouped: input kinds and output stacked per period."""
-    hover = [_token_hover(x[i], c) for i, c in enumerate(per_period)]
-    data = [
-        _bars(name, x, [c[col] for c in per_period], color, hover)
-        for (col, name), color in zip(TOKEN_KINDS, TOKEN_KIND_COLORS, strict=True)
-    ]
+    totals = [c["input_tokens"] + c["output_tokens"] for c in per_period]
+    data = []
+    for (col, name), color in zip(TOKEN_KINDS, TOKEN_KIND_COLORS, strict=True):
+        values = [c[col] for c in per_period]
+        hover = _parts_hover(name, values, totals)
+        if col == "output_tokens":  # the last line of the box also says how many requests
+            hover = [
+                f"{h} · {c['requests']:,} requests" for h, c in zip(hover, per_period, strict=True)
+            ]
+        data.append(_bars(name, x, values, color, hover))
     return {"data": data, "layout": _layout(), "drills": drills}
 
 
 def usage_groups(x: list[str], groups: list[dict], drills: list) -> dict:
     """Usage, grouped: one series per group, ``groups`` being ``[{"identity", "label",
     "cells": [derived counts per period]}]`` in the table's order."""
+    tokens = [[c["input_tokens"] + c["output_tokens"] for c in g["cells"]] for g in groups]
+    totals = [sum(column) for column in zip(*tokens, strict=True)] if groups else []
     data = []
-    for group, color in zip(groups, colors([g["identity"] for g in groups]), strict=True):
+    for group, values, color in zip(
+        groups, tokens, colors([g["identity"] for g in groups]), strict=True
+    ):
         label = text(group["label"])
-        cells = group["cells"]
-        data.append(
-            _bars(
-                label,
-                x,
-                [c["input_tokens"] + c["output_tokens"] for c in cells],
-                color,
-                [_token_hover(f"{label}, {x[i]}", c) for i, c in enumerate(cells)],
-            )
-        )
+        data.append(_bars(label, x, values, color, _parts_hover(label, values, totals)))
     return {"data": data, "layout": _layout(), "drills": drills}
 
 
@@ -154,68 +175,85 @@ def rate_limited(x: list[str], series: list[dict]) -> dict:
             "x": x,
             "y": s["y"],
             "marker": {"color": color},
-            "hovertemplate": "%{x}<br>" + s["name"] + ": %{y:,d}<extra></extra>",
+            "hovertemplate": s["name"] + ": %{y:,d}<extra></extra>",
         }
         for s, color in zip(series, RATE_LIMIT_COLORS, strict=True)
     ]
     most = max((sum(values) for values in zip(*(s["y"] for s in series), strict=True)), default=0)
     # Whole requests: small counts get a tick per request rather than 0.5 steps.
-    yaxis = {"tickformat": ",d", "rangemode": "tozero", **({"dtick": 1} if most < 10 else {})}
+    yaxis = {"rangemode": "tozero", "exponentformat": "B", **({"dtick": 1} if most < 10 else {})}
     return {"data": data, "layout": _layout(yaxis=yaxis)}
 
 
+_LIMITS = [
+    ("peak_input_tpm", "input_limit", "input tokens/min"),
+    ("peak_output_tpm", "output_limit", "output tokens/min"),
+    ("peak_rpm", "requests_limit", "requests/min"),
+]
+
+
 def rate_limit_use(x: list[str], use: list[dict]) -> dict:
-    """Peak input tokens per minute per model and hour, with each model's limit dashed
-    (``use`` as ``usage.selectors.rate_limit_use`` returns it)."""
+    """Each model's use of its rate limits per hour, as a share: the highest of its peak
+    input, output and requests per minute against the limit of each (a 4M-token limit no
+    longer flattens a 40k peak to nothing), with the 100% line. Models without any limit
+    set have nothing to be a share of and are left to the table. ``use`` as
+    ``usage.selectors.rate_limit_use`` returns it."""
     models: dict = {}
     for row in use:
+        shares = [
+            (row[peak] / row[limit], f"{row[peak]:,} {unit} of {row[limit]:,}")
+            for peak, limit, unit in _LIMITS
+            if row[limit]
+        ]
+        if not shares:
+            continue
         m = models.setdefault(
             row["model_id"],
-            {"name": text(row["model"]), "input": [None] * len(x), "limit": row["input_limit"]},
+            {"name": text(row["model"]), "y": [None] * len(x), "text": [""] * len(x)},
         )
-        m["input"][row["period"]] = row["peak_input_tpm"]
-    data = []
-    for m, color in zip(models.values(), colors(list(models)), strict=True):
-        data.append(
+        share, detail = max(shares)
+        m["y"][row["period"]] = share
+        m["text"][row["period"]] = f"{m['name']}: {share:.0%} ({detail})"
+    data = [
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "name": m["name"],
+            "x": x,
+            "y": m["y"],
+            "line": {"color": color},
+            "text": m["text"],
+            "hovertemplate": "%{text}<extra></extra>",
+        }
+        for m, color in zip(models.values(), colors(list(models)), strict=True)
+    ]
+    layout = _layout(
+        barmode=None,
+        yaxis={"rangemode": "tozero", "tickformat": ".0%", "automargin": True},
+        shapes=[
             {
-                "type": "scatter",
-                "mode": "lines+markers",
-                "name": m["name"] + " input/min",
-                "x": x,
-                "y": m["input"],
-                "line": {"color": color},
-                "text": [m["name"]] * len(x),
-                "hovertemplate": "%{x}<br>%{text} peak input/min: %{y:,d}<extra></extra>",
+                "type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": 1, "y1": 1,
+                "line": {"dash": "dash", "width": 1, "color": RATE_LIMIT_COLORS[0]},
             }
-        )
-        if m["limit"]:
-            data.append(
-                {
-                    "type": "scatter",
-                    "mode": "lines",
-                    "name": m["name"] + " input limit",
-                    "x": x,
-                    "y": [m["limit"]] * len(x),
-                    "line": {"color": color, "dash": "dash"},
-                    "text": [m["name"]] * len(x),
-                    "hovertemplate": "%{text} limit: %{y:,d}<extra></extra>",
-                }
-            )
-    return {"data": data, "layout": _layout(barmode=None)}
+        ],
+    )  # fmt: skip
+    return {"data": data, "layout": layout}
 
 
 def cost(x: list[str], series: list[dict], drills: list | None) -> dict:
     """Cost per period stacked by group: ``series`` is ``[{"identity", "name", "y": [float],
     "exact": [str]}]``; bars are drawn from floats, hover shows the exact amounts."""
+    totals = [sum(column) for column in zip(*(s["y"] for s in series), strict=True)]
     data = []
     for s, color in zip(series, colors([s["identity"] for s in series]), strict=True):
         name = text(s["name"])
-        hover = [f"{x[i]}<br>{name}: {exact}" for i, exact in enumerate(s["exact"])]
+        hover = [
+            f"{name}: {exact}{_share(y, total)}"
+            for y, exact, total in zip(s["y"], s["exact"], totals, strict=True)
+        ]
         data.append(_bars(name, x, s["y"], color, hover))
     layout = _layout(
-        margin={"t": 10, "r": 10, "b": 60, "l": 60},
-        yaxis={"title": {"text": "USD"}, "tickprefix": "$", "rangemode": "tozero"},
-        legend={"orientation": "h", "y": -0.3},
+        yaxis={"tickprefix": "$", "rangemode": "tozero", "exponentformat": "B", "automargin": True}
     )
     return {"data": data, "layout": layout, "drills": drills}
 

@@ -148,7 +148,7 @@ def _chart(report, choices: dict, form) -> dict:
         }
         for group in report.groups
     ]
-    figure = charts.cost([p.label for p in report.periods], series, drills)
+    figure = charts.cost(charts.axis_labels(report.periods), series, drills)
     return charts.still_to_come(figure, report.future)
 
 

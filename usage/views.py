@@ -51,7 +51,7 @@ def _identity(group_by: str, value):
 def _chart(report: dict, query, links: dict) -> dict:
     """The tokens chart's figure (plain numbers; Plotly formats nothing we need exact)."""
     periods, per_period = report["periods"], report["per_period"]
-    x = [p.label for p in periods]
+    x = charts.axis_labels(periods)
     if not query.group_by:
         return charts.usage_tokens(x, per_period, links["drills"])
     by_group: dict = {}
@@ -162,7 +162,7 @@ def usage_page(request):
         "chart_script": charts.script(chart, "usage-chart-data"),
         "rate_limited_script": charts.script(
             charts.still_to_come(
-                charts.rate_limited([p.label for p in report["periods"]], report["rate_limited"]),
+                charts.rate_limited(charts.axis_labels(report["periods"]), report["rate_limited"]),
                 report["future"],
             ),
             "rate-limited-chart-data",
@@ -215,8 +215,15 @@ def _rate_limit_use(query, report) -> dict:
     for row in use:
         row["period_label"] = hours[row["period"]].label
         row["cache_read_percent"] = _percent(row["cache_read_rate"])
-    chart = charts.script(charts.rate_limit_use([h.label for h in hours], use), "limits-chart-data")
-    return {"limits": {"rows": use, "periods": hours, "chart_script": chart}}
+    figure = charts.rate_limit_use(charts.axis_labels(hours), use)
+    return {
+        "limits": {
+            "rows": use,
+            "periods": hours,
+            "chart_script": charts.script(figure, "limits-chart-data"),
+            "charted": bool(figure["data"]),  # some model in view has a limit set
+        }
+    }
 
 
 def _rate_limited(query, report, params: dict) -> dict:

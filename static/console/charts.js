@@ -41,6 +41,12 @@
     if (!source || !window.Plotly) { return; }
     var figure = JSON.parse(source.textContent);
     themed(figure.layout);
+    // As many x labels as fit level at this width (about one per 70 px, at most the
+    // figure's own): at 390 px a month's "Nov 10" labels would otherwise overlap.
+    if (figure.layout.xaxis && figure.layout.xaxis.nticks) {
+      figure.layout.xaxis.nticks = Math.max(2, Math.min(figure.layout.xaxis.nticks,
+        Math.floor((el.clientWidth || 700) / 70)));
+    }
     if (el.data) { window.Plotly.purge(el); }
     el.innerHTML = "";
     el.removeAttribute("data-ready");

@@ -33,7 +33,7 @@ def assert_names_are_text(page, chart: str):
     box = max((bars.nth(i).bounding_box() for i in range(bars.count())), key=lambda b: b["height"])
     assert box["height"] > 0
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    hover = page.locator(f"{chart} .hoverlayer .hovertext").first
+    hover = page.locator(f"{chart} .hoverlayer .legend").first
     hover.wait_for()
     assert LINK in hover.text_content()
     assert hover.locator("a").count() == 0

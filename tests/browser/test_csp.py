@@ -6,6 +6,7 @@ import pytest
 from accounts.models import Role
 from tests import factories
 from tests.costs.builders import raw, series_for, store_and_roll_up, utc
+from usage.models import RateLimit
 
 # Runs before the page's own scripts (injected by the browser, outside the policy): every
 # violation event is written to the console, where the test collects it with Chrome's own
@@ -50,6 +51,8 @@ def admin(shipped_prices):
         for hour in (2, 9, 17)
     ]
     store_and_roll_up(org, rows)
+    # A limit, so the rate limit use chart (a share of it) is drawn too.
+    RateLimit.objects.create(org=org, model=rows[0].series.model, requests_per_minute=50)
     return factories.make_member(org, Role.ADMIN, "admin@acme.test")
 
 
@@ -93,7 +96,7 @@ def test_no_page_breaks_the_content_security_policy(page, login, admin, violatio
     bars = page.locator("#usage-chart .trace.bars .point path")
     box = max((bars.nth(i).bounding_box() for i in range(bars.count())), key=lambda b: b["height"])
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.locator("#usage-chart .hoverlayer .hovertext").first.wait_for()
+    page.locator("#usage-chart .hoverlayer .legend").first.wait_for()  # x unified
     page.go_back()
     page.wait_for_url(lambda url: "group_by" not in url)
     page.locator("#usage-chart[data-ready='true']").wait_for()

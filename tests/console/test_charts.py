@@ -1,9 +1,11 @@
 """The one chart layer: Plotly-safe names, one palette, figures the charts.js draws."""
 
+import datetime as dt
 import json
 import re
+from zoneinfo import ZoneInfo
 
-from console import charts
+from console import charts, timeslice
 
 CELL = {
     "input_tokens": 30,
@@ -44,8 +46,7 @@ def test_grouped_usage_escapes_names_in_legend_and_hover_and_uses_no_bold():
     )
     (trace,) = figure["data"]
     assert trace["name"] == "&lt;b&gt;x&lt;/b&gt;"
-    assert trace["text"][0].startswith("&lt;b&gt;x&lt;/b&gt;, 09:00<br>Input 30:")
-    assert trace["text"][1].startswith("&lt;b&gt;x&lt;/b&gt;, 10:00<br>")
+    assert trace["text"] == ["&lt;b&gt;x&lt;/b&gt;: 35 (100%)"] * 2
     assert trace["y"] == [35, 35]
     # Plotly draws <b> with a style attribute, which the Content-Security-Policy refuses.
     assert "<b>" not in json.dumps(figure)
@@ -59,18 +60,62 @@ def test_cost_hover_shows_exact_amounts_and_bars_open_their_day():
     )
     (trace,) = figure["data"]
     assert trace["name"] == "A&amp;B"
-    assert trace["text"][1] == "2026-05-02<br>A&amp;B: $0.2000001"
+    assert trace["text"][1] == "A&amp;B: $0.2000001 (100%)"
     assert figure["drills"][1] == "/cost/?day=2026-05-02"
 
 
-def test_rate_limit_use_names_models_as_text():
+def _use(model_id, name, period=0, **peaks):
+    row = {"model_id": model_id, "model": name, "period": period}
+    for peak, limit, _unit in charts._LIMITS:
+        row[peak], row[limit] = peaks.get(peak, 0), peaks.get(limit)
+    return row
+
+
+def test_rate_limit_use_is_each_models_highest_share_of_its_limits():
     use = [
-        {"model_id": 5, "model": "m<i>", "period": 0, "peak_input_tpm": 9, "input_limit": 10},
-    ]
+        # 40k of a 4M input limit (1%), but 45 of 50 requests a minute (90%): 90% it is.
+        _use(5, "m<i>", peak_input_tpm=40_000, input_limit=4_000_000, peak_rpm=45,
+             requests_limit=50),
+        _use(6, "no limits", peak_input_tpm=10),  # nothing to be a share of: table only
+    ]  # fmt: skip
     figure = charts.rate_limit_use(["09:00"], use)
-    names = [t["name"] for t in figure["data"]]
-    assert names == ["m&lt;i&gt; input/min", "m&lt;i&gt; input limit"]
-    assert not any(re.search(r"<i>", t["hovertemplate"]) for t in figure["data"])
+    (trace,) = figure["data"]
+    assert trace["name"] == "m&lt;i&gt;"
+    assert trace["y"] == [0.9]
+    assert trace["text"] == ["m&lt;i&gt;: 90% (45 requests/min of 50)"]
+    assert figure["layout"]["yaxis"]["tickformat"] == ".0%"
+    assert figure["layout"]["shapes"][0]["y0"] == 1  # the limit itself
+    assert "<i>" not in json.dumps(figure)
+
+
+def test_hover_names_each_part_with_its_share_of_the_bar():
+    cell = {**CELL, "uncached_input_tokens": 10, "cache_write_tokens": 0, "cache_read_tokens": 20}
+    figure = charts.usage_tokens(["Nov 1"], [cell], [None])
+    assert [t["text"][0] for t in figure["data"]] == [
+        "Input: uncached: 10 (29%)",
+        "Input: cache writes: 0 (0%)",
+        "Input: cache reads: 20 (57%)",
+        "Output: 5 (14%) · 2 requests",
+    ]
+    assert figure["layout"]["hovermode"] == "x unified"
+
+
+def test_axes_read_as_a_console_reads_them():
+    zone = ZoneInfo("America/New_York")
+    _level, days = timeslice.periods_for(zone, 2026, 11)
+    labels = charts.axis_labels(days)
+    assert labels[:2] == ["Nov 1", "Nov 2"] and len(set(labels)) == 30
+    _level, hours = timeslice.periods_for(zone, 2026, 11, day=dt.date(2026, 11, 1))
+    assert charts.axis_labels(hours)[1:3] == ["01:00 EDT", "01:00 EST"]  # the repeated hour
+    layout = charts.usage_tokens(labels, [CELL] * 30, [None] * 30)["layout"]
+    assert layout["xaxis"]["tickangle"] == 0 and layout["xaxis"]["nticks"] <= 16
+    assert "tickformat" not in layout["yaxis"]  # Plotly's short form: 30M, not 30,000,000
+    assert layout["yaxis"]["exponentformat"] == "B"
+    assert layout["legend"]["y"] > 1  # above the plot: never over bars or tick labels
+
+
+def test_token_types_and_groups_never_share_a_colour():
+    assert not set(charts.TOKEN_KIND_COLORS) & set(charts.PALETTE)
 
 
 def test_script_keeps_the_figure_inside_its_script_tag():

@@ -198,7 +198,7 @@ def test_month_totals_equal_raw_rows_and_chart_has_every_day(client, org, world)
     assert got["requests"] == want["requests"] and got["rate_limited_requests"] > 0
     chart = response.context["chart"]
     x = chart["data"][0]["x"]
-    assert len(x) == 30 and x[0] == "2026-11-01"
+    assert len(x) == 30 and x[0] == "Nov 1"
     assert sum(sum(t["y"]) for t in chart["data"]) == want["input_tokens"] + want["output_tokens"]
     assert chart["drills"][3] == f"{PAGE}?month=2026-11&day=2026-11-04&tz=UTC"
     assert 'data-drill-index="3"' in html
@@ -389,6 +389,17 @@ def test_rate_limit_use_is_for_days_and_hours(client, org, world):
     assert "5,000" in partial.content.decode()
     hour = client.get(f"{PAGE}?month=2026-11&day=2026-11-04&hour=18&part=limits")
     assert {r["period_label"] for r in hour.context["limits"]["rows"]} == {"18:00"}
+    # The chart is each model's use as a share of its limit; the long table is folded.
+    html = partial.content.decode()
+    assert 'id="limits-chart"' in html and '<details class="folded">' in html
+
+
+def test_rate_limit_use_without_limits_says_so_instead_of_an_empty_chart(client, org, world):
+    client.force_login(member(org))
+    html = client.get(f"{PAGE}?month=2026-11&day=2026-11-04&part=limits", **HX).content.decode()
+    assert 'id="limits-chart"' not in html
+    assert "No rate limits are set for these models" in html
+    assert "Peaks and limits by hour and model" in html  # the peaks are still there
 
 
 def test_rate_limited_requests_list_and_pages(client, org, world):
