@@ -261,6 +261,50 @@ def test_the_time_zone_control_saves_by_post_with_csrf_and_goes_back(acme, url):
     assert 'class="save-zone"' not in again.content.decode()
 
 
+# The time-zone control: common zones first, canonical names only, old saves still work ----
+
+
+def _zone_select(page: str) -> str:
+    return re.search(r'<select id="f-tz" name="tz">(.*?)</select>', page, re.S).group(1)
+
+
+@pytest.mark.parametrize("url", [USAGE, COST])
+def test_the_zone_list_starts_with_common_zones_and_lists_canonical_names_only(admin, url):
+    select = _zone_select(admin.get(url, {"month": "2026-05", "tz": "UTC"}).content.decode())
+    common, rest = select.split('<optgroup label="All time zones">')
+    assert re.findall(r'value="([^"]+)"', common)[:5] == [
+        "UTC", "America/Los_Angeles", "America/Denver", "America/Chicago", "America/New_York"
+    ]  # fmt: skip
+    listed = re.findall(r'value="([^"]+)"', rest)
+    assert listed == sorted(listed)
+    known = zoneinfo.available_timezones()
+    assert set(listed) <= known
+    assert 300 < len(listed) < len(known) - 100  # ~420 of the ~600 raw names
+    for junk in ("Factory", "EST5EDT", "US/Eastern", "Etc/GMT+5", "SystemV/EST5", "GB", "UCT"):
+        assert f'value="{junk}"' not in select
+    assert all(name.split("/")[0] not in ("Etc", "US", "SystemV") for name in listed)
+    assert "Europe/London" in listed and "America/Argentina/Buenos_Aires" in listed
+    assert ">America/Los Angeles<" in select  # read as words, sent as the IANA name
+    assert select.count(" selected") == 1
+    assert 'data-zone-search="f-tz"' in admin.get(url).content.decode()
+
+
+@pytest.mark.parametrize("url", [USAGE, COST])
+def test_an_old_saved_zone_outside_the_list_still_works(client, acme, url):
+    user = factories.make_member(acme, Role.DEVELOPER)
+    User.objects.filter(pk=user.pk).update(time_zone="EST5EDT")
+    client.force_login(user)
+    response = client.get(url, {"month": "2026-05"})
+    assert response.status_code == 200
+    assert response.context["selected"]["tz"] == "EST5EDT"
+    select = _zone_select(response.content.decode())
+    assert select.strip().startswith('<option value="EST5EDT" selected>EST5EDT</option>')
+    assert select.count(" selected") == 1
+    linked = client.get(url, {"month": "2026-05", "tz": "US/Pacific"})  # an old shared link
+    assert linked.status_code == 200
+    assert '<option value="US/Pacific" selected>' in linked.content.decode()
+
+
 # 11.4: no value of any filter gives a 5xx -------------------------------------------------
 
 EDGE_VALUES = [
