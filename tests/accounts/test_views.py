@@ -357,3 +357,36 @@ def test_invitation_is_mailed_through_a_real_smtp_server(admin_client, org, sett
     assert message["Subject"] == "You are invited to Acme on Meterboard"
     link = re.search(r'value="(http://testserver/accounts/invitations/[\w-]+/)"', body).group(1)
     assert link in message.get_payload(decode=True).decode()
+
+
+SETTINGS_PAGES = [
+    "orgsettings:workspaces",
+    "orgsettings:api_keys",
+    "orgsettings:accounts",
+    "orgsettings:limits",
+    "orgsettings:ingest_keys",
+    "orgsettings:admin_keys",
+    "accounts:members",
+    "accounts:audit_log",
+    "costs:prices",
+]
+
+
+@pytest.mark.parametrize("name", SETTINGS_PAGES)
+def test_settings_pages_have_one_navigation_that_reaches_every_page(admin_client, name):
+    page = admin_client.get(reverse(name)).content.decode()
+    assert page.count("<nav") == 1  # no tab bar repeating the main navigation
+    nav = page.split("<nav")[1].split("</nav>")[0]
+    for other in SETTINGS_PAGES:
+        assert f'href="{reverse(other)}"' in nav, other
+    current = re.findall(r'<a href="([^"]+)" aria-current="page">', nav)
+    assert current == [reverse(name)]
+
+
+@pytest.mark.parametrize("role", [Role.BILLING, Role.ADMIN])
+def test_prices_sit_under_billing_beside_spend_limits(client, org, role):
+    client.force_login(factories.make_member(org, role))
+    page = client.get(reverse("costs:prices")).content.decode()
+    billing = page.split('<h2 class="nav-heading">Billing</h2>')[1].split("</ul>")[0]
+    assert f'href="{reverse("costs:prices")}"' in billing
+    assert f'href="{reverse("spend:page")}"' in billing
