@@ -47,7 +47,8 @@ def home(request):
         for _section, _label, name, roles in NAV_ITEMS:
             if membership.role in roles:
                 return redirect(name)
-    return render(request, "console/home.html")
+        return render(request, "console/home.html")
+    return render(request, "console/home.html", {"removal": selectors.last_removal(request.user)})
 
 
 @require_POST

@@ -2,6 +2,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -390,3 +391,44 @@ def test_prices_sit_under_billing_beside_spend_limits(client, org, role):
     billing = page.split('<h2 class="nav-heading">Billing</h2>')[1].split("</ul>")[0]
     assert f'href="{reverse("costs:prices")}"' in billing
     assert f'href="{reverse("spend:page")}"' in billing
+
+
+def test_a_removed_member_is_told_where_they_were_removed_from(client, admin_client, org, admin):
+    dev = factories.make_member(org, Role.DEVELOPER, "dev@acme.test")
+    membership = Membership.objects.get(user=dev, org=org)
+    admin_client.post(reverse("accounts:remove_member", args=[membership.pk]), {"confirm": "yes"})
+
+    client = Client()  # theirs, not the Admin's session
+    client.force_login(dev)
+    home = client.get(reverse("console:home")).content.decode()
+    assert "You were removed from <strong>Acme</strong>" in home
+    assert "by boss@acme.test" in home
+    assert "not a member of any organisation yet" not in home
+    refused = client.get(reverse("usage:page"))
+    assert refused.status_code == 403
+    assert "You were removed from <strong>Acme</strong>" in refused.content.decode()
+
+
+def test_someone_never_in_an_organisation_is_told_so(client, org, other_org, admin):
+    loner = factories.make_user("loner@x.test")
+    client.force_login(loner)
+    home = client.get(reverse("console:home")).content.decode()
+    assert "You are not a member of any organisation." in home
+    assert "removed" not in home
+
+
+def test_the_newest_removal_is_named_once_no_organisation_is_left(
+    client, admin_client, org, other_org, admin
+):
+    both = factories.make_member(org, Role.DEVELOPER, "both@x.test")
+    Membership.objects.create(user=both, org=other_org, role=Role.USER)
+    membership = Membership.objects.get(user=both, org=org)
+    admin_client.post(reverse("accounts:remove_member", args=[membership.pk]), {"confirm": "yes"})
+    client = Client()  # theirs, not the Admin's session
+    client.force_login(both)
+    assert client.get(reverse("console:home")).status_code == 302  # still in Globex
+    globex_admin = factories.make_member(other_org, Role.ADMIN, "boss@globex.test")
+    services.remove_member(Membership.objects.get(user=both, org=other_org), actor=globex_admin)
+    home = client.get(reverse("console:home")).content.decode()
+    assert "You were removed from <strong>Globex</strong>" in home
+    assert "Acme" not in home
