@@ -159,12 +159,31 @@ def wants_partial(request) -> bool:
     return bool(request.htmx) and not request.htmx.history_restore_request
 
 
+class ReportNotFound(Http404):
+    """A report URL names a workspace, API key, model or user this organisation does not have
+    (another organisation's, a deleted one's, a mistyped one). ``console.middleware`` answers
+    it with the console's 404 page, saying why and linking to the report with no filters,
+    in DEBUG too (the demo) and for htmx requests."""
+
+    def __init__(self, reasons: list[str], back_url: str):
+        super().__init__(NOT_FOUND)
+        self.reasons = reasons
+        self.back_url = back_url
+
+
 def filter_form(form_class, request):
     """The page's filter form over the query string; 404 when an id is not this org's."""
     form = form_class(request.GET, org=request.org, user=request.user)
     if not form.is_valid() and form.not_found:
-        raise Http404(NOT_FOUND)
+        raise ReportNotFound(form.error_messages(), _unfiltered_url(request, form))
     return form
+
+
+def _unfiltered_url(request, form) -> str:
+    """The report the URL was for (an export's page), keeping only its valid month and zone."""
+    path = request.path.removesuffix("export.csv")
+    kept = [(k, form.data[k]) for k in ("month", "tz") if form.data.get(k) and k not in form.errors]
+    return f"{path}?{urlencode(kept)}" if kept else path
 
 
 class ReportFilterForm(forms.Form):

@@ -76,9 +76,11 @@
   document.addEventListener("DOMContentLoaded", function () { showZoneSearch(document); });
   document.addEventListener("htmx:afterSettle", function (event) { showZoneSearch(event.target); });
 
-  // Show the page's readable 400 message instead of ignoring the response.
+  // Show the page's readable 400 message, and the not-found page of an id this organisation
+  // does not have (404, retargeted to the main area by the server), instead of ignoring them.
   document.addEventListener("htmx:beforeSwap", function (event) {
-    if (event.detail.xhr && event.detail.xhr.status === 400) {
+    var status = event.detail.xhr && event.detail.xhr.status;
+    if (status === 400 || (status === 404 && event.detail.xhr.getResponseHeader("HX-Retarget"))) {
       event.detail.shouldSwap = true;
       event.detail.isError = false;
     }

@@ -172,6 +172,58 @@ def test_an_id_this_organisation_does_not_have_is_404_on_both_pages(admin, other
     assert admin.get(url, {param: value[param]}, **HX).status_code == 404
 
 
+STALE_IDS = [
+    ("workspace", "wrkspc_gone", "There is no workspace “wrkspc_gone” in this organisation."),
+    ("api_key", "apikey_gone", "There is no API key “apikey_gone” in this organisation."),
+    ("model", NEVER_SENT, f"There is no model “{NEVER_SENT}” in this organisation."),
+]
+STALE_VIEWS = [
+    (USAGE, {}, USAGE),
+    (USAGE, HX, USAGE),
+    (USAGE_CSV, {}, USAGE),
+    (COST, {}, COST),
+    (COST, HX, COST),
+    (COST_CSV, {}, COST),
+]
+
+
+@pytest.mark.parametrize("debug", [False, True])
+@pytest.mark.parametrize(
+    "url,headers,back,param,value,words",
+    [
+        (*view, *stale)
+        for view in STALE_VIEWS
+        for stale in STALE_IDS
+        if not (stale[0] == "api_key" and view[0].startswith(COST))  # Cost has no key filter
+    ],
+)
+def test_a_stale_id_gets_the_console_404_page_with_the_reason_and_a_way_back(
+    admin, settings, url, headers, back, param, value, words, debug
+):
+    settings.DEBUG = debug  # the demo runs with DEBUG on: no debug page there either
+    response = admin.get(url, {"month": "2026-05", "tz": "Asia/Tokyo", param: value}, **headers)
+    assert response.status_code == 404
+    page = body(response)
+    assert 'data-testid="not-found"' in page
+    assert words in page
+    assert f'href="{back}?month=2026-05&amp;tz=Asia%2FTokyo" data-testid="back"' in page
+    assert "technical_404" not in page and "Django tried these URL patterns" not in page
+    assert "HX-Request" in response["Vary"]
+    if headers:  # the fragment replaces the main area, whichever part asked
+        assert response["HX-Retarget"] == "#main" and response["HX-Reswap"] == "innerHTML"
+        assert "<html" not in page
+    else:
+        assert "<html" in page and 'aria-label="Main"' in page
+
+
+def test_a_stale_id_with_a_bad_month_links_back_without_either(admin):
+    response = admin.get(USAGE, {"month": "2026-13", "workspace": "wrkspc_gone"})
+    assert response.status_code == 404
+    page = body(response)
+    assert f'href="{USAGE}" data-testid="back"' in page
+    assert "Month: " in page  # every reason is said
+
+
 @pytest.mark.parametrize(
     "url,headers",
     [(USAGE, {}), (USAGE, HX), (USAGE_CSV, {}), (COST, {}), (COST, HX), (COST_CSV, {})],
