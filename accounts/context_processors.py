@@ -32,7 +32,7 @@ NAV_ITEMS = [
 def navigation(request):
     membership = getattr(request, "membership", None)
     if membership is None:
-        return {"nav_sections": [], "other_memberships": []}
+        return {"nav_sections": [], "other_memberships": [], "nav_current": ""}
     sections: dict[str, list[dict]] = {}
     items = []
     for section, label, name, roles in NAV_ITEMS:
@@ -51,4 +51,9 @@ def navigation(request):
     if current is not None:
         current["active"] = True
     others = [m for m in request.memberships if m.pk != membership.pk]
-    return {"nav_sections": list(sections.items()), "other_memberships": others}
+    return {
+        "nav_sections": list(sections.items()),
+        "other_memberships": others,
+        # Named beside the folded menu on a phone, so one can tell where one is.
+        "nav_current": current["label"] if current else "",
+    }

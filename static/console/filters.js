@@ -73,6 +73,20 @@
     }
   });
 
+  // A phone's open filter bar stays open when htmx replaces it (the next filter is often
+  // changed right after the first).
+  var openFolds = {};
+  document.addEventListener("htmx:beforeSwap", function () {
+    document.querySelectorAll("details.filters-fold").forEach(function (fold) {
+      openFolds[fold.id] = fold.open;
+    });
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    document.querySelectorAll("details.filters-fold").forEach(function (fold) {
+      if (openFolds[fold.id]) { fold.open = true; }
+    });
+  });
+
   document.addEventListener("DOMContentLoaded", function () { showZoneSearch(document); });
   document.addEventListener("htmx:afterSettle", function (event) { showZoneSearch(event.target); });
 

@@ -271,7 +271,7 @@ def test_accounts_page_lists_usage_links_and_members_to_link(admin_client, org, 
     rollup_pending()
     page = admin_client.get(reverse("orgsettings:accounts")).content.decode()
     row = re.search(rf'data-testid="account-{ada.pk}">(.*?)</tr>', page, re.S).group(1)
-    assert "ada@acme.test" in row and '<td class="num">40</td>' in row
+    assert "ada@acme.test" in row and '<td data-label="Input tokens" class="num">40</td>' in row
     assert 'href="/usage/?account=u_ada"' in row
     assert '<option value="">By email</option>' in row
     assert "boss@acme.test" in row  # an Admin can link any member of the organisation
