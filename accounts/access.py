@@ -6,6 +6,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import Http404
 from django.shortcuts import render
 
+from accounts import selectors
 from accounts.models import REPORT_ROLES, Role
 
 
@@ -25,7 +26,10 @@ def role_required(*roles):
             membership = getattr(request, "membership", None)
             if membership is None or membership.role not in allowed:
                 names = [label for value, label in Role.choices if value in allowed]
-                return render(request, "403.html", {"allowed_roles": names}, status=403)
+                context = {"allowed_roles": names}
+                if membership is None:
+                    context["removal"] = selectors.last_removal(request.user)
+                return render(request, "403.html", context, status=403)
             return view(request, *args, **kwargs)
 
         wrapped.allowed_roles = allowed

@@ -8,18 +8,21 @@ ADMIN_ONLY = frozenset({Role.ADMIN})
 SPEND_ROLES = frozenset({Role.ADMIN, Role.BILLING})
 EVERY_ROLE = frozenset(Role)
 
-# (section, label, url name, roles that may open it)
+# (section, label, url name, roles that may open it). The one navigation of every page (the
+# settings pages have no tab bar of their own): money under Billing, where Admin and Billing
+# look for prices and budgets; the people and keys only an Admin manages under Admin.
 NAV_ITEMS = [
     ("Reports", "Usage", "usage:page", REPORT_ROLES),
     ("Reports", "Cost", "costs:page", REPORT_ROLES),
+    ("Billing", "Prices", "costs:prices", REPORT_ROLES),
+    ("Billing", "Spend limits", "spend:page", SPEND_ROLES),
     ("Organisation", "Workspaces", "orgsettings:workspaces", REPORT_ROLES),
     ("Organisation", "API keys", "orgsettings:api_keys", REPORT_ROLES),
-    ("Organisation", "Prices", "costs:prices", REPORT_ROLES),
-    ("Organisation", "Limits", "orgsettings:limits", ADMIN_ONLY),
-    ("Organisation", "Spend limits", "spend:page", SPEND_ROLES),
     ("Organisation", "Accounts", "orgsettings:accounts", REPORT_ROLES),
+    ("Organisation", "Rate limits", "orgsettings:limits", ADMIN_ONLY),
     ("Admin", "Members", "accounts:members", ADMIN_ONLY),
     ("Admin", "Ingest keys", "orgsettings:ingest_keys", ADMIN_ONLY),
+    ("Admin", "Admin API keys", "orgsettings:admin_keys", ADMIN_ONLY),
     ("Admin", "Audit log", "accounts:audit_log", ADMIN_ONLY),
     # Last, so that home sends reports roles to Usage and everyone else here.
     ("You", "My usage", "me:usage", EVERY_ROLE),
@@ -29,7 +32,7 @@ NAV_ITEMS = [
 def navigation(request):
     membership = getattr(request, "membership", None)
     if membership is None:
-        return {"nav_sections": [], "other_memberships": []}
+        return {"nav_sections": [], "other_memberships": [], "nav_current": ""}
     sections: dict[str, list[dict]] = {}
     items = []
     for section, label, name, roles in NAV_ITEMS:
@@ -48,4 +51,9 @@ def navigation(request):
     if current is not None:
         current["active"] = True
     others = [m for m in request.memberships if m.pk != membership.pk]
-    return {"nav_sections": list(sections.items()), "other_memberships": others}
+    return {
+        "nav_sections": list(sections.items()),
+        "other_memberships": others,
+        # Named beside the folded menu on a phone, so one can tell where one is.
+        "nav_current": current["label"] if current else "",
+    }

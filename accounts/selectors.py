@@ -57,3 +57,14 @@ def audit_actions(org: Organization) -> list[str]:
     return sorted(
         AuditEntry.objects.filter(org=org).values_list("action", flat=True).distinct().order_by()
     )
+
+
+def last_removal(user) -> AuditEntry | None:
+    """The newest removal of this person from an organisation they are no longer in (with the
+    organisation), or None: what a person with no membership is told."""
+    return (
+        AuditEntry.objects.filter(action="member.remove", target__iexact=user.email)
+        .exclude(org__memberships__user=user)
+        .select_related("org", "actor")
+        .first()
+    )

@@ -1,3 +1,5 @@
+import smtplib
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
@@ -19,6 +21,8 @@ from accounts.models import Role, User
 from console.filters import TimeZoneForm
 
 AUDIT_PAGE_SIZE = 50
+# The session key of a new invitation's link, shown once on the next members page.
+INVITE_LINK_KEY = "accounts.new_invitation"
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
@@ -43,7 +47,8 @@ def home(request):
         for _section, _label, name, roles in NAV_ITEMS:
             if membership.role in roles:
                 return redirect(name)
-    return render(request, "console/home.html")
+        return render(request, "console/home.html")
+    return render(request, "console/home.html", {"removal": selectors.last_removal(request.user)})
 
 
 @require_POST
@@ -83,6 +88,7 @@ def switch_organization(request):
 
 def _members_page(request, invite_form=None, status=200):
     context = {
+        "new_invitation": request.session.pop(INVITE_LINK_KEY, None),
         "members": selectors.members(request.org),
         "invitations": selectors.pending_invitations(request.org),
         "admin_count": selectors.admin_count(request.org),
@@ -117,14 +123,36 @@ def invite(request):
             form.add_error("email", exc)
         else:
             link = request.build_absolute_uri(reverse("accounts:accept_invitation", args=[token]))
-            services.send_invitation_email(invitation, link)
-            messages.success(
-                request,
-                f"Invitation sent to {invitation.email} as {invitation.get_role_display()}. "
-                f"The link works once, until {invitation.expires_at:%Y-%m-%d %H:%M} UTC: {link}"
-                + (" It replaces the invitation sent earlier, whose link no longer works."
-                   if replaces else ""),
-            )  # fmt: skip
+            try:
+                services.send_invitation_email(invitation, link)
+            except (OSError, smtplib.SMTPException):
+                # The invitation stands: the Admin can still hand the link over.
+                mailed = False
+            else:
+                mailed = True
+            # Shown once on the next members page, in a box with a copy button, rather than
+            # inside a message's sentence.
+            request.session[INVITE_LINK_KEY] = {
+                "email": invitation.email,
+                "link": link,
+                "expires": f"{invitation.expires_at:%Y-%m-%d %H:%M} UTC",
+                "mailed": mailed,
+            }
+            if mailed:
+                messages.success(
+                    request,
+                    f"Invitation sent to {invitation.email} as "
+                    f"{invitation.get_role_display()}: the link was emailed to them."
+                    + (" It replaces the invitation sent earlier, whose link no longer works."
+                       if replaces else ""),
+                )  # fmt: skip
+            else:
+                messages.error(
+                    request,
+                    f"The invitation for {invitation.email} as {invitation.get_role_display()} "
+                    "was created, but the email could not be sent: copy the link below and "
+                    "send it yourself.",
+                )
             return redirect("accounts:members")
     return _members_page(request, invite_form=form, status=400)
 
@@ -148,11 +176,45 @@ def change_role(request, membership):
     return redirect("accounts:members")
 
 
-@require_POST
+def _confirmed(request) -> bool:
+    """Whether this is the confirmation page's POST (a stale or forged one-click POST is not)."""
+    return request.method == "POST" and request.POST.get("confirm") == "yes"
+
+
+def _confirm_page(request, **context):
+    return render(
+        request,
+        "accounts/confirm.html",
+        {"cancel_url": reverse("accounts:members"), "action_url": request.path, **context},
+    )
+
+
+@require_http_methods(["GET", "POST"])
 @scoped(selectors.member)
 @admin_required
 def remove_member(request, membership):
-    """Take a member out of the organisation (never the last Admin)."""
+    """Take a member out of the organisation (never the last Admin), once confirmed.
+
+    GET (the Remove link) and an unconfirmed POST show the confirmation page; only its own
+    POST, which carries ``confirm=yes``, acts, so one click never removes anyone.
+    """
+    if not _confirmed(request):
+        you = membership.user_id == request.user.pk
+        return _confirm_page(
+            request,
+            title=f"Remove {membership.user.email}?",
+            question=(
+                f"Remove {'yourself' if you else membership.user.email} "
+                f"({membership.get_role_display()}) from {request.org.name}?"
+            ),
+            consequence=(
+                "You lose access to this organisation at once; another Admin can invite you again."
+                if you
+                else "They lose access to this organisation's pages at once. Their usage "
+                "stays in the reports. An Admin can invite them again."
+            ),
+            button=f"Remove {'me' if you else membership.user.email}",
+        )
     try:
         services.remove_member(membership, actor=request.user)
     except services.LastAdminError as exc:
@@ -164,11 +226,22 @@ def remove_member(request, membership):
     return redirect("accounts:members")
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @scoped(selectors.invitation)
 @admin_required
 def revoke_invitation(request, invitation):
-    """Withdraw a pending invitation."""
+    """Withdraw a pending invitation, once confirmed (as ``remove_member``)."""
+    if not _confirmed(request):
+        return _confirm_page(
+            request,
+            title=f"Withdraw the invitation for {invitation.email}?",
+            question=(
+                f"Withdraw the invitation for {invitation.email} to join {request.org.name} "
+                f"as {invitation.get_role_display()}?"
+            ),
+            consequence="Its link stops working at once. You can invite them again later.",
+            button="Withdraw the invitation",
+        )
     try:
         services.revoke_invitation(invitation, actor=request.user)
     except ValidationError as exc:

@@ -68,14 +68,79 @@ def report_url(name: str, params: dict, **changes) -> str:
 
 @lru_cache(maxsize=1)
 def time_zones() -> frozenset[str]:
-    """Every IANA zone name this machine knows."""
+    """Every IANA zone name this machine knows (what a URL or a saved zone may name)."""
     return frozenset(zoneinfo.available_timezones() | {"UTC"})
+
+
+# The zones most people pick, first in the list: the main business zones of each continent.
+COMMON_ZONES = (
+    "UTC", "America/Los_Angeles", "America/Denver", "America/Chicago", "America/New_York",
+    "America/Sao_Paulo", "Europe/London", "Europe/Paris", "Europe/Berlin", "Africa/Lagos",
+    "Africa/Johannesburg", "Asia/Dubai", "Asia/Kolkata", "Asia/Singapore", "Asia/Shanghai",
+    "Asia/Tokyo", "Australia/Sydney", "Pacific/Auckland",
+)  # fmt: skip
+# The areas of IANA's geographic names ("Area/Location"); the rest are legacy aliases (US/*,
+# Etc/*, SystemV/*, Factory, EST5EDT, GB, Japan...).
+ZONE_AREAS = frozenset(
+    {"Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe",
+     "Indian", "Pacific"}
+)  # fmt: skip
+
+
+def _zone_tab() -> frozenset[str] | None:
+    """The zones of tzdata's zone.tab (one per country region, no backward aliases such as
+    Asia/Calcutta or Europe/Kiev), or None where the system has no zone.tab."""
+    for folder in zoneinfo.TZPATH:
+        try:
+            with open(f"{folder}/zone.tab", encoding="utf-8") as tab:
+                return frozenset(
+                    line.split("\t")[2].strip()
+                    for line in tab
+                    if line.strip() and not line.startswith("#")
+                )
+        except (OSError, IndexError):
+            continue
+    return None
+
+
+@lru_cache(maxsize=1)
+def listed_time_zones() -> tuple[str, ...]:
+    """The canonical zone names the time-zone control lists, sorted: Area/Location names
+    only, and where the system has zone.tab only those it names (not the backward aliases).
+    Every other known name stays valid in a URL or a saved zone (``time_zones``)."""
+    names = {n for n in time_zones() if "/" in n and n.split("/", 1)[0] in ZONE_AREAS}
+    tab = _zone_tab()
+    if tab:
+        names &= tab
+    return tuple(sorted(names))
+
+
+def _zone_label(name: str) -> str:
+    """A zone as a person reads it: "America/Los Angeles" for ``America/Los_Angeles``."""
+    return name.replace("_", " ")
 
 
 @lru_cache(maxsize=64)
 def time_zone_options(selected: str) -> SafeString:
-    """The <option>s of the zone select (600 of them: built once per chosen zone)."""
-    return options(((name, name) for name in sorted(time_zones())), selected)
+    """The zone select's content: the common zones first, then every canonical zone (~420,
+    not the 600 raw names), and a chosen zone the lists leave out (an old saved ``EST5EDT``)
+    on top, so that it stays chosen. Built once per chosen zone."""
+    listed = listed_time_zones()
+    common = [z for z in COMMON_ZONES if z in time_zones()]
+    known = {*listed, *common}
+    chosen_first = selected and selected not in known and selected in time_zones()
+    mark = "" if chosen_first else selected
+    head = options([(selected, selected)], selected) if chosen_first else ""
+    # The selected zone is marked once, in the common group when it is there.
+    rest_mark = "" if mark in common else mark
+    return mark_safe(  # noqa: S308 - options() escapes every value and label
+        head
+        + '<optgroup label="Common">'
+        + options(((z, _zone_label(z)) for z in common), mark)
+        + '</optgroup><optgroup label="All time zones">'
+        + options(((z, _zone_label(z)) for z in listed), rest_mark)
+        + "</optgroup>"
+    )
 
 
 def options(choices, selected: str) -> SafeString:
@@ -94,12 +159,31 @@ def wants_partial(request) -> bool:
     return bool(request.htmx) and not request.htmx.history_restore_request
 
 
+class ReportNotFound(Http404):
+    """A report URL names a workspace, API key, model or user this organisation does not have
+    (another organisation's, a deleted one's, a mistyped one). ``console.middleware`` answers
+    it with the console's 404 page, saying why and linking to the report with no filters,
+    in DEBUG too (the demo) and for htmx requests."""
+
+    def __init__(self, reasons: list[str], back_url: str):
+        super().__init__(NOT_FOUND)
+        self.reasons = reasons
+        self.back_url = back_url
+
+
 def filter_form(form_class, request):
     """The page's filter form over the query string; 404 when an id is not this org's."""
     form = form_class(request.GET, org=request.org, user=request.user)
     if not form.is_valid() and form.not_found:
-        raise Http404(NOT_FOUND)
+        raise ReportNotFound(form.error_messages(), _unfiltered_url(request, form))
     return form
+
+
+def _unfiltered_url(request, form) -> str:
+    """The report the URL was for (an export's page), keeping only its valid month and zone."""
+    path = request.path.removesuffix("export.csv")
+    kept = [(k, form.data[k]) for k in ("month", "tz") if form.data.get(k) and k not in form.errors]
+    return f"{path}?{urlencode(kept)}" if kept else path
 
 
 class ReportFilterForm(forms.Form):

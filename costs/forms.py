@@ -7,7 +7,7 @@ from console.filters import ReportFilterForm
 from costs import breakdown
 from costs.models import ModelPrice, ToolPrice
 from costs.selectors import GROUPS
-from usage.models import ServiceTier
+from usage.models import ContextWindow, ServiceTier
 from usage.selectors import member_accounts, org_models
 
 
@@ -84,17 +84,57 @@ class ModelPriceForm(forms.ModelForm):
         ]
         widgets = {"effective_from": forms.DateInput(attrs={"type": "date"})}
         labels = {
-            "input_per_mtok": "Input (USD / MTok)",
-            "output_per_mtok": "Output (USD / MTok)",
-            "cache_write_5m_per_mtok": "5m cache write (USD / MTok)",
-            "cache_write_1h_per_mtok": "1h cache write (USD / MTok)",
-            "cache_read_per_mtok": "Cache read (USD / MTok)",
-            "source": "Source note (contract, quote, ...)",
+            "model_pattern": "Model",
+            "service_tier": "Service tier",
+            "context_window": "Context window",
+            "effective_from": "In force from",
+            "input_per_mtok": "Input",
+            "output_per_mtok": "Output",
+            "cache_write_5m_per_mtok": "5m cache write",
+            "cache_write_1h_per_mtok": "1h cache write",
+            "cache_read_per_mtok": "Cache read",
+            "source": "Source note",
         }
+        help_texts = {
+            "model_pattern": "A model id (claude-sonnet-4-5-20250929), or a prefix ending in * "
+            "(claude-sonnet-4-5*) for every id that starts so; the longest match wins.",
+            "service_tier": "Priority usage is priced at Standard unless it has a price.",
+            "context_window": "200k-1M is for requests whose input passes 200,000 tokens; they "
+            "are priced at 0-200k unless they have a price.",
+            "effective_from": "A UTC date. The price applies from 00:00 UTC that day until a "
+            "newer price for the same model, tier and window.",
+            "source": "Optional: where the price comes from (a contract, a quote).",
+        }
+
+    # Every rate is in USD per million tokens (as Anthropic's price list states them).
+    RATE_FIELDS = (
+        "input_per_mtok",
+        "output_per_mtok",
+        "cache_write_5m_per_mtok",
+        "cache_write_1h_per_mtok",
+        "cache_read_per_mtok",
+    )
 
     def __init__(self, *args, org, **kwargs):
         super().__init__(*args, **kwargs)
         self.org = org
+        # A choice is required and has a usual value: no "---------" first.
+        self.fields["service_tier"].choices = ServiceTier.choices
+        self.fields["service_tier"].initial = ServiceTier.STANDARD
+        self.fields["context_window"].choices = ContextWindow.choices
+        self.fields["context_window"].initial = ContextWindow.choices[0][0]
+        for name in self.RATE_FIELDS:
+            self.fields[name].widget.attrs.update(inputmode="decimal", placeholder="0.00")
+
+    def scope_fields(self):
+        """What the price is for: model, tier, window and date."""
+        return [
+            self[n] for n in ("model_pattern", "service_tier", "context_window", "effective_from")
+        ]
+
+    def rate_fields(self):
+        """The five rates, USD per million tokens."""
+        return [self[n] for n in self.RATE_FIELDS]
 
     def clean(self):
         data = super().clean()
@@ -124,9 +164,18 @@ class ToolPriceForm(forms.ModelForm):
         fields = ["kind", "effective_from", "unit_price", "free_hours_per_month", "source"]
         widgets = {"effective_from": forms.DateInput(attrs={"type": "date"})}
         labels = {
-            "unit_price": "Price (USD per 1,000 searches, or per container-hour)",
-            "free_hours_per_month": "Free container-hours per month (code execution)",
+            "kind": "Tool",
+            "effective_from": "In force from",
+            "unit_price": "Price (USD)",
+            "free_hours_per_month": "Free container-hours per month",
             "source": "Source note",
+        }
+        help_texts = {
+            "effective_from": "A UTC date; the price applies from 00:00 UTC that day.",
+            "unit_price": "Web search: per 1,000 searches. Code execution: per container-hour.",
+            "free_hours_per_month": "Code execution only (0 for web search): hours each month "
+            "that cost nothing.",
+            "source": "Optional: where the price comes from (a contract, a quote).",
         }
 
     def __init__(self, *args, org, **kwargs):
@@ -135,6 +184,9 @@ class ToolPriceForm(forms.ModelForm):
         kwargs.setdefault("auto_id", "tool_%s")
         super().__init__(*args, **kwargs)
         self.org = org
+        self.fields["kind"].choices = ToolPrice.Kind.choices
+        self.fields["kind"].initial = ToolPrice.Kind.WEB_SEARCH
+        self.fields["unit_price"].widget.attrs.update(inputmode="decimal", placeholder="0.00")
 
     def clean(self):
         data = super().clean()

@@ -12,6 +12,7 @@ from accounts.models import Role
 from console import charts, exports
 from console.filters import filter_form, report_url, wants_partial
 from costs import breakdown, export, services
+from costs.families import price_families
 from costs.forms import (
     CostFilterForm,
     ModelPriceForm,
@@ -278,7 +279,12 @@ def _by_model(usage: dict, cost) -> list[dict]:
 
 def _prices_context(request, model_form=None, tool_form=None) -> dict:
     editor = request.membership.role in PRICE_EDITORS
-    context = {"catalogue": price_catalogue(request.org), "can_edit": editor}
+    catalogue = price_catalogue(request.org)
+    context = {
+        "catalogue": catalogue,
+        "families": price_families(catalogue["models"]),
+        "can_edit": editor,
+    }
     if editor:
         context["model_form"] = model_form or ModelPriceForm(org=request.org)
         context["tool_form"] = tool_form or ToolPriceForm(org=request.org)

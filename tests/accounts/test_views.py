@@ -2,6 +2,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -144,7 +145,9 @@ def test_invitation_of_another_organisation_cannot_be_revoked(client, org, other
     other_admin = factories.make_member(other_org, Role.ADMIN)
     theirs, _ = services.invite(other_org, email="t@x.test", role="user", actor=other_admin)
     client.force_login(admin)
-    response = client.post(reverse("accounts:revoke_invitation", args=[theirs.pk]))
+    response = client.post(
+        reverse("accounts:revoke_invitation", args=[theirs.pk]), {"confirm": "yes"}
+    )
     assert response.status_code == 404
     theirs.refresh_from_db()
     assert theirs.revoked_at is None
@@ -172,7 +175,9 @@ def test_change_role_with_an_unknown_role_is_400(admin_client, org):
 def test_an_admin_who_removes_themselves_loses_access(admin_client, org, admin):
     factories.make_member(org, Role.ADMIN, "second@acme.test")
     me = Membership.objects.get(user=admin, org=org)
-    response = admin_client.post(reverse("accounts:remove_member", args=[me.pk]))
+    response = admin_client.post(
+        reverse("accounts:remove_member", args=[me.pk]), {"confirm": "yes"}
+    )
     assert response.status_code == 302
     assert response["Location"] == reverse("console:home")
     assert admin_client.get(reverse("accounts:members")).status_code == 403
@@ -263,3 +268,167 @@ def test_inviting_an_address_again_says_the_earlier_link_stops_working(admin_cli
     again = admin_client.post(url, {"email": "Twice@acme.test", "role": Role.USER}, follow=True)
     assert "It replaces the invitation sent earlier" in again.content.decode()
     assert Invitation.objects.filter(email="twice@acme.test", revoked_at__isnull=True).count() == 1
+
+
+def test_remove_member_asks_first_and_acts_only_on_the_confirmation(admin_client, org, admin):
+    dev = factories.make_member(org, Role.DEVELOPER, "dev@acme.test")
+    membership = Membership.objects.get(user=dev, org=org)
+    url = reverse("accounts:remove_member", args=[membership.pk])
+    members_page = admin_client.get(reverse("accounts:members")).content.decode()
+    assert f'href="{url}"' in members_page  # the table's Remove leads to the question
+
+    for response in (admin_client.get(url), admin_client.post(url)):  # a click, a stale form
+        assert response.status_code == 200
+        body = response.content.decode()
+        assert "Remove dev@acme.test (Developer) from Acme?" in body
+        assert 'name="confirm" value="yes"' in body
+        assert Membership.objects.filter(pk=membership.pk).exists()
+
+    response = admin_client.post(url, {"confirm": "yes"})
+    assert response.status_code == 302
+    assert not Membership.objects.filter(pk=membership.pk).exists()
+    assert AuditEntry.objects.filter(action="member.remove", target="dev@acme.test").count() == 1
+
+
+def test_withdraw_invitation_asks_first_and_acts_only_on_the_confirmation(admin_client, org, admin):
+    invitation, _ = services.invite(org, email="n@x.test", role=Role.USER, actor=admin)
+    url = reverse("accounts:revoke_invitation", args=[invitation.pk])
+    assert f'href="{url}"' in admin_client.get(reverse("accounts:members")).content.decode()
+
+    for response in (admin_client.get(url), admin_client.post(url)):
+        assert response.status_code == 200
+        assert "Withdraw the invitation for n@x.test to join Acme as User?" in (
+            response.content.decode()
+        )
+        invitation.refresh_from_db()
+        assert invitation.revoked_at is None
+
+    assert admin_client.post(url, {"confirm": "yes"}).status_code == 302
+    invitation.refresh_from_db()
+    assert invitation.revoked_at is not None
+
+
+def test_new_invitation_link_is_shown_once_with_a_copy_button(admin_client, org, mailoutbox):
+    response = admin_client.post(
+        reverse("accounts:invite"), {"email": "new@acme.test", "role": Role.BILLING}, follow=True
+    )
+    body = response.content.decode()
+    (mail,) = mailoutbox
+    assert mail.to == ["new@acme.test"]
+    link = re.search(r"http://testserver/accounts/invitations/[\w-]+/", mail.body).group(0)
+    assert "the link was emailed to them" in body
+    box = body.split('data-testid="new-invitation"')[1].split("</section>")[0]
+    assert f'id="invite-link" type="text" class="secret" value="{link}" readonly' in box
+    assert 'data-copy="#invite-link"' in box
+    messages = body.split('<ul class="messages">')[1].split("</ul>")[0]
+    assert link not in messages  # the link is in its box, not inside a sentence
+    assert 'src="/static/console/copy.js"' in body
+    again = admin_client.get(reverse("accounts:members")).content.decode()
+    assert link not in again  # shown once
+
+
+def test_invitation_link_is_shown_when_the_mail_cannot_be_sent(admin_client, org, settings):
+    from tests.spend.receivers import free_port
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port()  # nobody listens
+    settings.EMAIL_USE_TLS, settings.EMAIL_TIMEOUT = False, 2
+    response = admin_client.post(
+        reverse("accounts:invite"), {"email": "new@acme.test", "role": Role.USER}, follow=True
+    )
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "the email could not be sent" in body
+    assert re.search(r'value="http://testserver/accounts/invitations/[\w-]+/"', body)
+    assert Invitation.objects.filter(email="new@acme.test", revoked_at__isnull=True).exists()
+
+
+def test_invitation_is_mailed_through_a_real_smtp_server(admin_client, org, settings):
+    from tests.spend.receivers import Smtp
+
+    with Smtp() as smtp:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", smtp.port
+        settings.EMAIL_USE_TLS = False
+        body = admin_client.post(
+            reverse("accounts:invite"), {"email": "new@acme.test", "role": Role.USER}, follow=True
+        ).content.decode()
+    ((to, message),) = smtp.messages
+    assert to == ["new@acme.test"]
+    assert message["Subject"] == "You are invited to Acme on Meterboard"
+    link = re.search(r'value="(http://testserver/accounts/invitations/[\w-]+/)"', body).group(1)
+    assert link in message.get_payload(decode=True).decode()
+
+
+SETTINGS_PAGES = [
+    "orgsettings:workspaces",
+    "orgsettings:api_keys",
+    "orgsettings:accounts",
+    "orgsettings:limits",
+    "orgsettings:ingest_keys",
+    "orgsettings:admin_keys",
+    "accounts:members",
+    "accounts:audit_log",
+    "costs:prices",
+]
+
+
+@pytest.mark.parametrize("name", SETTINGS_PAGES)
+def test_settings_pages_have_one_navigation_that_reaches_every_page(admin_client, name):
+    page = admin_client.get(reverse(name)).content.decode()
+    assert page.count("<nav") == 1  # no tab bar repeating the main navigation
+    nav = page.split("<nav")[1].split("</nav>")[0]
+    for other in SETTINGS_PAGES:
+        assert f'href="{reverse(other)}"' in nav, other
+    current = re.findall(r'<a href="([^"]+)" aria-current="page">', nav)
+    assert current == [reverse(name)]
+
+
+@pytest.mark.parametrize("role", [Role.BILLING, Role.ADMIN])
+def test_prices_sit_under_billing_beside_spend_limits(client, org, role):
+    client.force_login(factories.make_member(org, role))
+    page = client.get(reverse("costs:prices")).content.decode()
+    billing = page.split('<h2 class="nav-heading">Billing</h2>')[1].split("</ul>")[0]
+    assert f'href="{reverse("costs:prices")}"' in billing
+    assert f'href="{reverse("spend:page")}"' in billing
+
+
+def test_a_removed_member_is_told_where_they_were_removed_from(client, admin_client, org, admin):
+    dev = factories.make_member(org, Role.DEVELOPER, "dev@acme.test")
+    membership = Membership.objects.get(user=dev, org=org)
+    admin_client.post(reverse("accounts:remove_member", args=[membership.pk]), {"confirm": "yes"})
+
+    client = Client()  # theirs, not the Admin's session
+    client.force_login(dev)
+    home = client.get(reverse("console:home")).content.decode()
+    assert "You were removed from <strong>Acme</strong>" in home
+    assert "by boss@acme.test" in home
+    assert "not a member of any organisation yet" not in home
+    refused = client.get(reverse("usage:page"))
+    assert refused.status_code == 403
+    assert "You were removed from <strong>Acme</strong>" in refused.content.decode()
+
+
+def test_someone_never_in_an_organisation_is_told_so(client, org, other_org, admin):
+    loner = factories.make_user("loner@x.test")
+    client.force_login(loner)
+    home = client.get(reverse("console:home")).content.decode()
+    assert "You are not a member of any organisation." in home
+    assert "removed" not in home
+
+
+def test_the_newest_removal_is_named_once_no_organisation_is_left(
+    client, admin_client, org, other_org, admin
+):
+    both = factories.make_member(org, Role.DEVELOPER, "both@x.test")
+    Membership.objects.create(user=both, org=other_org, role=Role.USER)
+    membership = Membership.objects.get(user=both, org=org)
+    admin_client.post(reverse("accounts:remove_member", args=[membership.pk]), {"confirm": "yes"})
+    client = Client()  # theirs, not the Admin's session
+    client.force_login(both)
+    assert client.get(reverse("console:home")).status_code == 302  # still in Globex
+    globex_admin = factories.make_member(other_org, Role.ADMIN, "boss@globex.test")
+    services.remove_member(Membership.objects.get(user=both, org=other_org), actor=globex_admin)
+    home = client.get(reverse("console:home")).content.decode()
+    assert "You were removed from <strong>Globex</strong>" in home
+    assert "Acme" not in home

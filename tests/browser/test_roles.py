@@ -41,11 +41,13 @@ def test_invite_accept_and_role_change_follow_through(
     assert nav.get_by_role("link", name="Cost").is_visible()
     assert nav.get_by_role("link", name="Members").count() == 0
     assert invitee.get_by_test_id("current-org").inner_text() == "Acme"
-    # Billing may look at workspaces, whose settings tabs leave out Members.
+    # Billing may look at workspaces and prices; the one navigation leaves out Members.
     assert invitee.goto("/settings/workspaces/").status == 200
-    tabs = invitee.get_by_role("navigation", name="Settings")
-    assert tabs.get_by_role("link", name="Workspaces").is_visible()
-    assert tabs.get_by_role("link", name="Members").count() == 0
+    assert invitee.get_by_role("navigation").count() == 1  # no second, settings-only one
+    nav = invitee.get_by_role("navigation", name="Main")
+    assert nav.get_by_role("link", name="Workspaces").is_visible()
+    assert nav.get_by_role("link", name="Prices").is_visible()
+    assert nav.get_by_role("link", name="Members").count() == 0
     response = invitee.goto("/accounts/members/")
     assert response.status == 403
     assert "Admin" in invitee.content()

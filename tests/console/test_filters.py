@@ -172,6 +172,58 @@ def test_an_id_this_organisation_does_not_have_is_404_on_both_pages(admin, other
     assert admin.get(url, {param: value[param]}, **HX).status_code == 404
 
 
+STALE_IDS = [
+    ("workspace", "wrkspc_gone", "There is no workspace “wrkspc_gone” in this organisation."),
+    ("api_key", "apikey_gone", "There is no API key “apikey_gone” in this organisation."),
+    ("model", NEVER_SENT, f"There is no model “{NEVER_SENT}” in this organisation."),
+]
+STALE_VIEWS = [
+    (USAGE, {}, USAGE),
+    (USAGE, HX, USAGE),
+    (USAGE_CSV, {}, USAGE),
+    (COST, {}, COST),
+    (COST, HX, COST),
+    (COST_CSV, {}, COST),
+]
+
+
+@pytest.mark.parametrize("debug", [False, True])
+@pytest.mark.parametrize(
+    "url,headers,back,param,value,words",
+    [
+        (*view, *stale)
+        for view in STALE_VIEWS
+        for stale in STALE_IDS
+        if not (stale[0] == "api_key" and view[0].startswith(COST))  # Cost has no key filter
+    ],
+)
+def test_a_stale_id_gets_the_console_404_page_with_the_reason_and_a_way_back(
+    admin, settings, url, headers, back, param, value, words, debug
+):
+    settings.DEBUG = debug  # the demo runs with DEBUG on: no debug page there either
+    response = admin.get(url, {"month": "2026-05", "tz": "Asia/Tokyo", param: value}, **headers)
+    assert response.status_code == 404
+    page = body(response)
+    assert 'data-testid="not-found"' in page
+    assert words in page
+    assert f'href="{back}?month=2026-05&amp;tz=Asia%2FTokyo" data-testid="back"' in page
+    assert "technical_404" not in page and "Django tried these URL patterns" not in page
+    assert "HX-Request" in response["Vary"]
+    if headers:  # the fragment replaces the main area, whichever part asked
+        assert response["HX-Retarget"] == "#main" and response["HX-Reswap"] == "innerHTML"
+        assert "<html" not in page
+    else:
+        assert "<html" in page and 'aria-label="Main"' in page
+
+
+def test_a_stale_id_with_a_bad_month_links_back_without_either(admin):
+    response = admin.get(USAGE, {"month": "2026-13", "workspace": "wrkspc_gone"})
+    assert response.status_code == 404
+    page = body(response)
+    assert f'href="{USAGE}" data-testid="back"' in page
+    assert "Month: " in page  # every reason is said
+
+
 @pytest.mark.parametrize(
     "url,headers",
     [(USAGE, {}), (USAGE, HX), (USAGE_CSV, {}), (COST, {}), (COST, HX), (COST_CSV, {})],
@@ -259,6 +311,50 @@ def test_the_time_zone_control_saves_by_post_with_csrf_and_goes_back(acme, url):
     again = browser.get(url, {"month": "2026-05"})
     assert again.context["selected"]["tz"] == "Asia/Tokyo"
     assert 'class="save-zone"' not in again.content.decode()
+
+
+# The time-zone control: common zones first, canonical names only, old saves still work ----
+
+
+def _zone_select(page: str) -> str:
+    return re.search(r'<select id="f-tz" name="tz">(.*?)</select>', page, re.S).group(1)
+
+
+@pytest.mark.parametrize("url", [USAGE, COST])
+def test_the_zone_list_starts_with_common_zones_and_lists_canonical_names_only(admin, url):
+    select = _zone_select(admin.get(url, {"month": "2026-05", "tz": "UTC"}).content.decode())
+    common, rest = select.split('<optgroup label="All time zones">')
+    assert re.findall(r'value="([^"]+)"', common)[:5] == [
+        "UTC", "America/Los_Angeles", "America/Denver", "America/Chicago", "America/New_York"
+    ]  # fmt: skip
+    listed = re.findall(r'value="([^"]+)"', rest)
+    assert listed == sorted(listed)
+    known = zoneinfo.available_timezones()
+    assert set(listed) <= known
+    assert 300 < len(listed) < len(known) - 100  # ~420 of the ~600 raw names
+    for junk in ("Factory", "EST5EDT", "US/Eastern", "Etc/GMT+5", "SystemV/EST5", "GB", "UCT"):
+        assert f'value="{junk}"' not in select
+    assert all(name.split("/")[0] not in ("Etc", "US", "SystemV") for name in listed)
+    assert "Europe/London" in listed and "America/Argentina/Buenos_Aires" in listed
+    assert ">America/Los Angeles<" in select  # read as words, sent as the IANA name
+    assert select.count(" selected") == 1
+    assert 'data-zone-search="f-tz"' in admin.get(url).content.decode()
+
+
+@pytest.mark.parametrize("url", [USAGE, COST])
+def test_an_old_saved_zone_outside_the_list_still_works(client, acme, url):
+    user = factories.make_member(acme, Role.DEVELOPER)
+    User.objects.filter(pk=user.pk).update(time_zone="EST5EDT")
+    client.force_login(user)
+    response = client.get(url, {"month": "2026-05"})
+    assert response.status_code == 200
+    assert response.context["selected"]["tz"] == "EST5EDT"
+    select = _zone_select(response.content.decode())
+    assert select.strip().startswith('<option value="EST5EDT" selected>EST5EDT</option>')
+    assert select.count(" selected") == 1
+    linked = client.get(url, {"month": "2026-05", "tz": "US/Pacific"})  # an old shared link
+    assert linked.status_code == 200
+    assert '<option value="US/Pacific" selected>' in linked.content.decode()
 
 
 # 11.4: no value of any filter gives a 5xx -------------------------------------------------

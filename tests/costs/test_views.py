@@ -527,3 +527,42 @@ def test_htmx_updates_push_the_canonical_url_without_empty_fields(client, org):
         PAGE, {"workspace": "", "model": "", "day": "", **QUERY}, HTTP_HX_REQUEST="true"
     )
     assert response["HX-Push-Url"] == f"{PAGE}?month=2026-05&group_by=model&tz=UTC"
+
+
+def test_prices_are_grouped_by_model_family_newest_first(client, org):
+    import re
+
+    from costs.models import ModelPrice
+
+    c = client_for(client, org, Role.ADMIN)
+    c.post(reverse("costs:add_model_price"), price_post(model_pattern="gpt-4o*"))
+    page = c.get(reverse("costs:prices")).content.decode()
+    table = page.split('data-testid="model-prices"')[1].split("</table>")[0]
+    families = re.findall(r'<tr class="family"><th scope="colgroup" colspan="10">([^<]+)<', table)
+    assert families == ["Claude Opus", "Claude Sonnet", "Claude Haiku", "Other models"]
+    bodies = table.split('<tbody data-testid="family">')[1:]
+    opus = re.findall(r'<code class="model-id">([^<]+)</code>', bodies[0])
+    assert opus[0] == "claude-opus-4-7*" and opus[-1] == "claude-3-opus*"
+    assert "gpt-4o*" in bodies[3] and "sonnet" not in bodies[3]
+    # Every price is on the page once, in its family.
+    shown = re.findall(r'<th scope="row"[^>]*><code class="model-id">([^<]+)</code>', table)
+    owners = ModelPrice.objects.filter(org__isnull=True) | ModelPrice.objects.filter(org=org)
+    assert sorted(shown) == sorted(owners.values_list("model_pattern", flat=True))
+    assert all(("opus" in p) for p in re.findall(r'model-id">([^<]+)<', bodies[0]))
+
+
+def test_the_price_form_is_labelled_with_help_and_no_blank_choice(client, org):
+    c = client_for(client, org, Role.BILLING)
+    page = c.get(reverse("costs:prices")).content.decode()
+    form = page.split('data-testid="model-price-form"')[1].split("</form>")[0]
+    assert "---------" not in page
+    assert "Model pattern:" not in form
+    assert '<label for="id_model_pattern">Model</label>' in form
+    assert 'aria-describedby="id_model_pattern_helptext"' in form
+    assert 'id="id_model_pattern_helptext">A model id (claude-sonnet-4-5-20250929)' in form
+    assert "<legend>Rates, USD per million tokens</legend>" in form
+    assert '<option value="standard" selected>Standard</option>' in form
+    assert '<option value="0-200k" selected>0-200k</option>' in form
+    tool = page.split('data-testid="tool-price-form"')[1].split("</form>")[0]
+    assert '<label for="tool_kind">Tool</label>' in tool
+    assert 'id="tool_unit_price_helptext"' in tool

@@ -1,4 +1,5 @@
 import datetime as dt
+import html as html_module
 import json
 import re
 from collections import Counter
@@ -12,6 +13,7 @@ from django.urls import reverse
 from accounts.models import Role, User
 from tests import factories
 from tests.usage.rawrows import raw, series_for, store_batch
+from usage.ingest.contract import check_record
 from usage.models import RateLimit
 from usage.rollups import COUNT_COLUMNS, rollup_pending
 
@@ -418,6 +420,32 @@ def test_empty_month_tells_an_admin_how_to_send_logs(client, org):
     client.force_login(admin)
     html = client.get(f"{PAGE}?month=2025-01").content.decode()
     assert 'data-testid="empty"' in html and "/settings/ingest-keys/" in html
+    assert "README" not in html  # said in the page instead
+    url = re.search(r'<code class="block" id="ingest-url" data-testid="ingest-url">([^<]+)<', html)
+    assert url.group(1) == "http://testserver/api/v1/logs"  # this installation's, as requested
+    assert "curl -X POST http://testserver/api/v1/logs" in html
+    assert f"python manage.py import_logs batch.jsonl --org {org.slug}" in html
+    example = re.search(
+        r'id="example-record" data-testid="example-record"><code>(.*?)</code>', html
+    )
+    record = html_module.unescape(example.group(1))
+    checked = check_record(record.encode(), latest=dt.datetime.now(UTC))  # the contract's check
+    assert checked.request_id == "req_example_0001"
+    assert 'data-copy="#example-record"' in html and 'data-copy="#ingest-url"' in html
+    # What the record says arrives: posted with a real ingest key, it is stored as one request.
+    from usage.ingest.keys import create_ingest_key
+    from usage.models import RequestLog
+
+    _key, secret = create_ingest_key(org, "gateway")
+    response = client.generic(
+        "POST",
+        url.group(1).removeprefix("http://testserver"),
+        record,
+        content_type="application/x-ndjson",
+        HTTP_AUTHORIZATION=f"Bearer {secret}",
+    )
+    assert response.status_code in (200, 202), response.content
+    assert RequestLog.objects.filter(org=org).count() == 1
     client.force_login(developer)
     html = client.get(f"{PAGE}?month=2025-01").content.decode()
     assert 'data-testid="empty"' in html and "/settings/ingest-keys/" not in html
