@@ -29,6 +29,7 @@ def assert_names_are_text(page, chart: str):
     # Plotly draws <a href> as an SVG link and <b> as a bold tspan: neither may appear.
     assert page.locator(f"{chart} .legend a, {chart} .legendtext tspan").count() == 0
 
+    page.locator(chart).scroll_into_view_if_needed()  # the mouse only hovers what is in view
     bars = page.locator(f"{chart} .trace.bars .point path")
     box = max((bars.nth(i).bounding_box() for i in range(bars.count())), key=lambda b: b["height"])
     assert box["height"] > 0

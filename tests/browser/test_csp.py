@@ -93,6 +93,7 @@ def test_no_page_breaks_the_content_security_policy(page, login, admin, violatio
     page.get_by_label("Group by", exact=True).select_option("api_key")
     page.wait_for_url("**group_by=api_key**")
     page.locator("#usage-chart[data-ready='true']").wait_for()
+    page.locator("#usage-chart").scroll_into_view_if_needed()
     bars = page.locator("#usage-chart .trace.bars .point path")
     box = max((bars.nth(i).bounding_box() for i in range(bars.count())), key=lambda b: b["height"])
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
