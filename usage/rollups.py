@@ -2,8 +2,10 @@
 
 The unit of work is an ``IngestBatch``. One rollup transaction locks some pending batches
 (``FOR UPDATE SKIP LOCKED``, so concurrent workers never take the same batch), aggregates
-their raw rows into a temporary minute table with one GROUP BY, adds the minute, hour and
-day sums to the buckets with upserts, and marks the batches rolled up. Either all of it
+their raw rows into a temporary minute table with one GROUP BY (by series as logged, the
+account included), adds the UTC-day sums of that to the account day buckets and the
+minute, hour and day sums by *base* series (the account left out, ``Series.base``) to the
+base buckets with upserts, and marks the batches rolled up. Either all of it
 commits or none of it does: a worker killed half-way leaves its batches pending for the
 next run, a rerun finds nothing to do, and duplicates never reached the raw table.
 
@@ -24,7 +26,15 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from usage import partitions
-from usage.models import DayBucket, HourBucket, IngestBatch, MinuteBucket, RequestLog
+from usage.models import (
+    AccountDayBucket,
+    DayBucket,
+    HourBucket,
+    IngestBatch,
+    MinuteBucket,
+    RequestLog,
+    Series,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +74,14 @@ _RAW_AGGREGATES = [
     "COUNT(*) FILTER (WHERE status_code = 429 AND rate_limit_type = 'output_tokens')",
     *[f"CAST(SUM({column}) AS BIGINT)" for column in COUNT_COLUMNS],
 ]
-_LEVELS = [(MinuteBucket, "minute"), (HourBucket, "hour"), (DayBucket, "day")]
+# (bucket model, scratch table suffix, unit), in the order every rollup writes them (the
+# same order in every transaction, so two of them wait for each other, never deadlock).
+_LEVELS = [
+    (MinuteBucket, "minute", "minute"),
+    (HourBucket, "hour", "hour"),
+    (DayBucket, "day", "day"),
+    (AccountDayBucket, "account_day", "day"),
+]
 _SCRATCH = "rollup_scratch"
 
 
@@ -98,15 +115,18 @@ def _scratch(unit: str) -> str:
 
 
 def _drop_scratch(cursor) -> None:
-    for _model, unit in _LEVELS:
-        cursor.execute(f"DROP TABLE IF EXISTS {_scratch(unit)}")
+    for name in ("full_minute", *(name for _model, name, _unit in _LEVELS)):
+        cursor.execute(f"DROP TABLE IF EXISTS {_scratch(name)}")
 
 
 def _fill_scratch(cursor, where: str, params: list) -> None:
-    """Aggregate the selected raw rows into temporary minute, hour and day tables.
+    """Aggregate the selected raw rows into temporary tables, one per bucket table.
 
-    One GROUP BY reads the raw rows (by series and minute); the hour sums are grouped from
-    the minute table and the day sums from the hour table, each a fraction of the size.
+    One GROUP BY reads the raw rows (by series as logged, and minute); the account days are
+    grouped from that, and so are the base minutes (by each series' base); the base hours
+    are grouped from the base minutes and the base days from the hours, each a fraction of
+    the size. When no series of the rows has an account (each is its own base), the minute
+    table is the base minutes as it is, without the join and regrouping.
     """
     _drop_scratch(cursor)
     on_commit = " ON COMMIT DROP" if _is_postgres() else ""
@@ -115,14 +135,42 @@ def _fill_scratch(cursor, where: str, params: list) -> None:
     )
     minute = _truncate("timestamp", "minute")
     cursor.execute(
-        f"CREATE TEMPORARY TABLE {_scratch('minute')}{on_commit} AS "
+        f"CREATE TEMPORARY TABLE {_scratch('full_minute')}{on_commit} AS "
         f"SELECT org_id, series_id, {minute} AS start, {select} "
         f"FROM {RequestLog._meta.db_table} WHERE {where} "
         f"GROUP BY org_id, series_id, {minute}",
         params,
     )
     sums = ", ".join(f"CAST(SUM({column}) AS BIGINT) AS {column}" for column in BUCKET_COLUMNS)
-    for (_finer_model, finer), (_model, unit) in itertools.pairwise(_LEVELS):
+    day = _truncate("start", "day")
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE {_scratch('account_day')}{on_commit} AS "
+        f"SELECT org_id, series_id, {day} AS start, {sums} FROM {_scratch('full_minute')} "
+        f"WHERE 1 = 1 GROUP BY org_id, series_id, {day}",
+        [],
+    )
+    series = Series._meta.db_table
+    # The account days name each series of the rows (far fewer rows than the minutes).
+    cursor.execute(
+        f"SELECT 1 FROM {series} WHERE base_id IS NOT NULL AND id IN "
+        f"(SELECT series_id FROM {_scratch('account_day')}) LIMIT 1",
+        [],
+    )
+    if cursor.fetchone() is None:
+        cursor.execute(f"ALTER TABLE {_scratch('full_minute')} RENAME TO {_scratch('minute')}")
+    else:
+        base = "COALESCE(s.base_id, m.series_id)"
+        base_sums = ", ".join(
+            f"CAST(SUM(m.{column}) AS BIGINT) AS {column}" for column in BUCKET_COLUMNS
+        )
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {_scratch('minute')}{on_commit} AS "
+            f"SELECT m.org_id AS org_id, {base} AS series_id, m.start AS start, {base_sums} "
+            f"FROM {_scratch('full_minute')} m JOIN {series} s ON s.id = m.series_id "
+            f"WHERE 1 = 1 GROUP BY m.org_id, {base}, m.start",
+            [],
+        )
+    for (_finer_model, finer, _u), (_model, unit, _unit) in itertools.pairwise(_LEVELS[:3]):
         start = _truncate("start", unit)
         cursor.execute(
             f"CREATE TEMPORARY TABLE {_scratch(unit)}{on_commit} AS "
@@ -133,7 +181,7 @@ def _fill_scratch(cursor, where: str, params: list) -> None:
 
 
 def _add_scratch_to_buckets(cursor, append: bool = True) -> None:
-    """Add the scratch sums to minute, hour and day buckets, in a stable order.
+    """Add the scratch sums to minute, hour, day and account day buckets, in a stable order.
 
     Most rows of a rollup land beyond the newest bucket the organisation has at that level
     (its *edge*): logs arrive roughly in time order. Those are added with a plain INSERT,
@@ -144,7 +192,7 @@ def _add_scratch_to_buckets(cursor, append: bool = True) -> None:
     (upserts only), so totals stay exact.
 
     Every statement writes its rows in primary-key order (organisation, start, series),
-    organisations in id order, and the levels always go minute, hour, day, so two
+    organisations in id order, and the levels always go minute, hour, day, account day, so two
     transactions adding to the same buckets wait for each other instead of deadlocking (the
     retry below is only a safety net), and a catch-up of time-ordered logs appends at the
     right edge of each index.
@@ -152,7 +200,7 @@ def _add_scratch_to_buckets(cursor, append: bool = True) -> None:
     columns = ", ".join(BUCKET_COLUMNS)
     cursor.execute(f"SELECT DISTINCT org_id FROM {_scratch('day')} ORDER BY org_id", [])
     orgs = [row[0] for row in cursor.fetchall()]
-    for model, unit in _LEVELS:
+    for model, name, _unit in _LEVELS:
         table = model._meta.db_table
         updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in BUCKET_COLUMNS)
         for org_id in orgs:
@@ -164,7 +212,7 @@ def _add_scratch_to_buckets(cursor, append: bool = True) -> None:
                 )
                 cursor.execute(
                     f"INSERT INTO {table} (org_id, series_id, start, {columns}) "
-                    f"SELECT org_id, series_id, start, {columns} FROM {_scratch(unit)} "
+                    f"SELECT org_id, series_id, start, {columns} FROM {_scratch(name)} "
                     f"WHERE org_id = %s {condition} "
                     f"ORDER BY org_id, start, series_id{conflict}",
                     [org_id, *params],
@@ -342,7 +390,7 @@ def rebuild_rollups(org_id: int, since: dt.date, until: dt.date) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         _tune_transaction(cursor)
         _org_lock(cursor, org_id, exclusive=True)
-        for model, _unit in _LEVELS:
+        for model, _name, _unit in _LEVELS:  # both families
             model.objects.filter(org_id=org_id, start__gte=start, start__lt=end).delete()
         # Rows of batches still pending are left to the next rollup, which adds them.
         batch_table = IngestBatch._meta.db_table
