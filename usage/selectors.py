@@ -159,6 +159,7 @@ class Source:
     sql: str
     params: list
     minute: str
+    raw: bool = False  # raw rows, not buckets
 
 
 def _pending_batches_sql(org_id: int) -> tuple[str, list]:
@@ -202,7 +203,7 @@ def bucket_source(unit: str, accounts: bool, org_id: int) -> Source:
         f"WHERE r.org_id = %s AND {pending}) b"
     )
     # Django's connection to PostgreSQL runs in UTC, so date_trunc truncates in UTC.
-    return Source(sql, [org_id, *params], truncate_sql("b.start", "minute"))
+    return Source(sql, [org_id, *params], truncate_sql("b.start", "minute"), raw=True)
 
 
 def bucket_rows(
@@ -277,17 +278,22 @@ def usage_by_period(
     scope_terms, scope_params = _scope_sql(scope)
     dims = [f"s.{_SERIES_COLUMNS[d]}" for d in group_by]
     join_series = bool(dims)
-    narrow, narrow_params = [], []
+    narrow, narrow_params, narrow_raw = [], [], []
     if scope_terms:
         # The matching series are looked up once, so the plan is an index scan on
         # (series_id, start) whatever the table statistics say (a join could pick a
-        # nested loop over every bucket of the organisation).
+        # nested loop over every bucket of the organisation). Raw rows have no index by
+        # series: they are read by time and kept by a hashed subplan, one probe per row
+        # where ANY over an array would compare each row with every series (a person has
+        # hundreds: keys x models x tiers).
         series_table = Series._meta.db_table
         sub = f"SELECT id FROM {series_table} s WHERE s.org_id = %s AND {' AND '.join(scope_terms)}"
-        if connection.vendor == "postgresql":
-            narrow = [f"b.series_id = ANY(ARRAY({sub}))"]
-        else:
-            narrow = [f"b.series_id IN ({sub})"]
+        narrow_raw = [f"b.series_id IN ({sub})"]
+        narrow = (
+            [f"b.series_id = ANY(ARRAY({sub}))"]
+            if connection.vendor == "postgresql"
+            else narrow_raw
+        )
         narrow_params = [scope.org_id, *scope_params]
     levels = [pieces for pieces in timeslice.plan(list(periods)).values() if pieces]
     accounts = by_account(scope, group_by)
@@ -306,7 +312,7 @@ def usage_by_period(
         series_join = (
             f" JOIN {Series._meta.db_table} s ON s.id = b.series_id" if join_series else ""
         )
-        where = " AND ".join(["b.org_id = %s", within, *narrow])
+        where = " AND ".join(["b.org_id = %s", within, *(narrow_raw if source.raw else narrow)])
         selects.append(
             f"SELECT {select} FROM {source.sql}{series_join} WHERE {where} "
             f"GROUP BY {', '.join(['piece', *dims])}"
