@@ -98,7 +98,7 @@ def test_bucket_rebuild_keeps_every_row_both_ways():
 
 
 def test_account_series_fold_into_base_series_and_account_days_keep_them(org, other_org):
-    """0006 on buckets stored the 0005 way (account series in every level, no base): totals
+    """0007 on buckets stored the 0005 way (account series in every level, no base): totals
     per level, start and account-free dimensions are unchanged, the base family holds
     account-free series only, and the account day buckets are the old day buckets."""
     from importlib import import_module
@@ -107,7 +107,7 @@ def test_account_series_fold_into_base_series_and_account_days_keep_them(org, ot
     from tests import factories
     from usage.models import AccountDayBucket, DayBucket, HourBucket, MinuteBucket, Series
 
-    migration = import_module("usage.migrations.0006_account_day_buckets")
+    migration = import_module("usage.migrations.0007_split_account_series")
     research = factories.make_workspace(org, "Research")
     key = factories.make_api_key(org, research, "prod", "apikey_prod")
     sonnet = LlmModel.objects.get_or_create(model_id="claude-sonnet-4-5-20250929")[0]
