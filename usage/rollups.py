@@ -89,7 +89,7 @@ def _is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
-def _truncate(column: str, unit: str) -> str:
+def truncate_sql(column: str, unit: str) -> str:
     """SQL truncating a UTC timestamp column to the start of its minute, hour or day."""
     if _is_postgres():
         # Two-argument date_trunc is much cheaper per row; _tune_transaction pins the
@@ -133,7 +133,7 @@ def _fill_scratch(cursor, where: str, params: list) -> None:
     select = ", ".join(
         f"{expr} AS {col}" for expr, col in zip(_RAW_AGGREGATES, BUCKET_COLUMNS, strict=True)
     )
-    minute = _truncate("timestamp", "minute")
+    minute = truncate_sql("timestamp", "minute")
     cursor.execute(
         f"CREATE TEMPORARY TABLE {_scratch('full_minute')}{on_commit} AS "
         f"SELECT org_id, series_id, {minute} AS start, {select} "
@@ -142,7 +142,7 @@ def _fill_scratch(cursor, where: str, params: list) -> None:
         params,
     )
     sums = ", ".join(f"CAST(SUM({column}) AS BIGINT) AS {column}" for column in BUCKET_COLUMNS)
-    day = _truncate("start", "day")
+    day = truncate_sql("start", "day")
     cursor.execute(
         f"CREATE TEMPORARY TABLE {_scratch('account_day')}{on_commit} AS "
         f"SELECT org_id, series_id, {day} AS start, {sums} FROM {_scratch('full_minute')} "
@@ -171,7 +171,7 @@ def _fill_scratch(cursor, where: str, params: list) -> None:
             [],
         )
     for (_finer_model, finer, _u), (_model, unit, _unit) in itertools.pairwise(_LEVELS[:3]):
-        start = _truncate("start", unit)
+        start = truncate_sql("start", unit)
         cursor.execute(
             f"CREATE TEMPORARY TABLE {_scratch(unit)}{on_commit} AS "
             f"SELECT org_id, series_id, {start} AS start, {sums} FROM {_scratch(finer)} "

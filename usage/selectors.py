@@ -44,8 +44,7 @@ from usage.models import (
     RequestLog,
     Series,
 )
-from usage.rollups import BUCKET_COLUMNS, COUNT_COLUMNS, raw_retention_horizon
-from usage.rollups import _truncate as truncate_sql
+from usage.rollups import BUCKET_COLUMNS, COUNT_COLUMNS, raw_retention_horizon, truncate_sql
 
 BUCKETS = {"minute": MinuteBucket, "hour": HourBucket, "day": DayBucket}
 NO_ACCOUNT = "No account"
