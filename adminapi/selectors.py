@@ -1,9 +1,11 @@
 """Reads behind the Admin API: report windows, usage and cost per UTC bucket, the lists.
 
 Usage is summed from the minute, hour and day buckets (``usage.models``) of the width asked
-for; costs come from the Cost page's own pricing (``costs.selectors``: day buckets priced per
-model, tier, window and price period in integer 1e-12 USD, with the free code-execution
-allowance), so the API and the Cost page give the same amounts to the last digit.
+for, or, when the request filters or groups by account, from the account day buckets and
+the raw logs finer than a day (``usage.selectors.bucket_rows`` chooses); costs come from
+the Cost page's own pricing (``costs.selectors``: day buckets priced per model, tier,
+window and price period in integer 1e-12 USD, with the free code-execution allowance), so
+the API and the Cost page give the same amounts to the last digit.
 """
 
 import datetime as dt
@@ -16,8 +18,7 @@ from django.db.models import Sum
 from console.models import ApiKey, Workspace
 from costs.pricing import COUNT_FIELDS, PRIORITY, TOKEN_TYPES, TOKENS
 from costs.selectors import _PICO, _QTY, _SLOTS, price_periods
-from usage.models import DayBucket, HourBucket, MinuteBucket
-from usage.selectors import Scope
+from usage.selectors import Scope, bucket_rows
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 WIDTHS = {
@@ -25,7 +26,7 @@ WIDTHS = {
     "1h": dt.timedelta(hours=1),
     "1m": dt.timedelta(minutes=1),
 }
-BUCKET_MODELS = {"1d": DayBucket, "1h": HourBucket, "1m": MinuteBucket}
+BUCKET_UNITS = {"1d": "day", "1h": "hour", "1m": "minute"}
 
 # Usage report dimension -> the field of a bucket row it reads (the ids clients know).
 DIMENSIONS = {
@@ -126,9 +127,8 @@ def usage_report(org, page: Window, bucket_width: str, group_by: list, filters: 
     """
     if not page.starts:
         return []
-    rows = BUCKET_MODELS[bucket_width].objects.filter(
-        org=org, start__gte=page.start, start__lt=page.end
-    )
+    accounts = "account_id" in group_by or bool(filters.get("account_id"))
+    rows = bucket_rows(BUCKET_UNITS[bucket_width], accounts, org.id, page.start, page.end)
     for dimension, values in filters.items():
         if values:
             rows = rows.filter(**{f"{DIMENSIONS[dimension]}__in": values})

@@ -391,6 +391,18 @@ def step_views(table: Table, conn, samples: int, month: Month, expected: int):
             None,
         ),
         (
+            # Every account's days: the account day buckets, whose rows the accounts multiply.
+            "Usage month view, grouped by user",
+            f"/usage/?{query}&group_by=account",
+            100,
+            f"SELECT date_trunc('day', r.timestamp, 'UTC'), s.account_id, {sums} "
+            "FROM usage_requestlog r JOIN usage_series s ON s.id = r.series_id "
+            "WHERE r.org_id = %s AND r.timestamp >= %s AND r.timestamp < %s GROUP BY 1, 2",
+            [org.id, month.start, month.end],
+            2,
+            expected,
+        ),
+        (
             "Usage day-to-hours drill",
             f"/usage/?{query}&day={day}",
             50,

@@ -18,7 +18,10 @@ How a cost report is computed (``cost_report``):
    which the allowance runs out; that day is read by hour, and its crossing hour by minute
    and shared in time order (then by series id within a minute, which buckets cannot order
    further). Anthropic's 5-minute minimum per container cannot be applied: logs carry
-   container time per request, not containers.
+   container time per request, not containers. The daily and hourly totals are the
+   organisation's whatever the filters, so they read the base buckets; the crossing hour's
+   minutes are read per series of the report's family (``usage.selectors.bucket_rows``),
+   ordered by base series first, so each base series gets the same share either way.
 4. Each segment's sums are priced with a ``costs.pricing.RateCard`` (one per model, tier,
    window and price period) into integer counts of 1e-12 USD per (period, group, counter),
    which add up exactly; lines, chart bars and totals are sums of those same cells. Code
@@ -39,6 +42,7 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.db.models import Q, Sum
+from django.db.models.functions import Coalesce
 
 from console import timeslice
 from console.models import LlmModel, Workspace, account_label
@@ -63,8 +67,15 @@ from costs.pricing import (
     token_rates_from,
     tool_rate_from,
 )
-from usage.models import MinuteBucket, ModelDayBucket, ModelHourBucket, Series, ServiceTier
-from usage.selectors import NO_ACCOUNT, Scope, account_details, usage_by_period
+from usage.models import ModelDayBucket, ModelHourBucket, Series, ServiceTier
+from usage.selectors import (
+    NO_ACCOUNT,
+    Scope,
+    account_details,
+    bucket_rows,
+    by_account,
+    usage_by_period,
+)
 
 ZERO = Decimal(0)
 HOUR = dt.timedelta(hours=1)
@@ -320,14 +331,18 @@ class _CodeAllowance:
             return self.state(self.starts[i])
         return BILLED
 
-    def partial_free(self, hour: dt.datetime) -> dict[tuple[dt.datetime, int], int]:
-        """{(minute, series id): free ms} within the hour where the allowance runs out."""
+    def partial_free(self, hour: dt.datetime, accounts: bool) -> dict[tuple[dt.datetime, int], int]:
+        """{(minute, series id): free ms} within the hour where the allowance runs out, by
+        series as logged when ``accounts`` (a report by account), else by base series."""
+        # Within a minute, by base series and then by series: the free time each base series
+        # gets is the same in both families, only shared further among its accounts.
         minutes = (
-            MinuteBucket.objects.filter(
-                org=self.org, start__gte=hour, start__lt=hour + HOUR, code_execution_ms__gt=0
-            )
-            .order_by("start", "series_id")
-            .values_list("start", "series_id", "code_execution_ms")
+            bucket_rows("minute", accounts, self.org.id, hour, hour + HOUR)
+            .filter(code_execution_ms__gt=0)
+            .values("start", "series_id")
+            .annotate(ms=Sum("code_execution_ms"))
+            .order_by("start", Coalesce("series__base_id", "series_id"), "series_id")
+            .values_list("start", "series_id", "ms")
         )
         return split_free(self.free[hour], [((m, s), ms) for m, s, ms in minutes])
 
@@ -507,7 +522,7 @@ class _Priced:
         )
 
 
-def _free_by_key(allowance, edges, states, scope: Scope, fields: list[str]) -> dict:
+def _free_by_key(allowance, edges, states, scope: Scope, fields: list[str], accounts: bool) -> dict:
     """{(segment, dims): free ms} for the segments in which the allowance runs out."""
     partial: dict[tuple, int] = defaultdict(int)
     shares_by_hour = {}
@@ -515,7 +530,7 @@ def _free_by_key(allowance, edges, states, scope: Scope, fields: list[str]) -> d
         if state == PARTIAL:
             hour = _hour_floor(edges[i])
             if hour not in shares_by_hour:
-                shares_by_hour[hour] = allowance.partial_free(hour)
+                shares_by_hour[hour] = allowance.partial_free(hour, accounts)
             for (minute, series_id), ms in shares_by_hour[hour].items():
                 if edges[i] <= minute < edges[i + 1]:
                     partial[(i, series_id)] += ms
@@ -558,7 +573,7 @@ def _price(org, book, allowance, edges, period_of, scope: Scope, group) -> _Pric
 
     states = [allowance.segment_state(span.start, span.end) for span in spans]
     fields = ["model_id", "service_tier", "context_window", *([f"{extra}_id"] if extra else [])]
-    free_by_key = _free_by_key(allowance, edges, states, scope, fields)
+    free_by_key = _free_by_key(allowance, edges, states, scope, fields, by_account(scope, group_by))
     # Prices only change on their dates, so a segment is priced as of the latest one before
     # it: one RateCard per model, tier, window and price period, not per day.
     days = [book.price_date(edge.astimezone(dt.UTC).date()) for edge in edges[:-1]]

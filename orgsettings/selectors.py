@@ -2,7 +2,8 @@
 of one org.
 
 Usage "this month" is summed from the UTC day buckets from the first of the current UTC
-month, so each list costs a fixed number of queries whatever the number of rows or keys.
+month (the account day buckets for accounts), so each list costs a fixed number of queries
+whatever the number of rows or keys.
 """
 
 from dataclasses import dataclass
@@ -15,8 +16,8 @@ from accounts.models import User
 from adminapi.models import AdminKey
 from console.models import Account, ApiKey, LlmModel, Organization, Workspace
 from console.secret_keys import SecretKey
-from usage.models import DayBucket, IngestKey, RateLimit
-from usage.selectors import org_models
+from usage.models import IngestKey, RateLimit
+from usage.selectors import bucket_rows, org_models
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,12 @@ def _usage(row: dict) -> MonthUsage:
     )
 
 
-def _usage_by(org: Organization, dimension: str, start: datetime, **filters) -> dict:
+def _usage_by(
+    org: Organization, dimension: str, start: datetime, accounts: bool = False, **filters
+) -> dict:
     rows = (
-        DayBucket.objects.filter(org=org, start__gte=start, start__lt=_month_end(start), **filters)
+        bucket_rows("day", accounts, org.id, start, _month_end(start))
+        .filter(**filters)
         .values(dimension)
         .annotate(**_SUMS)
         .order_by()
@@ -106,7 +110,11 @@ def accounts_with_usage(
 ) -> list[tuple[Account, MonthUsage]]:
     """``accounts`` (a page of the org's) each with its usage in the month (one query)."""
     usage = _usage_by(
-        org, "series__account_id", start, series__account_id__in=[a.pk for a in accounts]
+        org,
+        "series__account_id",
+        start,
+        accounts=True,
+        series__account_id__in=[a.pk for a in accounts],
     )
     return [(a, usage.get(a.pk, MonthUsage())) for a in accounts]
 

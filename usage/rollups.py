@@ -2,9 +2,11 @@
 
 The unit of work is an ``IngestBatch``. One rollup transaction locks some pending batches
 (``FOR UPDATE SKIP LOCKED``, so concurrent workers never take the same batch), aggregates
-their raw rows into a temporary minute table with one GROUP BY, adds the minute, hour and
-day sums to the series buckets and the hour and day sums to the model buckets (the same
-usage without API key and account) with upserts, and marks the batches rolled up. Either all of it
+their raw rows into a temporary minute table with one GROUP BY (by series as logged, the
+account included), adds the UTC-day sums of that to the account day buckets and the
+minute, hour and day sums by *base* series (the account left out, ``Series.base``) to the
+base buckets, and their hour and day sums by workspace, model, tier and window (the key left
+out too) to the model buckets, with upserts, and marks the batches rolled up. Either all of it
 commits or none of it does: a worker killed half-way leaves its batches pending for the
 next run, a rerun finds nothing to do, and duplicates never reached the raw table.
 
@@ -26,6 +28,7 @@ from django.utils import timezone
 
 from usage import partitions
 from usage.models import (
+    AccountDayBucket,
     DayBucket,
     HourBucket,
     IngestBatch,
@@ -74,11 +77,19 @@ _RAW_AGGREGATES = [
     "COUNT(*) FILTER (WHERE status_code = 429 AND rate_limit_type = 'output_tokens')",
     *[f"CAST(SUM({column}) AS BIGINT)" for column in COUNT_COLUMNS],
 ]
-_LEVELS = [(MinuteBucket, "minute"), (HourBucket, "hour"), (DayBucket, "day")]
-# The model buckets (usage.models.ModelBucket): the series' dimensions but the API key and
-# the account, at hour and day level, each grouped from the scratch of its series level.
+# The model buckets' key after (org, start): the series dimensions without key and account.
 MODEL_DIMENSIONS = ["workspace_id", "model_id", "service_tier", "context_window"]
-_MODEL_LEVELS = [(ModelHourBucket, "hour"), (ModelDayBucket, "day")]
+# (bucket model, scratch table suffix, unit, its key after (org, start)), in the order every
+# rollup writes them (the same order in every transaction, so two of them wait for each
+# other, never deadlock).
+_LEVELS = [
+    (MinuteBucket, "minute", "minute", ["series_id"]),
+    (HourBucket, "hour", "hour", ["series_id"]),
+    (DayBucket, "day", "day", ["series_id"]),
+    (AccountDayBucket, "account_day", "day", ["series_id"]),
+    (ModelHourBucket, "model_hour", "hour", MODEL_DIMENSIONS),
+    (ModelDayBucket, "model_day", "day", MODEL_DIMENSIONS),
+]
 _SCRATCH = "rollup_scratch"
 
 
@@ -86,7 +97,7 @@ def _is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
-def _truncate(column: str, unit: str) -> str:
+def truncate_sql(column: str, unit: str) -> str:
     """SQL truncating a UTC timestamp column to the start of its minute, hour or day."""
     if _is_postgres():
         # Two-argument date_trunc is much cheaper per row; _tune_transaction pins the
@@ -111,69 +122,93 @@ def _scratch(unit: str) -> str:
     return f"{_SCRATCH}_{unit}"
 
 
-def _model_scratch(unit: str) -> str:
-    return f"{_SCRATCH}_model_{unit}"
-
-
 def _drop_scratch(cursor) -> None:
-    for _model, unit in _LEVELS:
-        cursor.execute(f"DROP TABLE IF EXISTS {_scratch(unit)}")
-    for _model, unit in _MODEL_LEVELS:
-        cursor.execute(f"DROP TABLE IF EXISTS {_model_scratch(unit)}")
+    for name in ("full_minute", *(name for _model, name, _unit, _key in _LEVELS)):
+        cursor.execute(f"DROP TABLE IF EXISTS {_scratch(name)}")
 
 
 def _fill_scratch(cursor, where: str, params: list) -> None:
-    """Aggregate the selected raw rows into temporary minute, hour and day tables.
+    """Aggregate the selected raw rows into temporary tables, one per bucket table.
 
-    One GROUP BY reads the raw rows (by series and minute); the hour sums are grouped from
-    the minute table and the day sums from the hour table, each a fraction of the size.
+    One GROUP BY reads the raw rows (by series as logged, and minute); the account days are
+    grouped from that, and so are the base minutes (by each series' base); the base hours
+    are grouped from the base minutes and the base days from the hours, each a fraction of
+    the size; the model hours from the base hours (a join to their series) and the model days
+    from the model hours. When no series of the rows has an account (each is its own base),
+    the minute table is the base minutes as it is, without the join and regrouping.
     """
     _drop_scratch(cursor)
     on_commit = " ON COMMIT DROP" if _is_postgres() else ""
     select = ", ".join(
         f"{expr} AS {col}" for expr, col in zip(_RAW_AGGREGATES, BUCKET_COLUMNS, strict=True)
     )
-    minute = _truncate("timestamp", "minute")
+    minute = truncate_sql("timestamp", "minute")
     cursor.execute(
-        f"CREATE TEMPORARY TABLE {_scratch('minute')}{on_commit} AS "
+        f"CREATE TEMPORARY TABLE {_scratch('full_minute')}{on_commit} AS "
         f"SELECT org_id, series_id, {minute} AS start, {select} "
         f"FROM {RequestLog._meta.db_table} WHERE {where} "
         f"GROUP BY org_id, series_id, {minute}",
         params,
     )
     sums = ", ".join(f"CAST(SUM({column}) AS BIGINT) AS {column}" for column in BUCKET_COLUMNS)
-    for (_finer_model, finer), (_model, unit) in itertools.pairwise(_LEVELS):
-        start = _truncate("start", unit)
+    day = truncate_sql("start", "day")
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE {_scratch('account_day')}{on_commit} AS "
+        f"SELECT org_id, series_id, {day} AS start, {sums} FROM {_scratch('full_minute')} "
+        f"WHERE 1 = 1 GROUP BY org_id, series_id, {day}",
+        [],
+    )
+    series = Series._meta.db_table
+    # The account days name each series of the rows (far fewer rows than the minutes).
+    cursor.execute(
+        f"SELECT 1 FROM {series} WHERE base_id IS NOT NULL AND id IN "
+        f"(SELECT series_id FROM {_scratch('account_day')}) LIMIT 1",
+        [],
+    )
+    if cursor.fetchone() is None:
+        cursor.execute(f"ALTER TABLE {_scratch('full_minute')} RENAME TO {_scratch('minute')}")
+    else:
+        base = "COALESCE(s.base_id, m.series_id)"
+        base_sums = ", ".join(
+            f"CAST(SUM(m.{column}) AS BIGINT) AS {column}" for column in BUCKET_COLUMNS
+        )
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {_scratch('minute')}{on_commit} AS "
+            f"SELECT m.org_id AS org_id, {base} AS series_id, m.start AS start, {base_sums} "
+            f"FROM {_scratch('full_minute')} m JOIN {series} s ON s.id = m.series_id "
+            f"WHERE 1 = 1 GROUP BY m.org_id, {base}, m.start",
+            [],
+        )
+    for (_m, finer, _u, _k), (_model, unit, _unit, _key) in itertools.pairwise(_LEVELS[:3]):
+        start = truncate_sql("start", unit)
         cursor.execute(
             f"CREATE TEMPORARY TABLE {_scratch(unit)}{on_commit} AS "
             f"SELECT org_id, series_id, {start} AS start, {sums} FROM {_scratch(finer)} "
             f"WHERE 1 = 1 GROUP BY org_id, series_id, {start}",
             [],
         )
-    # The model buckets' hours from the series hours (a join to a few thousand series), and
-    # their days from those hours.
     dims = ", ".join(f"s.{d}" for d in MODEL_DIMENSIONS)
     model_sums = ", ".join(f"CAST(SUM(h.{c}) AS BIGINT) AS {c}" for c in BUCKET_COLUMNS)
     cursor.execute(
-        f"CREATE TEMPORARY TABLE {_model_scratch('hour')}{on_commit} AS "
-        f"SELECT h.org_id, h.start, {dims}, {model_sums} FROM {_scratch('hour')} h "
-        f"JOIN {Series._meta.db_table} s ON s.id = h.series_id "
+        f"CREATE TEMPORARY TABLE {_scratch('model_hour')}{on_commit} AS "
+        f"SELECT h.org_id AS org_id, h.start AS start, {dims}, {model_sums} "
+        f"FROM {_scratch('hour')} h JOIN {series} s ON s.id = h.series_id "
         f"WHERE 1 = 1 GROUP BY h.org_id, h.start, {dims}",
         [],
     )
-    start = _truncate("h.start", "day")
+    day = truncate_sql("h.start", "day")
     plain = ", ".join(f"h.{d}" for d in MODEL_DIMENSIONS)
     cursor.execute(
-        f"CREATE TEMPORARY TABLE {_model_scratch('day')}{on_commit} AS "
-        f"SELECT h.org_id, {start} AS start, {plain}, {model_sums} "
-        f"FROM {_model_scratch('hour')} h WHERE 1 = 1 GROUP BY h.org_id, {start}, {plain}",
+        f"CREATE TEMPORARY TABLE {_scratch('model_day')}{on_commit} AS "
+        f"SELECT h.org_id AS org_id, {day} AS start, {plain}, {model_sums} "
+        f"FROM {_scratch('model_hour')} h WHERE 1 = 1 GROUP BY h.org_id, {day}, {plain}",
         [],
     )
 
 
 def _add_scratch_to_buckets(cursor, append: bool = True) -> None:
-    """Add the scratch sums to the minute, hour and day series buckets and the hour and day
-    model buckets, in a stable order.
+    """Add the scratch sums to the minute, hour, day, account day, model hour and model day
+    buckets, in a stable order.
 
     Most rows of a rollup land beyond the newest bucket the organisation has at that level
     (its *edge*): logs arrive roughly in time order. Those are added with a plain INSERT,
@@ -183,19 +218,16 @@ def _add_scratch_to_buckets(cursor, append: bool = True) -> None:
     transaction rolls back, and ``_rollup_with_retries`` repeats it with ``append=False``
     (upserts only), so totals stay exact.
 
-    Every statement writes its rows in primary-key order (organisation, start, series or
-    model dimensions), organisations in id order, and the tables always go minute, hour, day,
-    model hour, model day, so two
+    Every statement writes its rows in primary-key order (organisation, start, series or model
+    dimensions), organisations in id order, and the tables always go minute, hour, day,
+    account day, model hour, model day, so two
     transactions adding to the same buckets wait for each other instead of deadlocking (the
     retry below is only a safety net), and a catch-up of time-ordered logs appends at the
     right edge of each index.
     """
     cursor.execute(f"SELECT DISTINCT org_id FROM {_scratch('day')} ORDER BY org_id", [])
     orgs = [row[0] for row in cursor.fetchall()]
-    levels = [(model, _scratch(unit), ["series_id"]) for model, unit in _LEVELS] + [
-        (model, _model_scratch(unit), MODEL_DIMENSIONS) for model, unit in _MODEL_LEVELS
-    ]
-    for model, scratch, keys in levels:
+    for model, name, _unit, keys in _LEVELS:
         table = model._meta.db_table
         key = ", ".join(["org_id", "start", *keys])  # the primary key, in its order
         columns = ", ".join([*keys, "start", *BUCKET_COLUMNS])
@@ -205,7 +237,7 @@ def _add_scratch_to_buckets(cursor, append: bool = True) -> None:
                 conflict = "" if plain else f" ON CONFLICT ({key}) DO UPDATE SET {updates}"
                 cursor.execute(
                     f"INSERT INTO {table} (org_id, {columns}) "
-                    f"SELECT org_id, {columns} FROM {scratch} "
+                    f"SELECT org_id, {columns} FROM {_scratch(name)} "
                     f"WHERE org_id = %s {condition} "
                     f"ORDER BY {key}{conflict}",
                     [org_id, *params],
@@ -383,7 +415,7 @@ def rebuild_rollups(org_id: int, since: dt.date, until: dt.date) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         _tune_transaction(cursor)
         _org_lock(cursor, org_id, exclusive=True)
-        for model, _unit in _LEVELS + _MODEL_LEVELS:
+        for model, _name, _unit, _key in _LEVELS:  # every family
             model.objects.filter(org_id=org_id, start__gte=start, start__lt=end).delete()
         # Rows of batches still pending are left to the next rollup, which adds them.
         batch_table = IngestBatch._meta.db_table

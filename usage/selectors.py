@@ -1,11 +1,26 @@
 """Reads for the Usage page (and the Cost page): exact sums over local periods.
 
-Every sum comes from the buckets, never from raw rows, except the list of rate-limited
-requests (which needs the requests themselves). Local periods are read as whole UTC
-days, whole UTC hours and edge minutes (``console.timeslice.plan``), in one query whatever
-the number of rows, keys, models or days. Hours and days come from the model buckets when
-a read neither filters nor groups by API key or account (``reads_model_buckets``), from the
-series buckets otherwise.
+Local periods are read as whole UTC days, whole UTC hours and edge minutes
+(``console.timeslice.plan``), in one query whatever the number of rows, keys, models or
+days. Which tables a piece is read from is decided in one place, ``bucket_source`` (SQL)
+and ``bucket_rows`` (ORM), for every reader of usage (the Cost page, the Admin API, the
+settings pages, spend limits):
+
+* a read that neither filters nor groups by API key or account (``reads_model_buckets``)
+  reads hours and days from the model buckets (by workspace, model, tier and window: a
+  tenth of the rows of the series buckets, and no join) and edge minutes from the minute
+  buckets of base series;
+* any other read that neither filters nor groups by account (``by_account``) reads the
+  minute, hour and day buckets of base series, whose size does not grow with the number of
+  accounts;
+* a read that does reads UTC days from the account day buckets and anything finer from
+  the raw logs of rolled-up batches (not of batches still pending, so the two parts of one
+  read never disagree while a rollup is pending; in one statement, so in one snapshot).
+  Raw logs are kept ``RAW_RETENTION_DAYS``; older account figures finer than a UTC day
+  are gone with them, while day figures stay.
+
+The list of rate-limited requests reads raw rows whatever the scope (it needs the requests
+themselves).
 """
 
 import datetime as dt
@@ -17,14 +32,17 @@ from zoneinfo import ZoneInfo
 
 from django.core.paginator import Paginator
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Trunc
 from django.utils import timezone
 
 from console import timeslice
 from console.models import Account, ApiKey, LlmModel, Workspace
 from usage.models import (
+    AccountDayBucket,
     DayBucket,
     HourBucket,
+    IngestBatch,
     MinuteBucket,
     ModelDayBucket,
     ModelHourBucket,
@@ -32,7 +50,7 @@ from usage.models import (
     RequestLog,
     Series,
 )
-from usage.rollups import BUCKET_COLUMNS, raw_retention_horizon
+from usage.rollups import BUCKET_COLUMNS, COUNT_COLUMNS, raw_retention_horizon, truncate_sql
 
 BUCKETS = {"minute": MinuteBucket, "hour": HourBucket, "day": DayBucket}
 # The same usage without API key and account, for reads that need neither (hour and day).
@@ -137,6 +155,90 @@ def _scope_sql(scope: Scope, alias: str = "s") -> tuple[list[str], list]:
     return terms, params
 
 
+def by_account(scope: Scope, group_by: Sequence[str] = ()) -> bool:
+    """Whether a read filters or groups by account, so needs the account family."""
+    return scope.account_ids is not None or "account" in group_by
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where one bucket level is read from: ``sql`` is a FROM item aliased ``b`` with the
+    columns org_id, series_id, start and BUCKET_COLUMNS (``params`` its parameters), and
+    ``minute`` the SQL of the UTC minute holding ``b.start``."""
+
+    sql: str
+    params: list
+    minute: str
+    raw: bool = False  # raw rows, not buckets
+    by_series: bool = True  # keyed by series (joined to Series for dimensions), or by model
+
+
+def _pending_batches_sql(org_id: int) -> tuple[str, list]:
+    """A WHERE term on raw rows ``r`` leaving out the batches not yet rolled up (by the
+    partial index ``batch_pending_rollup``, a handful of rows)."""
+    pending = (
+        f"SELECT id FROM {IngestBatch._meta.db_table} WHERE org_id = %s AND rolled_up_at IS NULL"
+    )
+    if connection.vendor == "postgresql":
+        # An array, so the check per raw row is a scan of a few ids, not a subplan.
+        return f"r.batch_id <> ALL(ARRAY({pending}))", [org_id]
+    return f"r.batch_id NOT IN ({pending})", [org_id]
+
+
+def bucket_source(unit: str, accounts: bool, org_id: int, by_model: bool = False) -> Source:
+    """The table (or raw-row subquery) that sums of ``unit`` ("minute", "hour", "day") are
+    read from, for a read of ``org_id`` that is ``by_account`` or not, and that
+    ``reads_model_buckets`` or not (``by_model``; then ``by_series`` is False for hours and
+    days: the table has workspace_id, model_id, service_tier and context_window instead of a
+    series_id)."""
+    if by_model and unit in MODEL_BUCKETS:
+        return Source(MODEL_BUCKETS[unit]._meta.db_table + " b", [], "b.start", by_series=False)
+    if not accounts:
+        return Source(BUCKETS[unit]._meta.db_table + " b", [], "b.start")
+    if unit == "day":
+        return Source(AccountDayBucket._meta.db_table + " b", [], "b.start")
+    # Raw rows, shaped as buckets of one request each. The outer query's bounds on b.start
+    # reach the (org, timestamp) index through the subquery, which PostgreSQL inlines.
+    status = {
+        "requests": "1",
+        "rate_limited_requests": "CASE WHEN r.status_code = 429 THEN 1 ELSE 0 END",
+        **{
+            f"rate_limited_by_{kind}": (
+                f"CASE WHEN r.status_code = 429 AND r.rate_limit_type = '{kind}' THEN 1 ELSE 0 END"
+            )
+            for kind in ("requests", "input_tokens", "output_tokens")
+        },
+    }
+    columns = ", ".join(
+        [f"{status[c]} AS {c}" for c in status] + [f"r.{c} AS {c}" for c in COUNT_COLUMNS]
+    )
+    pending, params = _pending_batches_sql(org_id)
+    sql = (
+        f"(SELECT r.org_id AS org_id, r.series_id AS series_id, r.timestamp AS start, "
+        f"{columns} FROM {RequestLog._meta.db_table} r "
+        f"WHERE r.org_id = %s AND {pending}) b"
+    )
+    # Django's connection to PostgreSQL runs in UTC, so date_trunc truncates in UTC.
+    return Source(sql, [org_id, *params], truncate_sql("b.start", "minute"), raw=True)
+
+
+def bucket_rows(
+    unit: str, accounts: bool, org_id: int, start: dt.datetime, end: dt.datetime
+) -> QuerySet:
+    """The rows holding the sums of ``unit`` over ``[start, end)`` (bounds on that unit's
+    edges) for a read that is ``by_account`` or not, as a queryset with ``start``,
+    ``series`` and the COUNT_COLUMNS (the ORM readers' ``bucket_source``)."""
+    if not accounts or unit == "day":
+        model = AccountDayBucket if accounts else BUCKETS[unit]
+        return model.objects.filter(org_id=org_id, start__gte=start, start__lt=end)
+    pending = IngestBatch.objects.filter(org_id=org_id, rolled_up_at__isnull=True)
+    return (
+        RequestLog.objects.filter(org_id=org_id, timestamp__gte=start, timestamp__lt=end)
+        .exclude(batch_id__in=pending.values("id"))
+        .annotate(start=Trunc("timestamp", unit, tzinfo=dt.UTC))
+    )
+
+
 def _period_of_start(periods: Sequence[Span], column: str = "b.start") -> tuple[str, list]:
     """SQL giving the index of the period holding ``column`` (which lies in one of them)."""
     if connection.vendor == "postgresql":
@@ -186,8 +288,8 @@ def usage_by_period(
     "no account"), ``()``
     without a group-by. ``columns`` (of BUCKET_COLUMNS) narrows the sums to those a reader
     needs: the Cost page prices seven counters and leaves the five request counts unread.
-    One query (reading one, two or three bucket levels), and on PostgreSQL one setting the
-    planner for it.
+    One query (reading one, two or three bucket levels, from the tables ``bucket_source``
+    chooses), and on PostgreSQL one setting the planner for it.
     """
     unknown = set(group_by) - DIMENSIONS.keys()
     if unknown:
@@ -197,34 +299,41 @@ def usage_by_period(
     scope_terms, scope_params = _scope_sql(scope)
     dims = [f"s.{_SERIES_COLUMNS[d]}" for d in group_by]
     join_series = bool(dims)
-    narrow, narrow_params = [], []
+    narrow, narrow_params, narrow_raw = [], [], []
     if scope_terms:
         # The matching series are looked up once, so the plan is an index scan on
         # (series_id, start) whatever the table statistics say (a join could pick a
-        # nested loop over every bucket of the organisation).
+        # nested loop over every bucket of the organisation). Raw rows have no index by
+        # series: they are read by time and kept by a hashed subplan, one probe per row
+        # where ANY over an array would compare each row with every series (a person has
+        # hundreds: keys x models x tiers).
         series_table = Series._meta.db_table
         sub = f"SELECT id FROM {series_table} s WHERE s.org_id = %s AND {' AND '.join(scope_terms)}"
-        if connection.vendor == "postgresql":
-            narrow = [f"b.series_id = ANY(ARRAY({sub}))"]
-        else:
-            narrow = [f"b.series_id IN ({sub})"]
+        narrow_raw = [f"b.series_id IN ({sub})"]
+        narrow = (
+            [f"b.series_id = ANY(ARRAY({sub}))"]
+            if connection.vendor == "postgresql"
+            else narrow_raw
+        )
         narrow_params = [scope.org_id, *scope_params]
     # Hours and days of a read that needs neither key nor account come from the model buckets
     # (a tenth of the rows, no join); minutes, and every level of other reads, from the series.
     by_model = reads_model_buckets(scope, group_by)
     levels = [pieces for pieces in timeslice.plan(list(periods)).values() if pieces]
+    accounts = by_account(scope, group_by)
     selects, params = [], []
     for level, pieces in enumerate(levels):
-        unit = pieces[0].unit
-        if by_model and unit in MODEL_BUCKETS:
-            table = MODEL_BUCKETS[unit]._meta.db_table
-            level_dims = [f"b.{_SERIES_COLUMNS[d]}" for d in group_by]
-            join, (terms, terms_params) = "", _scope_sql(scope, alias="b")
-        else:
-            table = BUCKETS[unit]._meta.db_table
-            level_dims = dims
+        source = bucket_source(pieces[0].unit, accounts, scope.org_id, by_model)
+        if source.by_series:
+            level_dims, terms, terms_params = (
+                dims,
+                narrow_raw if source.raw else narrow,
+                narrow_params,
+            )
             join = f" JOIN {Series._meta.db_table} s ON s.id = b.series_id" if join_series else ""
-            terms, terms_params = narrow, narrow_params
+        else:  # a model bucket table carries the dimensions itself
+            level_dims = [f"b.{_SERIES_COLUMNS[d]}" for d in group_by]
+            (terms, terms_params), join = _scope_sql(scope, alias="b"), ""
         piece_sql, piece_params, within, within_params = _pieces_sql(pieces)
         select = ", ".join(
             [
@@ -236,10 +345,10 @@ def usage_by_period(
         )
         where = " AND ".join(["b.org_id = %s", within, *terms])
         selects.append(
-            f"SELECT {select} FROM {table} b{join} WHERE {where} "
+            f"SELECT {select} FROM {source.sql}{join} WHERE {where} "
             f"GROUP BY {', '.join(['piece', *level_dims])}"
         )
-        params += [*piece_params, scope.org_id, *within_params, *terms_params]
+        params += [*piece_params, *source.params, scope.org_id, *within_params, *terms_params]
     with _bucket_cursor() as cursor:  # one query for every level read
         cursor.execute(" UNION ALL ".join(selects), params)
         fetched = cursor.fetchall()
@@ -435,27 +544,29 @@ def rate_limit_use(scope: Scope, hours: Sequence[Span]) -> list[dict]:
     "peak_rpm", "cache_read_rate", "input_limit", "output_limit", "requests_limit"}]``
     ordered by model then hour; ``i`` indexes ``hours``. Three queries (and the planner
     setting on PostgreSQL); reads minute buckets of the hours given, so callers keep it
-    to a day or an hour.
+    to a day or an hour (raw rows of them when the scope narrows to accounts).
     """
     if not hours:
         return []
     adapt = connection.ops.adapt_datetimefield_value
+    source = bucket_source("minute", by_account(scope), scope.org_id)
     scope_terms, scope_params = _scope_sql(scope)
     period_sql, period_params = _period_of_start(hours, column="m.start")
     where = " AND ".join(["b.org_id = %s", "b.start >= %s", "b.start < %s", *scope_terms])
     sql = (
         f"SELECT m.model_id, {period_sql} AS period, MAX(m.written), MAX(m.out), MAX(m.reqs), "
         "SUM(m.written), SUM(m.cache_read) FROM ("
-        "SELECT s.model_id AS model_id, b.start AS start, "
+        f"SELECT s.model_id AS model_id, {source.minute} AS start, "
         "SUM(b.uncached_input_tokens + b.cache_write_5m_tokens + b.cache_write_1h_tokens) "
         "AS written, SUM(b.cache_read_tokens) AS cache_read, SUM(b.output_tokens) AS out, "
         "SUM(b.requests) AS reqs "
-        f"FROM {MinuteBucket._meta.db_table} b JOIN {Series._meta.db_table} s "
-        f"ON s.id = b.series_id WHERE {where} GROUP BY s.model_id, b.start"
+        f"FROM {source.sql} JOIN {Series._meta.db_table} s "
+        f"ON s.id = b.series_id WHERE {where} GROUP BY s.model_id, {source.minute}"
         ") m GROUP BY m.model_id, period"
     )
     params = [
         *period_params,
+        *source.params,
         scope.org_id,
         adapt(hours[0].start),
         adapt(hours[-1].end),

@@ -377,3 +377,61 @@ def test_a_page_costs_a_fixed_number_of_queries(api, usage, django_assert_num_qu
     api(URL, params)
     with django_assert_num_queries(2):
         assert api(URL, params).status_code == 200
+
+
+@pytest.mark.parametrize("width,limit", [("1h", "24"), ("1m", "1440")])
+def test_hours_and_minutes_by_account_come_from_raw_rows_of_rolled_up_batches(
+    api, org, usage, width, limit
+):
+    """Finer than a day, the account breakdown is read from raw logs (the buckets of those
+    widths hold no accounts); a batch not yet rolled up counts nowhere, as in the buckets."""
+    from tests.usage.rawrows import store_batch
+
+    ada = Account.objects.create(org=org, external_id="user_01ada", name="ada@acme.test")
+    bob = Account.objects.create(org=org, external_id="user_02bob", name="bob@acme.test")
+    rows = [
+        raw(series_for(org, account=ada), utc(2026, 11, 3, 9, 0, 59), uncached_input_tokens=300),
+        raw(series_for(org, account=ada), utc(2026, 11, 3, 9, 1), output_tokens=40),
+        raw(series_for(org, account=bob), utc(2026, 11, 3, 23, 59, 59), cache_read_tokens=7),
+    ]
+    store_and_roll_up(org, rows)
+    store_batch(org, [raw(series_for(org, account=ada), utc(2026, 11, 3, 9), output_tokens=5)])
+    day = {"starting_at": "2026-11-03T00:00:00Z", "bucket_width": width, "limit": limit}
+
+    def sums(results):
+        return [(r["uncached_input_tokens"], r["cache_read_input_tokens"], r["output_tokens"])
+                for r in results]  # fmt: skip
+
+    grouped = _body(api(URL, {**day, "group_by[]": "account_id"}))["data"]
+    only_ada = _body(api(URL, {**day, "account_ids[]": "user_01ada"}))["data"]
+    everyone = _body(api(URL, day))["data"]
+    for rows_of_bucket in (grouped, only_ada, everyone):
+        assert len(rows_of_bucket) == int(limit)
+    want: dict = {}  # (bucket start, account) -> (uncached, read, output), from the raw rows
+    for r in rows:
+        moment = r.timestamp.replace(second=0)
+        start = moment if width == "1m" else moment.replace(minute=0)
+        account = r.series.account.external_id
+        a, b, c = want.get((start, account), (0, 0, 0))
+        want[(start, account)] = (
+            a + r.uncached_input_tokens, b + r.cache_read_tokens, c + r.output_tokens
+        )  # fmt: skip
+    got = {
+        (dt.datetime.fromisoformat(bucket["starting_at"]), result["account_id"]): sums([result])[0]
+        for bucket in grouped
+        for result in bucket["results"]
+        if result["account_id"] is not None
+    }
+    assert got == want
+    got_ada = {
+        dt.datetime.fromisoformat(bucket["starting_at"]): sums(bucket["results"])[0]
+        for bucket in only_ada
+        if bucket["results"]
+    }
+    assert got_ada == {start: v for (start, account), v in want.items() if account == "user_01ada"}
+    # Without the account dimension, the base buckets: the same totals, accounts and all.
+    for by_account, total in zip(grouped, everyone, strict=True):
+        added = [sum(v) for v in zip(*sums(by_account["results"]), strict=False)] or [0, 0, 0]
+        assert tuple(added) == tuple(
+            sum(v) for v in zip(*(sums(total["results"]) or [(0, 0, 0)]), strict=True)
+        )

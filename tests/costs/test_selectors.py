@@ -431,3 +431,89 @@ def test_grouped_by_user_ranks_people_by_cost_and_filters_one(org, research):
     assert F(only_bob.totals.total) == cost_of(bob)
     nobody = cost_report(org, zone=UTC, year=2026, month=5, account_ids=())
     assert nobody.totals.total == 0 and not nobody.has_data
+
+
+@pytest.mark.parametrize("zone", [UTC, KOLKATA])
+def test_costs_by_and_of_accounts_match_raw_rows_by_local_day_and_hour(org, research, zone):
+    """By account (day buckets of every series, raw rows finer than a day) and without
+    (base buckets): each local day's and hour's cost, grouped or filtered by person, is the
+    independent cost of its raw rows; late rows count, a pending batch does not, and the
+    code-execution allowance runs out in the same place whatever the grouping."""
+    from tests.usage.rawrows import store_batch
+
+    ToolPrice.objects.create(
+        org=org,
+        kind="code_execution",
+        effective_from=dt.date(2026, 1, 1),
+        unit_price=Decimal("0.07"),
+        free_hours_per_month=Decimal("1"),
+    )
+    ada = Account.objects.create(org=org, external_id="u_ada", name="Ada")
+    bob = Account.objects.create(org=org, external_id="u_bob", name="Bob")
+    series = [
+        series_for(org, account=account, **dims)
+        for account in (None, ada, bob)
+        for dims in ({}, {"workspace": research, "model": OPUS, "service_tier": "batch"})
+    ]
+    minutes = [(day, hour, minute) for day in (1, 3, 4, 30) for hour, minute in
+               ((0, 0), (5, 29), (5, 30), (9, 15), (18, 31), (23, 59))]  # fmt: skip
+    # Within a minute the allowance is shared by base series, then series (buckets know no
+    # finer order); seconds in that order make the time order of the raw rows the same.
+    second = {s: i for i, s in enumerate(sorted(series, key=lambda s: (s.base_id or s.id, s.id)))}
+    rows = [
+        raw(
+            s,
+            utc(2026, 6, day, hour, minute, second[s]),
+            uncached_input_tokens=1000 * day + 7 * i,
+            output_tokens=50 + minute,
+            cache_read_tokens=hour * 13,
+            web_search_requests=i % 2,
+            # 100 minutes of code execution a day in the 09:15 minute: June's free hour runs
+            # out on the 1st, within that minute, part-way through one series' request.
+            code_execution_ms=1_000_000 if (hour, minute) == (9, 15) else 0,
+        )
+        for i, s in enumerate(series)
+        for day, hour, minute in minutes
+    ]
+    store_and_roll_up(org, rows[::2])
+    store_and_roll_up(org, rows[1::2])  # late rows: between and before the first ones
+    store_batch(org, [raw(series[1], utc(2026, 6, 3, 9, 15), uncached_input_tokens=10**9)])
+    code = (F("0.07"), 1)
+    _, _, per_row = expected(rows, code=code, org_rows=rows)
+
+    def by_local(unit, of=lambda r: True):
+        out = defaultdict(F)
+        for r in rows:
+            if of(r):
+                local = r.timestamp.astimezone(zone)
+                out[local.date() if unit == "day" else (local.date(), local.hour)] += per_row[
+                    r.request_id
+                ]
+        return out
+
+    def shown(report, i, groups=None):
+        return sum(v[i] for g, v in report.chart.items() if groups is None or g in groups)
+
+    for day in (None, dt.date(2026, 6, 1), dt.date(2026, 6, 4)):
+        unit = "day" if day is None else "hour"
+        for group in ("account", "model"):
+            report = cost_report(org, zone=zone, year=2026, month=6, day=day, group=group)
+            want = by_local(unit)
+            for i, p in enumerate(report.periods):
+                key = p.local_start.date() if day is None else (day, p.local_start.hour)
+                assert close(shown(report, i), want.get(key, F(0)), 12), (group, p.label)
+        report = cost_report(org, zone=zone, year=2026, month=6, day=day, group="account")
+        for account, label in ((ada, "Ada (u_ada)"), (bob, "Bob (u_bob)"), (None, "No account")):
+            want = by_local(unit, lambda r, a=account: r.series.account == a)
+            only = (
+                None
+                if account is None
+                else cost_report(
+                    org, zone=zone, year=2026, month=6, day=day, account_ids=(account.pk,)
+                )
+            )
+            for i, p in enumerate(report.periods):
+                key = p.local_start.date() if day is None else (day, p.local_start.hour)
+                assert close(shown(report, i, {label}), want.get(key, F(0)), 12), (label, p)
+                if only is not None:
+                    assert close(shown(only, i), want.get(key, F(0)), 12), (label, p.label)

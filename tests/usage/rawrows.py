@@ -12,6 +12,7 @@ from django.db import transaction
 
 from console.models import LlmModel, Workspace
 from usage.models import (
+    AccountDayBucket,
     DayBucket,
     HourBucket,
     IngestBatch,
@@ -37,17 +38,21 @@ def series_for(
     context_window="0-200k",
     account=None,
 ) -> Series:
+    """The series of these dimensions (with its base first, as ingest creates them)."""
     workspace = workspace or Workspace.objects.get(org=org, is_default=True)
     llm = LlmModel.objects.get_or_create(model_id=model)[0]
-    return Series.objects.get_or_create(
+    dims = dict(
         org=org,
         workspace=workspace,
         api_key=api_key,
         model=llm,
         service_tier=service_tier,
         context_window=context_window,
-        account=account,
-    )[0]
+    )
+    base = Series.objects.get_or_create(**dims, account=None)[0]
+    if account is None:
+        return base
+    return Series.objects.get_or_create(**dims, account=account, defaults={"base": base})[0]
 
 
 def raw(series: Series, timestamp: dt.datetime, **counts) -> RequestLog:
@@ -81,11 +86,13 @@ def _truncate(ts: dt.datetime, unit: str) -> dt.datetime:
     return ts.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def expected_buckets(rows, unit: str) -> dict:
-    """Independent aggregate: {(series_id, start): Counter of bucket columns}."""
+def expected_buckets(rows, unit: str, family: str = "base") -> dict:
+    """Independent aggregate: {(series_id, start): Counter of bucket columns}, by base series
+    (the account left out) or, for ``family="account"``, by series as logged."""
     out: dict = defaultdict(Counter)
     for r in rows:
-        c = out[(r.series_id, _truncate(r.timestamp, unit))]
+        series_id = r.series_id if family == "account" else (r.series.base_id or r.series_id)
+        c = out[(series_id, _truncate(r.timestamp, unit))]
         c["requests"] += 1
         if r.status_code == 429:
             c["rate_limited_requests"] += 1
@@ -96,8 +103,10 @@ def expected_buckets(rows, unit: str) -> dict:
     return {k: {col: v[col] for col in BUCKET_COLUMNS} for k, v in out.items()}
 
 
-def stored_buckets(org, unit: str) -> dict:
+def stored_buckets(org, unit: str, family: str = "base") -> dict:
     model = {"minute": MinuteBucket, "hour": HourBucket, "day": DayBucket}[unit]
+    if family == "account":
+        model = AccountDayBucket
     return {
         (b["series_id"], b["start"]): {col: b[col] for col in BUCKET_COLUMNS}
         for b in model.objects.filter(org=org).values("series_id", "start", *BUCKET_COLUMNS)
@@ -109,7 +118,7 @@ def expected_model_buckets(rows, unit: str) -> dict:
     window, start): Counter of bucket columns}, each row's dimensions read from its series."""
     series = {s.id: s for s in Series.objects.filter(id__in={r.series_id for r in rows})}
     out: dict = defaultdict(Counter)
-    for (series_id, start), counts in expected_buckets(rows, unit).items():
+    for (series_id, start), counts in expected_buckets(rows, unit, family="account").items():
         s = series[series_id]
         out[(s.workspace_id, s.model_id, s.service_tier, s.context_window, start)].update(counts)
     return {k: {col: v[col] for col in BUCKET_COLUMNS} for k, v in out.items()}
@@ -125,4 +134,4 @@ def stored_model_buckets(org, unit: str) -> dict:
 
 
 def raw_rows_of(org) -> list[RequestLog]:
-    return list(RequestLog.objects.filter(org=org))
+    return list(RequestLog.objects.filter(org=org).select_related("series"))

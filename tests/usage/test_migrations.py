@@ -1,6 +1,7 @@
 """Migrations that rewrite tables keep the totals in them."""
 
 import datetime as dt
+from collections import Counter
 
 import pytest
 from django.db import connection
@@ -101,22 +102,22 @@ def test_bucket_rebuild_keeps_every_row_both_ways():
 
 @pytest.mark.django_db(transaction=True)
 def test_model_buckets_are_filled_from_the_series_buckets_rolled_up_before():
-    """0006 adds the model buckets: the hours and days already rolled up must be in them,
-    added up over API key and account, or every report would lose that usage."""
+    """0008 adds the model buckets: the hours and days already rolled up must be in them,
+    added up over API key, or every report would lose that usage."""
     org = factories.make_org("before-model-buckets")
     other = factories.make_workspace(org, "Other")
     key = factories.make_api_key(org)
     sonnet, haiku = factories.make_model(), factories.make_model("claude-haiku-4-5-20251001")
     default = Workspace.objects.get(org=org, is_default=True)
-    _migrate([("usage", "0005_series_account")])
+    _migrate([("usage", "0007_split_account_series")])
     try:
-        alice = Account.objects.create(org=org, external_id="alice", name="Alice")
-        # (workspace, key, model, tier, account): two series differ only by key and account.
+        # (workspace, key, model, tier, account): base series, as 0007 leaves the buckets;
+        # the first two differ only by key.
         dims = [
             (default.id, key.id, sonnet.id, "standard", None),
-            (default.id, None, sonnet.id, "standard", alice.id),
+            (default.id, None, sonnet.id, "standard", None),
             (default.id, None, haiku.id, "batch", None),
-            (other.id, None, sonnet.id, "standard", alice.id),
+            (other.id, None, sonnet.id, "standard", None),
         ]
         start = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC)
         expected = {"hour": {}, "day": {}}
@@ -153,7 +154,7 @@ def test_model_buckets_are_filled_from_the_series_buckets_rolled_up_before():
                         got[1] += 10 * (n + 1) + m
                         got[2] += 7
 
-        _migrate([("usage", "0006_model_buckets")])
+        _migrate([("usage", "0008_model_buckets")])
 
         for unit in ("hour", "day"):
             with connection.cursor() as cursor:
@@ -169,3 +170,91 @@ def test_model_buckets_are_filled_from_the_series_buckets_rolled_up_before():
             assert len(got) == 3 * 2, unit
     finally:
         _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+def test_account_series_fold_into_base_series_and_account_days_keep_them(org, other_org):
+    """0007 on buckets stored the 0005 way (account series in every level, no base): totals
+    per level, start and account-free dimensions are unchanged, the base family holds
+    account-free series only, and the account day buckets are the old day buckets."""
+    from importlib import import_module
+
+    from console.models import LlmModel
+    from tests import factories
+    from usage.models import AccountDayBucket, DayBucket, HourBucket, MinuteBucket, Series
+
+    migration = import_module("usage.migrations.0007_split_account_series")
+    research = factories.make_workspace(org, "Research")
+    key = factories.make_api_key(org, research, "prod", "apikey_prod")
+    sonnet = LlmModel.objects.get_or_create(model_id="claude-sonnet-4-5-20250929")[0]
+    haiku = LlmModel.objects.get_or_create(model_id="claude-haiku-4-5-20251001")[0]
+    ada = Account.objects.create(org=org, external_id="u_ada", name="Ada")
+    bob = Account.objects.create(org=org, external_id="u_bob", name="Bob")
+    eve = Account.objects.create(org=other_org, external_id="u_ada", name="Eve")
+
+    def series(o, workspace, api_key, model, account):
+        return Series.objects.create(
+            org=o, workspace=workspace, api_key=api_key, model=model,
+            service_tier="standard", context_window="0-200k", account=account,
+        )  # fmt: skip
+
+    default = org.workspaces.get(is_default=True)
+    all_series = [
+        series(org, default, None, sonnet, None),  # a base that exists already
+        series(org, default, None, sonnet, ada),
+        series(org, default, None, sonnet, bob),
+        series(org, research, key, haiku, ada),  # its base does not exist yet
+        series(org, research, key, haiku, bob),
+        series(other_org, other_org.workspaces.get(is_default=True), None, sonnet, eve),
+    ]
+    start = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC)
+    levels = {"minute": MinuteBucket, "hour": HourBucket, "day": DayBucket}
+    steps = {"minute": dt.timedelta(minutes=1), "hour": dt.timedelta(hours=1)}
+    steps["day"] = dt.timedelta(days=1)
+    old_days = []
+    for unit, model in levels.items():
+        rows = [
+            model(
+                org_id=s.org_id,
+                series=s,
+                start=start + n * steps[unit],
+                requests=1 + n + 10 * i,
+                output_tokens=100 * i + n,
+                code_execution_ms=7 * i,
+                rate_limited_requests=i % 2,
+            )  # fmt: skip
+            for i, s in enumerate(all_series)
+            for n in range(3)
+        ]
+        model.objects.bulk_create(rows)
+        if unit == "day":
+            old_days = rows
+
+    def dims(s):
+        return (s.org_id, s.workspace_id, s.api_key_id, s.model_id)
+
+    def totals(model):
+        out = Counter()
+        for b in model.objects.select_related("series"):
+            for column in ("requests", "output_tokens", "code_execution_ms"):
+                out[(dims(b.series), b.start, column)] += getattr(b, column)
+            out[(dims(b.series), b.start, "rl")] += b.rate_limited_requests
+        return out
+
+    before = {unit: totals(model) for unit, model in levels.items()}
+    with connection.cursor() as cursor:
+        migration.split_account_series(cursor)
+
+    for unit, model in levels.items():
+        assert totals(model) == before[unit], unit
+        assert not model.objects.filter(series__account__isnull=False).exists(), unit
+    for s in Series.objects.filter(account__isnull=False).select_related("base"):
+        assert s.base.account_id is None and dims(s.base) == dims(s)
+        assert (s.base.service_tier, s.base.context_window) == (s.service_tier, s.context_window)
+    assert Series.objects.filter(account__isnull=True).count() == 3  # one per org and dims
+    got_days = {
+        (b.series_id, b.start): (b.requests, b.output_tokens, b.code_execution_ms)
+        for b in AccountDayBucket.objects.all()
+    }
+    assert got_days == {
+        (b.series_id, b.start): (b.requests, b.output_tokens, b.code_execution_ms) for b in old_days
+    }

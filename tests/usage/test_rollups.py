@@ -296,3 +296,50 @@ def test_rollup_command_with_workers_shares_batches_without_overlap(monkeypatch)
     assert_buckets_match_raw(org)
     with pytest.raises(CommandError, match="at least 1"):
         call_command("rollup", "--workers", "0")
+
+
+def test_account_series_count_under_their_base_and_by_themselves_in_account_days(org):
+    """After a rollup and after a rebuild, the minute, hour and day buckets hold base
+    (account-free) series only, each the sum of its account series and itself; the account
+    day buckets hold every series as logged, "no account" included."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from console.models import Account
+    from usage.models import DayBucket, HourBucket, MinuteBucket, Series
+
+    ada = Account.objects.create(org=org, external_id="u_ada", name="Ada")
+    bob = Account.objects.create(org=org, external_id="u_bob", name="Bob")
+    plain = series_for(org)
+    of_ada, of_bob = series_for(org, account=ada), series_for(org, account=bob)
+    assert of_ada.base == of_bob.base == plain
+    haiku_bob = series_for(org, model="claude-haiku-4-5-20251001", account=bob)
+    series = [plain, of_ada, of_bob, haiku_bob]
+    rows = [
+        raw(s, T0 + dt.timedelta(minutes=7 * n, seconds=n), output_tokens=10 * n + i,
+            uncached_input_tokens=i, status_code=429 if n % 5 == 0 else 200)
+        for i, s in enumerate(series)
+        for n in range(30)
+    ]  # fmt: skip
+    # Without accounts, the base minutes are the minutes as read: no regrouping by base.
+    store_batch(org, [r for r in rows if r.series == plain])
+    with CaptureQueriesContext(connection) as queries:
+        rollups.rollup_pending(org_id=org.id)
+    assert not any("COALESCE(s.base_id" in q["sql"] for q in queries.captured_queries)
+    store_batch(org, [r for r in rows if r.series != plain])
+    rollups.rollup_pending(org_id=org.id)
+
+    def check():
+        rows_now = raw_rows_of(org)
+        assert len(rows_now) == len(rows)
+        assert_buckets_match_raw(org, rows_now)
+        for model in (MinuteBucket, HourBucket, DayBucket):
+            used = set(model.objects.filter(org=org).values_list("series_id", flat=True))
+            assert used and not Series.objects.filter(id__in=used, account__isnull=False)
+        days = stored_buckets(org, "day", family="account")
+        assert days == expected_buckets(rows_now, "day", family="account")
+        assert {series_id for series_id, _ in days} == {s.id for s in series}
+
+    check()
+    rollups.rebuild_rollups(org.id, T0.date(), T0.date() + dt.timedelta(days=2))
+    check()

@@ -14,7 +14,16 @@ from console.models import Account
 from tests import factories
 from tests.usage.rawrows import raw, series_for, store_batch
 from usage import selectors
-from usage.models import DayBucket, HourBucket, MinuteBucket, RateLimit, Series
+from usage.models import (
+    AccountDayBucket,
+    DayBucket,
+    HourBucket,
+    MinuteBucket,
+    ModelDayBucket,
+    RateLimit,
+    RequestLog,
+    Series,
+)
 from usage.rollups import BUCKET_COLUMNS, COUNT_COLUMNS, rollup_pending
 from usage.selectors import Scope
 
@@ -44,9 +53,10 @@ def _random_row(rng, series, timestamp):
     )
 
 
-def build(org, windows, per_window=250, hot=(), seed=7):
+def build(org, windows, per_window=250, hot=(), seed=7, accounts=()):
     """Raw rows in several series over ``windows`` (UTC spans), plus ``hot`` hours full of
-    rows; stored as batches and rolled up. Returns the raw rows (with their series)."""
+    rows, each series also with each of ``accounts``; stored as batches and rolled up.
+    Returns the raw rows (with their series)."""
     rng = random.Random(seed)
     research = factories.make_workspace(org, "Research", "wrkspc_research")
     default = org.workspaces.get(is_default=True)
@@ -54,10 +64,13 @@ def build(org, windows, per_window=250, hot=(), seed=7):
     k2 = factories.make_api_key(org, default, "ci", "apikey_ci")
     combos = [(research, k1), (default, k2), (default, None), (research, None)]
     all_series = [
-        series_for(org, workspace=w, api_key=k, model=m, service_tier=tier, context_window=cw)
+        series_for(
+            org, workspace=w, api_key=k, model=m, service_tier=tier, context_window=cw, account=a
+        )
         for (w, k) in combos
         for m in MODELS
         for tier, cw in [("standard", "0-200k"), ("batch", "200k-1M"), ("priority", "0-200k")]
+        for a in (None, *accounts)
     ]
     rows = []
     spans = [(a, b, per_window) for a, b in windows] + [(h, h + timeslice.HOUR, 120) for h in hot]
@@ -99,6 +112,8 @@ def expected(rows, periods, zone, level, scope=None, group_by=()):
                 continue
             if scope.model_id is not None and s.model_id != scope.model_id:
                 continue
+            if scope.account_ids is not None and s.account_id not in scope.account_ids:
+                continue
         local = r.timestamp.astimezone(zone)
         if level == "month":
             key = local.date()
@@ -115,6 +130,7 @@ def expected(rows, periods, zone, level, scope=None, group_by=()):
                 "workspace": s.workspace_id,
                 "service_tier": s.service_tier,
                 "context_window": s.context_window,
+                "account": s.account_id,
             }[d]
             for d in group_by
         )
@@ -212,6 +228,79 @@ def test_other_group_bys_and_filters(org, group_by):
         assert got(result) == expected(rows, periods, zone, level, scope, group_by), scope
 
 
+@pytest.mark.parametrize("zone_name,month,day,hour_key", [CASES[0], CASES[1], CASES[3]])
+def test_reads_by_and_of_accounts_match_raw_rows(org, zone_name, month, day, hour_key):
+    """Grouped or filtered by account (day buckets of every series, raw rows of rolled-up
+    batches finer than a day) or not (base buckets): every view equals the raw rows, late
+    rows included, a batch still pending counted nowhere."""
+    zone = ZoneInfo(zone_name)
+    ada = Account.objects.create(org=org, external_id="u_ada", name="Ada")
+    bob = Account.objects.create(org=org, external_id="u_bob", name="Bob")
+    windows, hot = _windows_for(zone_name, month, day, hour_key)
+    rows, dims = build(org, windows, per_window=60, hot=hot, accounts=(ada, bob))
+    rng = random.Random(11)
+    accounted = [s for s in {r.series for r in rows} if s.account_id]
+    hour = timeslice.parse_hour(day, hour_key, zone)
+    # Late rows: earlier minutes than the buckets already hold, rolled up later.
+    late = [
+        _random_row(rng, rng.choice(accounted), hour.start + dt.timedelta(seconds=s))
+        for s in range(0, 3600, 97)
+    ]
+    store_batch(org, late)
+    rollup_pending()
+    pending = [_random_row(rng, s, hour.start + dt.timedelta(minutes=7)) for s in accounted]
+    store_batch(org, pending)  # not rolled up
+    rows += late
+    scopes = [
+        Scope(org.id),
+        Scope(org.id, account_ids=(ada.pk,)),
+        Scope(org.id, workspace_id=dims["research"].id, account_ids=(ada.pk, bob.pk)),
+        Scope(org.id, account_ids=()),
+    ]
+    group_bys = [(), ("account",), ("model", "account"), ("api_key",)]
+    for level, periods in [
+        timeslice.periods_for(zone, *month),
+        timeslice.periods_for(zone, *month, day=day),
+        timeslice.periods_for(zone, *month, day=day, hour=hour),
+    ]:
+        for scope in scopes:
+            for group_by in group_bys:
+                result = selectors.usage_by_period(scope, periods, group_by)
+                want = expected(rows, periods, zone, level, scope, group_by)
+                assert got(result) == want, (level, scope, group_by)
+        assert selectors.usage_by_period(Scope(org.id, account_ids=(ada.pk,)), periods)
+
+
+def test_account_reads_take_days_from_account_buckets_and_the_rest_from_raw_rows(org):
+    ada = Account.objects.create(org=org, external_id="u_ada", name="Ada")
+    build(org, [(u(2026, 10, 30), u(2026, 12, 2))], per_window=200, accounts=(ada,))
+    by_ada = Scope(org.id, account_ids=(ada.pk,))
+    tables = {
+        "base": DayBucket._meta.db_table,
+        "base minutes": MinuteBucket._meta.db_table,
+        "model": ModelDayBucket._meta.db_table,
+        "account": AccountDayBucket._meta.db_table,
+        "raw": RequestLog._meta.db_table,
+    }
+
+    def read(zone, scope, group_by):
+        _, periods = timeslice.periods_for(ZoneInfo(zone), 2026, 11)
+        with CaptureQueriesContext(connection) as ctx:
+            selectors.usage_by_period(scope, periods, group_by)
+        assert len(ctx.captured_queries) == 1 + PLANNER_SETTING
+        sql = ctx.captured_queries[-1]["sql"]
+        return {name for name, table in tables.items() if f"{table} " in sql}
+
+    assert read("UTC", Scope(org.id), ("model",)) == {"model"}
+    assert read("UTC", Scope(org.id), ("api_key",)) == {"base"}
+    assert read("UTC", Scope(org.id), ("account",)) == {"account"}
+    assert read("UTC", by_ada, ()) == {"account"}
+    # A month in +05:30 moves local midnights to UTC ones; the stretches between are hours
+    # and minutes, read from raw rows when by account.
+    assert read("Asia/Kolkata", by_ada, ("model",)) == {"account", "raw"}
+    assert read("Asia/Kolkata", Scope(org.id), ("model",)) == {"model", "base minutes"}
+
+
 def test_other_organisations_usage_is_never_counted(org, other_org):
     windows = [(u(2026, 11, 1), u(2026, 11, 3))]
     build(other_org, windows, seed=1)
@@ -292,8 +381,9 @@ def test_utc_month_reads_day_buckets_only(org):
             {"day", "hour", "minute"},
         ),
         (lambda org, dims: Scope(org.id, no_key=True), (), {"day", "hour", "minute"}),
-        (lambda org, dims: Scope(org.id, account_ids=()), (), {"day", "hour", "minute"}),
-        (lambda org, dims: Scope(org.id), ("account",), {"day", "hour", "minute"}),
+        # An account: its days from the account day buckets, the rest from raw rows.
+        (lambda org, dims: Scope(org.id, account_ids=()), (), {"accountday", "raw"}),
+        (lambda org, dims: Scope(org.id), ("account",), {"accountday", "raw"}),
     ],
 )
 def test_reads_without_key_or_account_use_the_model_buckets(org, scope_of, group_by, tables):
@@ -306,9 +396,9 @@ def test_reads_without_key_or_account_use_the_model_buckets(org, scope_of, group
     sql = ctx.captured_queries[-1]["sql"]
     read = {
         name
-        for name in ("minute", "hour", "day", "modelhour", "modelday")
+        for name in ("minute", "hour", "day", "modelhour", "modelday", "accountday")
         if f"usage_{name}bucket " in sql
-    }
+    } | ({"raw"} if "usage_requestlog " in sql else set())
     assert read == tables
 
 
@@ -334,18 +424,24 @@ def test_query_count_does_not_grow_with_rows_or_keys(org, zone_name, django_asse
     assert len(large) > len(small) + 100
 
 
-def test_rate_limit_use_peaks_per_model_and_hour(org):
+@pytest.mark.parametrize("by_account", [False, True])
+def test_rate_limit_use_peaks_per_model_and_hour(org, by_account):
+    """Of everyone (base minute buckets) or of one person (raw rows of their minutes)."""
     zone = ZoneInfo("Asia/Kolkata")
     day = dt.date(2026, 11, 2)
     _, hours = timeslice.periods_for(zone, 2026, 11, day=day)
-    rows, _ = build(org, [], hot=[hours[3].start, hours[10].start])
+    ada = Account.objects.create(org=org, external_id="u_ada", name="Ada")
+    rows, _ = build(org, [], hot=[hours[3].start, hours[10].start], accounts=(ada,))
     RateLimit.objects.create(
         org=org, model=factories.make_model(MODELS[0]), input_tokens_per_minute=40_000
     )
-    result = selectors.rate_limit_use(Scope(org.id), hours)
+    scope = Scope(org.id, account_ids=(ada.pk,)) if by_account else Scope(org.id)
+    result = selectors.rate_limit_use(scope, hours)
     # Independent: per model and local hour, the busiest minute, from raw rows.
     per_minute = defaultdict(Counter)
     for r in rows:
+        if by_account and r.series.account_id != ada.pk:
+            continue
         minute = r.timestamp.replace(second=0, microsecond=0)
         c = per_minute[(r.series.model.model_id, minute)]
         c["in"] += r.uncached_input_tokens + r.cache_write_5m_tokens + r.cache_write_1h_tokens

@@ -169,16 +169,29 @@ class Registry:
             wanted[resolved] = dims
         if not wanted:
             return
-        if connection.vendor == "postgresql":
-            found = self._upsert_series_postgres(list(wanted))
-        else:
-            found = self._upsert_series_orm(list(wanted))
+        # Bases first: an account series points at the account-free series of its other
+        # dimensions, under which the minute, hour and day buckets count its usage.
+        bases = {(*resolved[:5], None): None for resolved in wanted}
+        found = list(self._upsert_series(list(bases), {}))
+        base_ids = {tuple(resolved): pk for pk, *resolved in found}
+        with_account = [resolved for resolved in wanted if resolved[5] is not None]
+        if with_account:
+            found += self._upsert_series(with_account, base_ids)
         for pk, *resolved in found:
             dims = wanted.get(tuple(resolved))
             if dims is not None:
                 self.series[dims] = pk
 
-    def _upsert_series_orm(self, wanted: list[tuple]) -> list[tuple]:
+    def _upsert_series(self, wanted: list[tuple], base_ids: dict) -> list[tuple]:
+        """Create the series of ``wanted`` dimensions that do not exist yet (those with an
+        account pointing at their base, whose id ``base_ids`` maps their account-free
+        dimensions to); return (pk, *dimensions) of each."""
+        bases = [base_ids[(*resolved[:5], None)] if resolved[5] else None for resolved in wanted]
+        if connection.vendor == "postgresql":
+            return self._upsert_series_postgres(wanted, bases)
+        return self._upsert_series_orm(wanted, bases)
+
+    def _upsert_series_orm(self, wanted: list[tuple], bases: list) -> list[tuple]:
         Series.objects.bulk_create(
             [
                 Series(
@@ -189,12 +202,13 @@ class Registry:
                     service_tier=t,
                     context_window=c,
                     account_id=a,
+                    base_id=base,
                 )
-                for (w, k, m, t, c, a) in wanted
+                for (w, k, m, t, c, a), base in zip(wanted, bases, strict=True)
             ],
             ignore_conflicts=True,
         )
-        return Series.objects.filter(
+        found = Series.objects.filter(
             org=self.org,
             workspace_id__in={w for w, *_ in wanted},
             model_id__in={m for _, _, m, *_ in wanted},
@@ -207,8 +221,10 @@ class Registry:
             "context_window",
             "account_id",
         )
+        wanted_set = set(wanted)
+        return [row for row in found if tuple(row[1:]) in wanted_set]
 
-    def _upsert_series_postgres(self, wanted: list[tuple]) -> list[tuple]:
+    def _upsert_series_postgres(self, wanted: list[tuple], bases: list) -> list[tuple]:
         columns = [list(column) for column in zip(*wanted, strict=True)]
         wanted_sql = (
             "unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::text[],"
@@ -219,9 +235,12 @@ class Registry:
             cursor.execute(
                 "INSERT INTO usage_series"
                 " (org_id, workspace_id, api_key_id, model_id, service_tier, context_window,"
-                " account_id)"
-                f" SELECT %s, u.* FROM {wanted_sql} ON CONFLICT DO NOTHING",
-                [self.org.pk, *columns],
+                " account_id, base_id)"
+                " SELECT %s, u.* FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[],"
+                " %s::text[], %s::text[], %s::bigint[], %s::bigint[])"
+                " AS u(workspace_id, api_key_id, model_id, service_tier, context_window,"
+                " account_id, base_id) ON CONFLICT DO NOTHING",
+                [self.org.pk, *columns, bases],
             )
             cursor.execute(
                 "SELECT s.id, s.workspace_id, s.api_key_id, s.model_id, s.service_tier,"

@@ -69,6 +69,26 @@ def test_accounts_are_registered_on_first_sight_with_the_first_name(org):
     ) == [None, "user_1", "user_2"]
 
 
+def test_an_account_series_gets_its_base_first_even_within_one_chunk(org):
+    """The minute, hour and day buckets count an account series under its base (the same
+    dimensions without the account), created with it; a series without one is its own."""
+    run(
+        org,
+        rec(account_id="user_1", api_key_id="k1"),
+        rec(account_id="user_2", api_key_id="k1"),
+        rec(account_id="user_1", model="claude-opus-4-1-20250805"),
+    )
+    run(org, rec(account_id="user_3", api_key_id="k1"), rec(api_key_id="k1"))
+    by_account = Series.objects.filter(org=org, account__isnull=False).select_related("base")
+    assert by_account.count() == 4
+    for s in by_account:
+        assert s.base.account_id is None and s.base.base_id is None
+        dims = ("workspace_id", "api_key_id", "model_id", "service_tier", "context_window")
+        assert [getattr(s.base, d) for d in dims] == [getattr(s, d) for d in dims]
+    # One base per distinct account-free dimensions, shared; the plain record used it.
+    assert Series.objects.filter(org=org, account__isnull=True).count() == 2
+
+
 def test_an_accounts_email_comes_from_its_name_or_else_its_id(org):
     run(
         org,

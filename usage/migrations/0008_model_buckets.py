@@ -15,7 +15,7 @@ DIMS = ["workspace_id", "model_id", "service_tier", "context_window"]
 
 def fill_model_buckets(apps, schema_editor):
     """The model buckets of the usage already rolled up: the series buckets' hours and days
-    added up over API key and account."""
+    (base series only, since 0007) added up over API key."""
     dims = ", ".join(f"s.{d}" for d in DIMS)
     sums = ", ".join(f"SUM(b.{c})" for c in COUNTERS)
     for source, target in (
@@ -33,7 +33,7 @@ def fill_model_buckets(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("console", "0002_account"),
-        ("usage", "0005_series_account"),
+        ("usage", "0007_split_account_series"),
     ]
 
     operations = [
