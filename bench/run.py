@@ -287,16 +287,22 @@ def step_rollup(env, conn, table: Table, rows: int):
     conn.execute("DROP TABLE bench_ref")
     conn.commit()
     target = 60 * rows / FULL_ROWS
-    series, accounts = conn.execute(
-        "SELECT count(*), count(DISTINCT account_id) FROM usage_series "
-        "WHERE id IN (SELECT DISTINCT series_id FROM usage_daybucket)"
+    series, accounts, account_series, model_days, days = conn.execute(
+        "SELECT (SELECT count(DISTINCT series_id) FROM usage_daybucket), "
+        "(SELECT count(DISTINCT account_id) FROM usage_series), "
+        "(SELECT count(DISTINCT series_id) FROM usage_accountdaybucket), "
+        "(SELECT count(*) FROM usage_modeldaybucket), (SELECT count(*) FROM usage_daybucket)"
     ).fetchone()
     conn.commit()
-    print(f"The bucket tables hold {series:,} series ({accounts:,} accounts).", flush=True)
+    print(
+        f"The base buckets hold {series:,} series, the account day buckets {account_series:,} "
+        f"({accounts:,} accounts); {days:,} base and {model_days:,} model day rows.",
+        flush=True,
+    )
     table.add(
-        f"series in the bucket tables ({ACCOUNTS:,} accounts)",
-        f"{series:,}",
-        f"{accounts:,} accounts",
+        f"series: base buckets / account day buckets ({ACCOUNTS:,} accounts)",
+        f"{series:,} / {account_series:,}",
+        f"day rows: {days:,} base, {model_days:,} model",
         "",
         "",
         "",
