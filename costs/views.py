@@ -207,6 +207,7 @@ def cost_page(request):
         token_type_labels=TOKEN_TYPE_LABELS,
         month_url=report_url("costs:page", month_params),
         export_url=report_url("costs:export", selected),
+        focus_url=report_url("spend:focus", month_params),
         save_zone_next=report_url("costs:page", selected),
         month_value=selected["month"],
         group_label=GROUPS[data["group_by"]],

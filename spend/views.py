@@ -3,20 +3,23 @@
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
-from django.http import HttpResponse, QueryDict
+from django.http import HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.access import role_required, scoped
+from accounts.access import reports_required, role_required, scoped
 from accounts.models import Role
 from adminapi.gate import admin_api  # the Admin API's key auth, rate limit and error shape
 from console import exports
+from console.filters import filter_form
 from console.models import ApiKey, Workspace
 from console.services import record_audit
-from spend import chargeback, selectors, services
+from costs.forms import CostFilterForm
+from spend import chargeback, focus, selectors, services
 from spend.forms import ChargebackForm, EndpointForm, LimitForm
 from spend.models import Limit
+from usage.selectors import Scope
 
 spend_required = role_required(Role.ADMIN, Role.BILLING)
 
@@ -126,6 +129,30 @@ def chargeback_report(request):
         return response
     context = {"form": form, "table": table, "query": params.urlencode()}
     return render(request, "spend/chargeback.html", context)
+
+
+@require_GET
+@reports_required
+def focus_export(request):
+    """The Cost page's month (in UTC) as a FinOps FOCUS CSV, for the roles that see costs.
+
+    Takes the Cost page's query string; the zone, day, grouping and order are not used, since
+    FOCUS rows are UTC days of one billing month."""
+    form = filter_form(CostFilterForm, request)
+    if not form.is_valid():
+        errors = "; ".join(f"{field}: {' '.join(e)}" for field, e in form.errors.items())
+        return HttpResponseBadRequest(errors, content_type="text/plain; charset=utf-8")
+    data = form.cleaned_data
+    year, month = data["month"]
+    scope = Scope(
+        org_id=request.org.id,
+        workspace_id=data["workspace"].pk if data["workspace"] else None,
+        model_id=data["model"].pk if data["model"] else None,
+        account_ids=(data["account"].pk,) if data["account"] else None,
+    )
+    rows = focus.csv_rows(request.org, year=year, month=month, scope=scope)
+    name = exports.filename("focus", request.org.slug, f"{year}-{month:02d}", "UTC")
+    return exports.response(rows, name)
 
 
 def _this_month(request):
