@@ -10,7 +10,7 @@ from console.filters import time_zones
 from console.models import ApiKey, Workspace
 from console.timeslice import YEARS
 from spend import chargeback, services
-from spend.models import MAX_PERCENT, MIN_PERCENT, Limit, WebhookEndpoint
+from spend.models import MAX_PERCENT, MIN_PERCENT, Limit, Threshold, WebhookEndpoint
 
 MAX_AMOUNT = Decimal("1e17")
 
@@ -93,6 +93,32 @@ class LimitForm(forms.Form):
         if amount is not None and unit == Limit.Unit.TOKENS and amount != amount.to_integral():
             self.add_error("amount", "A token limit is a whole number of tokens.")
         return data
+
+    @staticmethod
+    def initial_of(limit: Limit) -> dict:
+        """The form's fields as the limit has them now (for its edit page)."""
+        thresholds = list(limit.thresholds.all())
+        spend = [t for t in thresholds if t.kind == Threshold.Kind.SPEND]
+        emails = sorted({e for t in thresholds for e in t.emails})
+        endpoints = {e.pk for t in thresholds for e in t.endpoints.all()}
+        if limit.api_key_id:
+            scope = f"api_key:{limit.api_key_id}"
+        elif limit.workspace_id:
+            scope = f"workspace:{limit.workspace_id}"
+        else:
+            scope = "org"
+        return {
+            "name": limit.name,
+            "scope": scope,
+            "unit": limit.unit,
+            "amount": format(limit.amount.normalize(), "f"),
+            "period": limit.period,
+            "time_zone": limit.time_zone,
+            "thresholds": ", ".join(str(t.percent) for t in spend),
+            "forecast": len(spend) < len(thresholds),
+            "emails": "\n".join(emails),
+            "endpoints": sorted(endpoints),
+        }
 
     def limit_fields(self) -> dict:
         data = self.cleaned_data

@@ -113,6 +113,10 @@ class Threshold(models.Model):
     )
     emails = models.JSONField(default=list, blank=True)
     endpoints = models.ManyToManyField(WebhookEndpoint, blank=True, related_name="+")
+    # Raised by an edit after which the threshold is no longer reached in the current period
+    # (a raised limit): the alert of the earlier arming stays, and reaching the threshold
+    # again in the same period is a new alert (``spend.services.update_limit``).
+    arming = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["kind", "percent"]
@@ -136,16 +140,23 @@ class Alert(models.Model):
     threshold = models.ForeignKey(Threshold, on_delete=models.CASCADE, related_name="alerts")
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()
+    # The threshold's arming this alert belongs to: one alert per arming and period.
+    arming = models.PositiveIntegerField(default=0)
     spend = models.DecimalField(max_digits=30, decimal_places=12)
     # Found only after its period had ended (a late row, a rebuild): said so in the message.
     late = models.BooleanField(default=False)
+    # Recorded by an edit that moved the period (period or zone changed) while the threshold
+    # was already alerted and still reached: stands for that alert in the new period, so
+    # nothing is sent again; it has no deliveries.
+    carried = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["threshold", "period_start"], name="one_alert_per_threshold_period"
+                fields=["threshold", "period_start", "arming"],
+                name="one_alert_per_threshold_period",
             ),
         ]
 

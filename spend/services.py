@@ -24,6 +24,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from spend import selectors
@@ -60,6 +61,82 @@ def create_limit(
     return limit
 
 
+@transaction.atomic
+def update_limit(
+    limit: Limit,
+    *,
+    thresholds: list[int],
+    emails,
+    endpoints,
+    forecast: bool = False,
+    now: dt.datetime | None = None,
+    **fields,
+) -> Limit:
+    """Change a limit in place (name, scope, unit, amount, period, zone, thresholds and their
+    recipients) without sending again an alert already sent for the current period.
+
+    The rule, for each threshold kept by the edit (same kind and percentage) that had alerted
+    in the current period before the edit:
+
+    - still reached under the new settings: it stays alerted, nothing is sent. If the edit
+      moved the current period (another period or zone), a *carried* alert row with no
+      deliveries stands for it in the new period.
+    - no longer reached (a raised limit): it is re-armed (``arming`` + 1), so it alerts again
+      in this period only when the spend reaches it again.
+
+    A threshold the edit adds is new: it alerts when reached, already reached included.
+    Removed thresholds are deleted with their alerts; recipients apply from the next alert.
+    """
+    now = now or timezone.now()
+    limit = Limit.objects.select_for_update().get(pk=limit.pk)
+    before = selectors.window(limit, now)
+    alerted = {
+        (t.kind, t.percent)
+        for t in limit.thresholds.filter(
+            alerts__period_start=before.start, alerts__arming=F("arming")
+        )
+    }
+    fields.setdefault("workspace", None)
+    fields.setdefault("api_key", None)
+    for name, value in fields.items():
+        setattr(limit, name, value)
+    limit.save()
+
+    wanted = [(Threshold.Kind.SPEND, p) for p in thresholds]
+    if forecast:
+        wanted.append((Threshold.Kind.FORECAST, 100))
+    existing = {(t.kind, t.percent): t for t in limit.thresholds.all()}
+    Threshold.objects.filter(pk__in=[t.pk for k, t in existing.items() if k not in wanted]).delete()
+    kept = []
+    for kind, percent in wanted:
+        threshold = existing.get((kind, percent))
+        if threshold is None:
+            threshold = Threshold.objects.create(limit=limit, kind=kind, percent=percent)
+        elif (kind, percent) in alerted:
+            kept.append(threshold)
+        threshold.emails = list(emails)
+        threshold.save(update_fields=["emails"])
+        threshold.endpoints.set(endpoints)
+
+    after = selectors.window(limit, now)
+    if kept:
+        spent = selectors.spend(limit, after.start, after.end)
+        projected = selectors.projection(after, spent, now)
+    for threshold in kept:
+        value = projected if threshold.kind == Threshold.Kind.FORECAST else spent
+        if value is None or value * 100 < limit.amount * threshold.percent:
+            threshold.arming += 1
+            threshold.save(update_fields=["arming"])
+        elif after.start != before.start:
+            Alert.objects.get_or_create(
+                threshold=threshold,
+                period_start=after.start,
+                arming=threshold.arming,
+                defaults={"period_end": after.end, "spend": value, "carried": True},
+            )
+    return limit
+
+
 def create_endpoint(org, *, name: str, url: str, slack: bool) -> WebhookEndpoint:
     """A webhook endpoint with a fresh signing secret (the caller shows it once)."""
     return WebhookEndpoint.objects.create(
@@ -83,11 +160,16 @@ def evaluate(limit: Limit, now: dt.datetime) -> list[Alert]:
         return []
     current = selectors.window(limit, now)
     previous = selectors.previous_window(limit, current)
-    fired = set(
-        Alert.objects.filter(
+    # An alert of the current period counts for the threshold's current arming only (an edit
+    # that raised the limit re-arms it); any alert of the period before counts.
+    arming = {t.pk: t.arming for t in thresholds}
+    fired = {
+        (threshold_id, start)
+        for threshold_id, start, armed in Alert.objects.filter(
             threshold__in=thresholds, period_start__in=[previous.start, current.start]
-        ).values_list("threshold_id", "period_start")
-    )
+        ).values_list("threshold_id", "period_start", "arming")
+        if start != current.start or armed == arming[threshold_id]
+    }
     # The period before is re-read for late usage only if the limit already watched it: a
     # new limit says nothing about the periods before it existed.
     periods = [(previous, True), (current, False)]
@@ -121,6 +203,7 @@ def _fire(threshold: Threshold, period, spent, late: bool) -> Alert | None:
         alert, created = Alert.objects.get_or_create(
             threshold=threshold,
             period_start=period.start,
+            arming=threshold.arming,
             defaults={"period_end": period.end, "spend": spent, "late": late},
         )
         if not created:

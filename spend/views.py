@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.http import HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import reports_required, role_required, scoped
 from accounts.models import Role
@@ -24,6 +24,16 @@ from usage.selectors import Scope
 spend_required = role_required(Role.ADMIN, Role.BILLING)
 
 
+def _scope_options(org) -> list[tuple[str, str]]:
+    """(value, label) of every scope a limit can have, as LimitForm reads them."""
+    keys = ApiKey.objects.filter(org=org).select_related("workspace")
+    return [
+        ("org", "Whole organisation"),
+        *((f"workspace:{w.pk}", f"Workspace: {w.name}") for w in Workspace.objects.filter(org=org)),
+        *((f"api_key:{k.pk}", f"API key: {k.name} ({k.workspace.name})") for k in keys),
+    ]
+
+
 def _page(request, form=None, endpoint_form=None, secret=None, status=200):
     now = timezone.now()
     context = {
@@ -32,8 +42,7 @@ def _page(request, form=None, endpoint_form=None, secret=None, status=200):
         "endpoints": selectors.endpoints_of(request.org),
         "form": form or LimitForm(request.org, initial={"time_zone": request.user.time_zone}),
         "endpoint_form": endpoint_form or EndpointForm(),
-        "workspaces": Workspace.objects.filter(org=request.org),
-        "api_keys": ApiKey.objects.filter(org=request.org).select_related("workspace"),
+        "scope_options": _scope_options(request.org),
         "secret": secret,
     }
     return render(request, "spend/page.html", context, status=status)
@@ -73,8 +82,69 @@ def create_limit(request):
     return redirect("spend:page")
 
 
+def _limit_of(org, pk):
+    return Limit.objects.filter(org=org, pk=pk).first()
+
+
+def _audited(limit: Limit) -> dict:
+    """What the audit log records of a limit before and after an edit."""
+    return {
+        "scope": limit.scope_label,
+        "unit": limit.unit,
+        "amount": _text(limit.amount),
+        "period": limit.period,
+        "time_zone": limit.time_zone,
+        "thresholds": [
+            {"kind": t.kind, "percent": t.percent, "emails": t.emails,
+             "endpoints": sorted(e.name for e in t.endpoints.all())}
+            for t in limit.thresholds.all()
+        ],
+    }  # fmt: skip
+
+
+@require_http_methods(["GET", "POST"])
+@scoped(_limit_of)
+@spend_required
+def edit_limit(request, limit):
+    """A limit's edit page, and its saving: alerts already sent this period stay sent."""
+    if request.method == "POST":
+        form = LimitForm(request.org, request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            before = _audited(limit)
+            limit = services.update_limit(
+                limit,
+                thresholds=data["thresholds"],
+                emails=data["emails"],
+                endpoints=data["endpoints"],
+                forecast=data["forecast"],
+                **form.limit_fields(),
+            )
+            record_audit(
+                request.org,
+                request.user,
+                "spend_limit.update",
+                limit.name,
+                before=before,
+                after=_audited(limit),
+            )
+            messages.success(request, f"Limit {limit.name} saved.")
+            return redirect("spend:page")
+        status = 400
+    else:
+        form = LimitForm(request.org, initial=LimitForm.initial_of(limit))
+        status = 200
+    context = {
+        "limit": limit,
+        "form": form,
+        "endpoints": selectors.endpoints_of(request.org),
+        "scope_options": _scope_options(request.org),
+    }
+    return render(request, "spend/edit.html", context, status=status)
+
+
 @require_POST
-@scoped(lambda org, pk: Limit.objects.filter(org=org, pk=pk).first())
+@scoped(_limit_of)
 @spend_required
 def delete_limit(request, limit):
     record_audit(request.org, request.user, "spend_limit.delete", limit.name)
