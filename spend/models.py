@@ -5,9 +5,8 @@ Once per period is a database fact, not a worker's memory: an ``Alert`` row is u
 the insert that created it enqueues deliveries. Two workers, a restarted worker, late rows
 or a rollup rebuild can evaluate the same period again; they find the row and send nothing.
 
-A limit's scope is a set of nullable foreign keys, none meaning the whole organisation. An
-account (person) scope, once ``console.Account`` exists, is one more nullable FK here, one
-more term in ``scope`` and in the single-scope check constraint.
+A limit's scope is a set of nullable foreign keys (workspace, API key, account: the person
+behind requests), at most one set, none meaning the whole organisation.
 """
 
 import uuid
@@ -18,7 +17,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from console.models import ApiKey, Organization, Workspace
+from console.models import Account, ApiKey, Organization, Workspace
 
 MIN_PERCENT, MAX_PERCENT = 1, 1000
 
@@ -43,6 +42,10 @@ class Limit(models.Model):
     api_key = models.ForeignKey(
         ApiKey, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
+    # A person (or service account): its usage in every workspace and through every key.
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     unit = models.CharField(max_length=8, choices=Unit.choices)
     # USD to the micro-dollar, or whole tokens (the form refuses a fraction of a token).
     amount = models.DecimalField(max_digits=24, decimal_places=6)
@@ -59,7 +62,9 @@ class Limit(models.Model):
         ordering = ["name", "id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(workspace__isnull=True) | Q(api_key__isnull=True),
+                condition=Q(workspace__isnull=True, api_key__isnull=True)
+                | Q(workspace__isnull=True, account__isnull=True)
+                | Q(api_key__isnull=True, account__isnull=True),
                 name="spend_limit_one_scope",
             ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="spend_limit_positive"),
@@ -70,6 +75,8 @@ class Limit(models.Model):
 
     @property
     def scope_label(self) -> str:
+        if self.account_id:
+            return f"User {self.account.label}"
         if self.api_key_id:
             return f"API key {self.api_key.name}"
         if self.workspace_id:

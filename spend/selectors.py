@@ -49,7 +49,13 @@ def previous_window(limit: Limit, current: Window) -> Window:
 
 
 def scope_of(limit: Limit) -> Scope:
-    return Scope(org_id=limit.org_id, workspace_id=limit.workspace_id, api_key_id=limit.api_key_id)
+    """The usage a limit counts: its organisation's, narrowed to its workspace, key or account."""
+    return Scope(
+        org_id=limit.org_id,
+        workspace_id=limit.workspace_id,
+        api_key_id=limit.api_key_id,
+        account_ids=(limit.account_id,) if limit.account_id else None,
+    )
 
 
 def spend(limit: Limit, start: dt.datetime, end: dt.datetime) -> Decimal:
@@ -87,7 +93,7 @@ def limits_of(org) -> list[Limit]:
     """The organisation's limits with scope, thresholds and their endpoints (3 queries)."""
     return list(
         Limit.objects.filter(org=org)
-        .select_related("workspace", "api_key")
+        .select_related("workspace", "api_key", "account")
         .prefetch_related(
             Prefetch(
                 "thresholds",

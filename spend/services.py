@@ -98,6 +98,7 @@ def update_limit(
     }
     fields.setdefault("workspace", None)
     fields.setdefault("api_key", None)
+    fields.setdefault("account", None)
     for name, value in fields.items():
         setattr(limit, name, value)
     limit.save()
@@ -147,9 +148,9 @@ def create_endpoint(org, *, name: str, url: str, slack: bool) -> WebhookEndpoint
 def evaluate_all(now: dt.datetime | None = None) -> int:
     """Evaluate every limit; returns how many alerts this run created."""
     now = now or timezone.now()
-    limits = Limit.objects.select_related("org", "workspace", "api_key").prefetch_related(
-        "thresholds__endpoints"
-    )
+    limits = Limit.objects.select_related(
+        "org", "workspace", "api_key", "account"
+    ).prefetch_related("thresholds__endpoints")
     return sum(len(evaluate(limit, now)) for limit in limits)
 
 

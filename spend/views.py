@@ -13,7 +13,7 @@ from accounts.models import Role
 from adminapi.gate import admin_api  # the Admin API's key auth, rate limit and error shape
 from console import exports
 from console.filters import filter_form
-from console.models import ApiKey, Workspace
+from console.models import Account, ApiKey, Workspace
 from console.services import record_audit
 from costs.forms import CostFilterForm
 from spend import chargeback, focus, selectors, services
@@ -31,6 +31,7 @@ def _scope_options(org) -> list[tuple[str, str]]:
         ("org", "Whole organisation"),
         *((f"workspace:{w.pk}", f"Workspace: {w.name}") for w in Workspace.objects.filter(org=org)),
         *((f"api_key:{k.pk}", f"API key: {k.name} ({k.workspace.name})") for k in keys),
+        *((f"account:{a.pk}", f"User: {a.label}") for a in Account.objects.filter(org=org)),
     ]
 
 
@@ -251,6 +252,7 @@ def limits_api(request, org, query):
                 "scope": {
                     "workspace_id": limit.workspace.external_id if limit.workspace else None,
                     "api_key_id": limit.api_key.external_id if limit.api_key else None,
+                    "account_id": limit.account.external_id if limit.account else None,
                 },
                 "unit": limit.unit,
                 "amount": _text(limit.amount),
