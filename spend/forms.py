@@ -93,9 +93,19 @@ class LimitForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        amount, unit = data.get("amount"), data.get("unit")
+        amount, unit, period = data.get("amount"), data.get("unit"), data.get("period")
         if amount is not None and unit == Limit.Unit.TOKENS and amount != amount.to_integral():
             self.add_error("amount", "A token limit is a whole number of tokens.")
+        # A rate-limited alert watches each hour; spend and tokens add up over longer periods.
+        if unit == Limit.Unit.RATE_LIMITED:
+            if period and period != Limit.Period.HOUR:
+                self.add_error("period", "A rate-limited share is watched per hour.")
+            if amount is not None and amount > 100:
+                self.add_error("amount", "A share of requests is at most 100%.")
+            if data.get("forecast"):
+                self.add_error("forecast", "A rate-limited share has no forecast.")
+        elif unit and period == Limit.Period.HOUR:
+            self.add_error("period", "A spend limit is per day, week or calendar month.")
         return data
 
     @staticmethod

@@ -23,13 +23,17 @@ MIN_PERCENT, MAX_PERCENT = 1, 1000
 
 
 class Limit(models.Model):
-    """A spend (USD) or token limit per day, week or calendar month, in a chosen zone."""
+    """A spend (USD) or token limit per day, week or calendar month, in a chosen zone; or a
+    level of the share of rate-limited requests in an hour (unit ``rate_limited``: ``amount``
+    is the level in percent of the hour's requests, the period is always an hour)."""
 
     class Unit(models.TextChoices):
         USD = "usd", "USD"
         TOKENS = "tokens", "Tokens"
+        RATE_LIMITED = "rate_limited", "Rate-limited share of requests (%)"
 
     class Period(models.TextChoices):
+        HOUR = "hour", "Hour (rate-limited share only)"
         DAY = "day", "Day"
         WEEK = "week", "Week (Monday to Sunday)"
         MONTH = "month", "Calendar month"
@@ -46,7 +50,7 @@ class Limit(models.Model):
     account = models.ForeignKey(
         Account, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
-    unit = models.CharField(max_length=8, choices=Unit.choices)
+    unit = models.CharField(max_length=16, choices=Unit.choices)
     # USD to the micro-dollar, or whole tokens (the form refuses a fraction of a token).
     amount = models.DecimalField(max_digits=24, decimal_places=6)
     period = models.CharField(max_length=8, choices=Period.choices)

@@ -37,6 +37,7 @@ EVENT_TYPES = {
     Threshold.Kind.SPEND: "spend.threshold_reached",
     Threshold.Kind.FORECAST: "spend.forecast_reached",
 }
+RATE_LIMITED_EVENT = "spend.rate_limited_share_reached"
 
 
 class DeliveryError(Exception):
@@ -234,6 +235,13 @@ def message(alert: Alert) -> str:
     limit = alert.threshold.limit
     zone = limit.time_zone
     start = alert.period_start.astimezone(selectors.ZoneInfo(zone))
+    if limit.unit == Limit.Unit.RATE_LIMITED:
+        text = (
+            f"{limit.name} ({limit.scope_label}): {_amount(alert.spend, limit)}% of requests "
+            f"were rate-limited in the hour from {start:%Y-%m-%d %H:%M} {zone}, "
+            f"{alert.threshold.percent}% of the alert level of {_amount(limit.amount, limit)}%."
+        )
+        return "LATE ALERT (found after the hour ended): " + text if alert.late else text
     unit = "USD" if limit.unit == Limit.Unit.USD else "tokens"
     if alert.threshold.kind == Threshold.Kind.FORECAST:
         return (
@@ -266,8 +274,9 @@ def payload(delivery: Delivery) -> dict:
     if delivery.endpoint.slack:
         return {"text": text}
     limit = alert.threshold.limit
+    rate_limited = limit.unit == Limit.Unit.RATE_LIMITED
     return {
-        "type": EVENT_TYPES[alert.threshold.kind],
+        "type": RATE_LIMITED_EVENT if rate_limited else EVENT_TYPES[alert.threshold.kind],
         "idempotency_id": str(delivery.idempotency_id),
         "alert_id": alert.pk,
         "late": alert.late,
