@@ -315,3 +315,10 @@ def test_the_validator_fails_an_export_without_a_mandatory_column(
     call_command("export_focus", "acme", "2026-11", "--output", str(path))
     statuses, status = _validate(validator, path, tmp_path, drop=column)
     assert statuses[f"{column}_Required"] == status.FAILED
+
+
+def test_query_count_is_pinned(org, month, django_assert_num_queries):
+    # The workspaces and the price book (3), then price_periods grouped by workspace (10),
+    # and again for each of the two workspaces that share the name Research (2 x 10).
+    with django_assert_num_queries(33):
+        _export(org)
