@@ -342,7 +342,10 @@ def deliver(delivery_id: int) -> None:
         delivery = (
             Delivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related(
-                "endpoint", "alert__threshold__limit__workspace", "alert__threshold__limit__api_key"
+                "endpoint",
+                "alert__threshold__limit__workspace",
+                "alert__threshold__limit__api_key",
+                "alert__threshold__limit__account",
             )
             .filter(pk=delivery_id)
             .first()
