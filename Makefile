@@ -13,6 +13,17 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 
+# The FOCUS validator (test-only) in an environment of its own: its pins (pandas < 3,
+# numpy < 2) would otherwise downgrade the project's.
+FOCUS_VENV := .venv-focus
+# pandera 0.17 (its pin) imports multimethod.overload, which multimethod 2 removed.
+FOCUS_VALIDATOR := focus-validator==1.0.0 "multimethod<2"
+
+$(FOCUS_VENV)/.installed:
+	test -x $(FOCUS_VENV)/bin/python || $(PYTHON) -m venv $(FOCUS_VENV)
+	$(FOCUS_VENV)/bin/python -m pip install --quiet $(FOCUS_VALIDATOR)
+	touch $@
+
 install: $(VENV)/.installed
 
 run: install
@@ -21,7 +32,7 @@ run: install
 	$(BIN)/python manage.py seed_demo --if-empty
 	$(BIN)/python manage.py runserver 127.0.0.1:8000
 
-test: install
+test: install $(FOCUS_VENV)/.installed
 	$(BIN)/ruff check --quiet .
 	$(BIN)/ruff format --check --quiet .
 	$(BIN)/python manage.py makemigrations --check --dry-run

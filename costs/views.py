@@ -1,6 +1,7 @@
 from html import escape
 
 from django.contrib import messages
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
 from django.utils.http import urlencode
@@ -11,7 +12,7 @@ from accounts.access import reports_required, role_required
 from accounts.models import Role
 from console import charts, exports
 from console.filters import filter_form, report_url, wants_partial
-from costs import breakdown, export, services
+from costs import breakdown, excel, export, services
 from costs.families import price_families
 from costs.forms import (
     CostFilterForm,
@@ -208,6 +209,8 @@ def cost_page(request):
         token_type_labels=TOKEN_TYPE_LABELS,
         month_url=report_url("costs:page", month_params),
         export_url=report_url("costs:export", selected),
+        focus_url=report_url("spend:focus", month_params),
+        excel_url=report_url("costs:excel", selected),
         save_zone_next=report_url("costs:page", selected),
         month_value=selected["month"],
         group_label=GROUPS[data["group_by"]],
@@ -232,6 +235,20 @@ def cost_export(request):
     data = form.cleaned_data
     report = _report(request.org, data, form.now)
     return exports.response(export.rows(report, data["zone"]), export.filename(request.org, form))
+
+
+@require_GET
+@reports_required
+def cost_excel(request):
+    """The Cost page's selection grouped every way, as one .xlsx workbook (costs/excel.py)."""
+    form = filter_form(CostFilterForm, request)
+    if not form.is_valid():
+        return _invalid(request, form)
+    content = excel.workbook(excel.views(request.org, form.cleaned_data, form.now))
+    response = HttpResponse(content, content_type=excel.CONTENT_TYPE)
+    name = export.filename(request.org, form).removesuffix(".csv") + ".xlsx"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 @require_GET

@@ -7,10 +7,10 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from console.filters import time_zones
-from console.models import ApiKey, Workspace
+from console.models import Account, ApiKey, Workspace
 from console.timeslice import YEARS
 from spend import chargeback, services
-from spend.models import MAX_PERCENT, MIN_PERCENT, Limit, WebhookEndpoint
+from spend.models import MAX_PERCENT, MIN_PERCENT, Limit, Threshold, WebhookEndpoint
 
 MAX_AMOUNT = Decimal("1e17")
 
@@ -19,7 +19,7 @@ class LimitForm(forms.Form):
     """A limit on the organisation, a workspace or an API key, with its thresholds."""
 
     name = forms.CharField(max_length=200, strip=True)
-    scope = forms.CharField(help_text='"org", "workspace:<id>" or "api_key:<id>"')
+    scope = forms.CharField(help_text='"org", "workspace:<id>", "api_key:<id>" or "account:<id>"')
     unit = forms.ChoiceField(choices=Limit.Unit.choices)
     # Read as text so that "1e3", "12.3456789" or "ten" get a message, not a silent rounding.
     amount = forms.CharField(max_length=40, strip=True)
@@ -44,10 +44,14 @@ class LimitForm(forms.Form):
         if value == "org":
             return {}
         kind, _, pk = value.partition(":")
-        model = {"workspace": Workspace, "api_key": ApiKey}.get(kind)
-        found = model.objects.filter(org=self.org, pk=pk).first() if pk.isdigit() else None
-        if model is None or found is None:
-            raise ValidationError("Choose the organisation, one of its workspaces or API keys.")
+        model = {"workspace": Workspace, "api_key": ApiKey, "account": Account}.get(kind)
+        found = None
+        if model is not None and pk.isdigit():
+            found = model.objects.filter(org=self.org, pk=pk).first()
+        if found is None:
+            raise ValidationError(
+                "Choose the organisation, one of its workspaces, API keys or users."
+            )
         return {kind: found}
 
     def clean_amount(self) -> Decimal:
@@ -89,10 +93,48 @@ class LimitForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        amount, unit = data.get("amount"), data.get("unit")
+        amount, unit, period = data.get("amount"), data.get("unit"), data.get("period")
         if amount is not None and unit == Limit.Unit.TOKENS and amount != amount.to_integral():
             self.add_error("amount", "A token limit is a whole number of tokens.")
+        # A rate-limited alert watches each hour; spend and tokens add up over longer periods.
+        if unit == Limit.Unit.RATE_LIMITED:
+            if period and period != Limit.Period.HOUR:
+                self.add_error("period", "A rate-limited share is watched per hour.")
+            if amount is not None and amount > 100:
+                self.add_error("amount", "A share of requests is at most 100%.")
+            if data.get("forecast"):
+                self.add_error("forecast", "A rate-limited share has no forecast.")
+        elif unit and period == Limit.Period.HOUR:
+            self.add_error("period", "A spend limit is per day, week or calendar month.")
         return data
+
+    @staticmethod
+    def initial_of(limit: Limit) -> dict:
+        """The form's fields as the limit has them now (for its edit page)."""
+        thresholds = list(limit.thresholds.all())
+        spend = [t for t in thresholds if t.kind == Threshold.Kind.SPEND]
+        emails = sorted({e for t in thresholds for e in t.emails})
+        endpoints = {e.pk for t in thresholds for e in t.endpoints.all()}
+        if limit.account_id:
+            scope = f"account:{limit.account_id}"
+        elif limit.api_key_id:
+            scope = f"api_key:{limit.api_key_id}"
+        elif limit.workspace_id:
+            scope = f"workspace:{limit.workspace_id}"
+        else:
+            scope = "org"
+        return {
+            "name": limit.name,
+            "scope": scope,
+            "unit": limit.unit,
+            "amount": format(limit.amount.normalize(), "f"),
+            "period": limit.period,
+            "time_zone": limit.time_zone,
+            "thresholds": ", ".join(str(t.percent) for t in spend),
+            "forecast": len(spend) < len(thresholds),
+            "emails": "\n".join(emails),
+            "endpoints": sorted(endpoints),
+        }
 
     def limit_fields(self) -> dict:
         data = self.cleaned_data

@@ -5,9 +5,8 @@ Once per period is a database fact, not a worker's memory: an ``Alert`` row is u
 the insert that created it enqueues deliveries. Two workers, a restarted worker, late rows
 or a rollup rebuild can evaluate the same period again; they find the row and send nothing.
 
-A limit's scope is a set of nullable foreign keys, none meaning the whole organisation. An
-account (person) scope, once ``console.Account`` exists, is one more nullable FK here, one
-more term in ``scope`` and in the single-scope check constraint.
+A limit's scope is a set of nullable foreign keys (workspace, API key, account: the person
+behind requests), at most one set, none meaning the whole organisation.
 """
 
 import uuid
@@ -18,19 +17,23 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from console.models import ApiKey, Organization, Workspace
+from console.models import Account, ApiKey, Organization, Workspace
 
 MIN_PERCENT, MAX_PERCENT = 1, 1000
 
 
 class Limit(models.Model):
-    """A spend (USD) or token limit per day, week or calendar month, in a chosen zone."""
+    """A spend (USD) or token limit per day, week or calendar month, in a chosen zone; or a
+    level of the share of rate-limited requests in an hour (unit ``rate_limited``: ``amount``
+    is the level in percent of the hour's requests, the period is always an hour)."""
 
     class Unit(models.TextChoices):
         USD = "usd", "USD"
         TOKENS = "tokens", "Tokens"
+        RATE_LIMITED = "rate_limited", "Rate-limited share of requests (%)"
 
     class Period(models.TextChoices):
+        HOUR = "hour", "Hour (rate-limited share only)"
         DAY = "day", "Day"
         WEEK = "week", "Week (Monday to Sunday)"
         MONTH = "month", "Calendar month"
@@ -43,7 +46,11 @@ class Limit(models.Model):
     api_key = models.ForeignKey(
         ApiKey, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
-    unit = models.CharField(max_length=8, choices=Unit.choices)
+    # A person (or service account): its usage in every workspace and through every key.
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    unit = models.CharField(max_length=16, choices=Unit.choices)
     # USD to the micro-dollar, or whole tokens (the form refuses a fraction of a token).
     amount = models.DecimalField(max_digits=24, decimal_places=6)
     period = models.CharField(max_length=8, choices=Period.choices)
@@ -59,7 +66,9 @@ class Limit(models.Model):
         ordering = ["name", "id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(workspace__isnull=True) | Q(api_key__isnull=True),
+                condition=Q(workspace__isnull=True, api_key__isnull=True)
+                | Q(workspace__isnull=True, account__isnull=True)
+                | Q(api_key__isnull=True, account__isnull=True),
                 name="spend_limit_one_scope",
             ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="spend_limit_positive"),
@@ -70,6 +79,8 @@ class Limit(models.Model):
 
     @property
     def scope_label(self) -> str:
+        if self.account_id:
+            return f"User {self.account.label}"
         if self.api_key_id:
             return f"API key {self.api_key.name}"
         if self.workspace_id:
@@ -113,6 +124,10 @@ class Threshold(models.Model):
     )
     emails = models.JSONField(default=list, blank=True)
     endpoints = models.ManyToManyField(WebhookEndpoint, blank=True, related_name="+")
+    # Raised by an edit after which the threshold is no longer reached in the current period
+    # (a raised limit): the alert of the earlier arming stays, and reaching the threshold
+    # again in the same period is a new alert (``spend.services.update_limit``).
+    arming = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["kind", "percent"]
@@ -136,16 +151,23 @@ class Alert(models.Model):
     threshold = models.ForeignKey(Threshold, on_delete=models.CASCADE, related_name="alerts")
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()
+    # The threshold's arming this alert belongs to: one alert per arming and period.
+    arming = models.PositiveIntegerField(default=0)
     spend = models.DecimalField(max_digits=30, decimal_places=12)
     # Found only after its period had ended (a late row, a rebuild): said so in the message.
     late = models.BooleanField(default=False)
+    # Recorded by an edit that moved the period (period or zone changed) while the threshold
+    # was already alerted and still reached: stands for that alert in the new period, so
+    # nothing is sent again; it has no deliveries.
+    carried = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["threshold", "period_start"], name="one_alert_per_threshold_period"
+                fields=["threshold", "period_start", "arming"],
+                name="one_alert_per_threshold_period",
             ),
         ]
 

@@ -30,6 +30,12 @@ class Window:
 def window(limit: Limit, at: dt.datetime) -> Window:
     """The limit's period holding the instant ``at``, bounded by local midnights."""
     zone = ZoneInfo(limit.time_zone)
+    if limit.period == Limit.Period.HOUR:
+        # The local clock's hour (in +05:30 it starts at half past in UTC); the fold of a
+        # repeated hour is kept, so both 01:00s of a fall-back night are hours of their own.
+        hour = at.astimezone(zone).replace(minute=0, second=0, microsecond=0)
+        start = hour.astimezone(dt.UTC)
+        return Window(start, start + dt.timedelta(hours=1), f"{hour:%Y-%m-%d %H:00}")
     local = at.astimezone(zone).date()
     if limit.period == Limit.Period.MONTH:
         start, end = timeslice.month_bounds(local.year, local.month, zone)
@@ -49,12 +55,21 @@ def previous_window(limit: Limit, current: Window) -> Window:
 
 
 def scope_of(limit: Limit) -> Scope:
-    return Scope(org_id=limit.org_id, workspace_id=limit.workspace_id, api_key_id=limit.api_key_id)
+    """The usage a limit counts: its organisation's, narrowed to its workspace, key or account."""
+    return Scope(
+        org_id=limit.org_id,
+        workspace_id=limit.workspace_id,
+        api_key_id=limit.api_key_id,
+        account_ids=(limit.account_id,) if limit.account_id else None,
+    )
 
 
 def spend(limit: Limit, start: dt.datetime, end: dt.datetime) -> Decimal:
-    """Exact spend of the limit's scope in ``[start, end)``: USD or whole tokens."""
+    """Exact spend of the limit's scope in ``[start, end)``: USD or whole tokens; for a
+    rate-limited alert, the share of rate-limited requests in percent (to 1e-12)."""
     scope = scope_of(limit)
+    if limit.unit == Limit.Unit.RATE_LIMITED:
+        return rate_limited_share(scope, start, end)
     if limit.unit == Limit.Unit.TOKENS:
         rows = usage_by_period(scope, [Window(start, end, "")])
         return Decimal(sum(row[f] for row in rows for f in TOKEN_FIELDS))
@@ -69,6 +84,18 @@ def usd_between(org, scope: Scope, start: dt.datetime, end: dt.datetime) -> Deci
     priced = costs.price_periods(org, [start, end], scope, "model")
     lines, _chart = priced.lines_and_chart(1)
     return sum((line.amount for line in lines.values() if line.amount is not None), ZERO)
+
+
+def rate_limited_share(scope: Scope, start: dt.datetime, end: dt.datetime) -> Decimal:
+    """Rate-limited requests x 100 / requests of ``scope`` in ``[start, end)`` (0 without
+    requests), to 1e-12 percent."""
+    columns = ("requests", "rate_limited_requests")
+    rows = usage_by_period(scope, [Window(start, end, "")], columns=columns)
+    requests = sum(row["requests"] for row in rows)
+    if not requests:
+        return ZERO
+    limited = sum(row["rate_limited_requests"] for row in rows)
+    return (Decimal(limited) * 100 / requests).quantize(PICO)
 
 
 def projection(period: Window, spent: Decimal, now: dt.datetime) -> Decimal | None:
@@ -87,7 +114,7 @@ def limits_of(org) -> list[Limit]:
     """The organisation's limits with scope, thresholds and their endpoints (3 queries)."""
     return list(
         Limit.objects.filter(org=org)
-        .select_related("workspace", "api_key")
+        .select_related("workspace", "api_key", "account")
         .prefetch_related(
             Prefetch(
                 "thresholds",
@@ -109,7 +136,9 @@ def status(limit: Limit, now: dt.datetime) -> dict:
         "spend": spent,
         "share": spent * 100 / limit.amount,
         "remaining": max(limit.amount - spent, ZERO),
-        "projection": projection(current, spent, now),
+        "projection": None
+        if limit.unit == Limit.Unit.RATE_LIMITED
+        else projection(current, spent, now),
     }
 
 

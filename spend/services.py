@@ -24,6 +24,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from spend import selectors
@@ -36,6 +37,7 @@ EVENT_TYPES = {
     Threshold.Kind.SPEND: "spend.threshold_reached",
     Threshold.Kind.FORECAST: "spend.forecast_reached",
 }
+RATE_LIMITED_EVENT = "spend.rate_limited_share_reached"
 
 
 class DeliveryError(Exception):
@@ -60,6 +62,83 @@ def create_limit(
     return limit
 
 
+@transaction.atomic
+def update_limit(
+    limit: Limit,
+    *,
+    thresholds: list[int],
+    emails,
+    endpoints,
+    forecast: bool = False,
+    now: dt.datetime | None = None,
+    **fields,
+) -> Limit:
+    """Change a limit in place (name, scope, unit, amount, period, zone, thresholds and their
+    recipients) without sending again an alert already sent for the current period.
+
+    The rule, for each threshold kept by the edit (same kind and percentage) that had alerted
+    in the current period before the edit:
+
+    - still reached under the new settings: it stays alerted, nothing is sent. If the edit
+      moved the current period (another period or zone), a *carried* alert row with no
+      deliveries stands for it in the new period.
+    - no longer reached (a raised limit): it is re-armed (``arming`` + 1), so it alerts again
+      in this period only when the spend reaches it again.
+
+    A threshold the edit adds is new: it alerts when reached, already reached included.
+    Removed thresholds are deleted with their alerts; recipients apply from the next alert.
+    """
+    now = now or timezone.now()
+    limit = Limit.objects.select_for_update().get(pk=limit.pk)
+    before = selectors.window(limit, now)
+    alerted = {
+        (t.kind, t.percent)
+        for t in limit.thresholds.filter(
+            alerts__period_start=before.start, alerts__arming=F("arming")
+        )
+    }
+    fields.setdefault("workspace", None)
+    fields.setdefault("api_key", None)
+    fields.setdefault("account", None)
+    for name, value in fields.items():
+        setattr(limit, name, value)
+    limit.save()
+
+    wanted = [(Threshold.Kind.SPEND, p) for p in thresholds]
+    if forecast:
+        wanted.append((Threshold.Kind.FORECAST, 100))
+    existing = {(t.kind, t.percent): t for t in limit.thresholds.all()}
+    Threshold.objects.filter(pk__in=[t.pk for k, t in existing.items() if k not in wanted]).delete()
+    kept = []
+    for kind, percent in wanted:
+        threshold = existing.get((kind, percent))
+        if threshold is None:
+            threshold = Threshold.objects.create(limit=limit, kind=kind, percent=percent)
+        elif (kind, percent) in alerted:
+            kept.append(threshold)
+        threshold.emails = list(emails)
+        threshold.save(update_fields=["emails"])
+        threshold.endpoints.set(endpoints)
+
+    after = selectors.window(limit, now)
+    if kept:
+        spent = selectors.spend(limit, after.start, after.end)
+        projected = selectors.projection(after, spent, now)
+    for threshold in kept:
+        value = projected if threshold.kind == Threshold.Kind.FORECAST else spent
+        if value is None or value * 100 < limit.amount * threshold.percent:
+            threshold.arming += 1
+            threshold.save(update_fields=["arming"])
+        elif after.start != before.start:
+            Alert.objects.get_or_create(
+                threshold=threshold,
+                period_start=after.start,
+                arming=threshold.arming,
+                defaults={"period_end": after.end, "spend": value, "carried": True},
+            )
+    return limit
+
+
 def create_endpoint(org, *, name: str, url: str, slack: bool) -> WebhookEndpoint:
     """A webhook endpoint with a fresh signing secret (the caller shows it once)."""
     return WebhookEndpoint.objects.create(
@@ -70,9 +149,9 @@ def create_endpoint(org, *, name: str, url: str, slack: bool) -> WebhookEndpoint
 def evaluate_all(now: dt.datetime | None = None) -> int:
     """Evaluate every limit; returns how many alerts this run created."""
     now = now or timezone.now()
-    limits = Limit.objects.select_related("org", "workspace", "api_key").prefetch_related(
-        "thresholds__endpoints"
-    )
+    limits = Limit.objects.select_related(
+        "org", "workspace", "api_key", "account"
+    ).prefetch_related("thresholds__endpoints")
     return sum(len(evaluate(limit, now)) for limit in limits)
 
 
@@ -83,11 +162,16 @@ def evaluate(limit: Limit, now: dt.datetime) -> list[Alert]:
         return []
     current = selectors.window(limit, now)
     previous = selectors.previous_window(limit, current)
-    fired = set(
-        Alert.objects.filter(
+    # An alert of the current period counts for the threshold's current arming only (an edit
+    # that raised the limit re-arms it); any alert of the period before counts.
+    arming = {t.pk: t.arming for t in thresholds}
+    fired = {
+        (threshold_id, start)
+        for threshold_id, start, armed in Alert.objects.filter(
             threshold__in=thresholds, period_start__in=[previous.start, current.start]
-        ).values_list("threshold_id", "period_start")
-    )
+        ).values_list("threshold_id", "period_start", "arming")
+        if start != current.start or armed == arming[threshold_id]
+    }
     # The period before is re-read for late usage only if the limit already watched it: a
     # new limit says nothing about the periods before it existed.
     periods = [(previous, True), (current, False)]
@@ -121,6 +205,7 @@ def _fire(threshold: Threshold, period, spent, late: bool) -> Alert | None:
         alert, created = Alert.objects.get_or_create(
             threshold=threshold,
             period_start=period.start,
+            arming=threshold.arming,
             defaults={"period_end": period.end, "spend": spent, "late": late},
         )
         if not created:
@@ -150,6 +235,13 @@ def message(alert: Alert) -> str:
     limit = alert.threshold.limit
     zone = limit.time_zone
     start = alert.period_start.astimezone(selectors.ZoneInfo(zone))
+    if limit.unit == Limit.Unit.RATE_LIMITED:
+        text = (
+            f"{limit.name} ({limit.scope_label}): {_amount(alert.spend, limit)}% of requests "
+            f"were rate-limited in the hour from {start:%Y-%m-%d %H:%M} {zone}, "
+            f"{alert.threshold.percent}% of the alert level of {_amount(limit.amount, limit)}%."
+        )
+        return "LATE ALERT (found after the hour ended): " + text if alert.late else text
     unit = "USD" if limit.unit == Limit.Unit.USD else "tokens"
     if alert.threshold.kind == Threshold.Kind.FORECAST:
         return (
@@ -182,8 +274,9 @@ def payload(delivery: Delivery) -> dict:
     if delivery.endpoint.slack:
         return {"text": text}
     limit = alert.threshold.limit
+    rate_limited = limit.unit == Limit.Unit.RATE_LIMITED
     return {
-        "type": EVENT_TYPES[alert.threshold.kind],
+        "type": RATE_LIMITED_EVENT if rate_limited else EVENT_TYPES[alert.threshold.kind],
         "idempotency_id": str(delivery.idempotency_id),
         "alert_id": alert.pk,
         "late": alert.late,
@@ -249,7 +342,10 @@ def deliver(delivery_id: int) -> None:
         delivery = (
             Delivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related(
-                "endpoint", "alert__threshold__limit__workspace", "alert__threshold__limit__api_key"
+                "endpoint",
+                "alert__threshold__limit__workspace",
+                "alert__threshold__limit__api_key",
+                "alert__threshold__limit__account",
             )
             .filter(pk=delivery_id)
             .first()

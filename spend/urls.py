@@ -8,9 +8,11 @@ from spend import views
 page_patterns = [
     path("", views.page, name="page"),
     path("create/", views.create_limit, name="create"),
+    path("<int:pk>/edit/", views.edit_limit, name="edit"),
     path("<int:pk>/delete/", views.delete_limit, name="delete"),
     path("endpoints/create/", views.create_endpoint, name="create_endpoint"),
     path("chargeback/", views.chargeback_report, name="chargeback"),
+    path("focus.csv", views.focus_export, name="focus"),
 ]
 
 api_patterns = [

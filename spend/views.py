@@ -3,22 +3,36 @@
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
-from django.http import HttpResponse, QueryDict
+from django.http import HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.access import role_required, scoped
+from accounts.access import reports_required, role_required, scoped
 from accounts.models import Role
 from adminapi.gate import admin_api  # the Admin API's key auth, rate limit and error shape
 from console import exports
-from console.models import ApiKey, Workspace
+from console.filters import filter_form
+from console.models import Account, ApiKey, Workspace
 from console.services import record_audit
-from spend import chargeback, selectors, services
+from costs.forms import CostFilterForm
+from spend import chargeback, focus, selectors, services
 from spend.forms import ChargebackForm, EndpointForm, LimitForm
 from spend.models import Limit
+from usage.selectors import Scope
 
 spend_required = role_required(Role.ADMIN, Role.BILLING)
+
+
+def _scope_options(org) -> list[tuple[str, str]]:
+    """(value, label) of every scope a limit can have, as LimitForm reads them."""
+    keys = ApiKey.objects.filter(org=org).select_related("workspace")
+    return [
+        ("org", "Whole organisation"),
+        *((f"workspace:{w.pk}", f"Workspace: {w.name}") for w in Workspace.objects.filter(org=org)),
+        *((f"api_key:{k.pk}", f"API key: {k.name} ({k.workspace.name})") for k in keys),
+        *((f"account:{a.pk}", f"User: {a.label}") for a in Account.objects.filter(org=org)),
+    ]
 
 
 def _page(request, form=None, endpoint_form=None, secret=None, status=200):
@@ -29,8 +43,7 @@ def _page(request, form=None, endpoint_form=None, secret=None, status=200):
         "endpoints": selectors.endpoints_of(request.org),
         "form": form or LimitForm(request.org, initial={"time_zone": request.user.time_zone}),
         "endpoint_form": endpoint_form or EndpointForm(),
-        "workspaces": Workspace.objects.filter(org=request.org),
-        "api_keys": ApiKey.objects.filter(org=request.org).select_related("workspace"),
+        "scope_options": _scope_options(request.org),
         "secret": secret,
     }
     return render(request, "spend/page.html", context, status=status)
@@ -70,8 +83,69 @@ def create_limit(request):
     return redirect("spend:page")
 
 
+def _limit_of(org, pk):
+    return Limit.objects.filter(org=org, pk=pk).first()
+
+
+def _audited(limit: Limit) -> dict:
+    """What the audit log records of a limit before and after an edit."""
+    return {
+        "scope": limit.scope_label,
+        "unit": limit.unit,
+        "amount": _text(limit.amount),
+        "period": limit.period,
+        "time_zone": limit.time_zone,
+        "thresholds": [
+            {"kind": t.kind, "percent": t.percent, "emails": t.emails,
+             "endpoints": sorted(e.name for e in t.endpoints.all())}
+            for t in limit.thresholds.all()
+        ],
+    }  # fmt: skip
+
+
+@require_http_methods(["GET", "POST"])
+@scoped(_limit_of)
+@spend_required
+def edit_limit(request, limit):
+    """A limit's edit page, and its saving: alerts already sent this period stay sent."""
+    if request.method == "POST":
+        form = LimitForm(request.org, request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            before = _audited(limit)
+            limit = services.update_limit(
+                limit,
+                thresholds=data["thresholds"],
+                emails=data["emails"],
+                endpoints=data["endpoints"],
+                forecast=data["forecast"],
+                **form.limit_fields(),
+            )
+            record_audit(
+                request.org,
+                request.user,
+                "spend_limit.update",
+                limit.name,
+                before=before,
+                after=_audited(limit),
+            )
+            messages.success(request, f"Limit {limit.name} saved.")
+            return redirect("spend:page")
+        status = 400
+    else:
+        form = LimitForm(request.org, initial=LimitForm.initial_of(limit))
+        status = 200
+    context = {
+        "limit": limit,
+        "form": form,
+        "endpoints": selectors.endpoints_of(request.org),
+        "scope_options": _scope_options(request.org),
+    }
+    return render(request, "spend/edit.html", context, status=status)
+
+
 @require_POST
-@scoped(lambda org, pk: Limit.objects.filter(org=org, pk=pk).first())
+@scoped(_limit_of)
 @spend_required
 def delete_limit(request, limit):
     record_audit(request.org, request.user, "spend_limit.delete", limit.name)
@@ -128,6 +202,30 @@ def chargeback_report(request):
     return render(request, "spend/chargeback.html", context)
 
 
+@require_GET
+@reports_required
+def focus_export(request):
+    """The Cost page's month (in UTC) as a FinOps FOCUS CSV, for the roles that see costs.
+
+    Takes the Cost page's query string; the zone, day, grouping and order are not used, since
+    FOCUS rows are UTC days of one billing month."""
+    form = filter_form(CostFilterForm, request)
+    if not form.is_valid():
+        errors = "; ".join(f"{field}: {' '.join(e)}" for field, e in form.errors.items())
+        return HttpResponseBadRequest(errors, content_type="text/plain; charset=utf-8")
+    data = form.cleaned_data
+    year, month = data["month"]
+    scope = Scope(
+        org_id=request.org.id,
+        workspace_id=data["workspace"].pk if data["workspace"] else None,
+        model_id=data["model"].pk if data["model"] else None,
+        account_ids=(data["account"].pk,) if data["account"] else None,
+    )
+    rows = focus.csv_rows(request.org, year=year, month=month, scope=scope)
+    name = exports.filename("focus", request.org.slug, f"{year}-{month:02d}", "UTC")
+    return exports.response(rows, name)
+
+
 def _this_month(request):
     month = timezone.localdate(timezone=ZoneInfo(request.user.time_zone)).strftime("%Y-%m")
     params = QueryDict(mutable=True)
@@ -154,6 +252,7 @@ def limits_api(request, org, query):
                 "scope": {
                     "workspace_id": limit.workspace.external_id if limit.workspace else None,
                     "api_key_id": limit.api_key.external_id if limit.api_key else None,
+                    "account_id": limit.account.external_id if limit.account else None,
                 },
                 "unit": limit.unit,
                 "amount": _text(limit.amount),

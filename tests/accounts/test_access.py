@@ -5,6 +5,8 @@ Each row states independently of the views which roles may use a URL and what th
 no page, partial, export or POST can skip the gate unnoticed.
 """
 
+import io
+import zipfile
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -112,6 +114,8 @@ CASES = [
     Case("costs:page", "GET", REPORTS, ok=200),
     Case("costs:page", "GET", REPORTS, ok=200, htmx=True),
     Case("costs:export", "GET", REPORTS, ok=200),
+    Case("costs:excel", "GET", REPORTS, ok=200),
+    Case("spend:focus", "GET", REPORTS, ok=200),
     Case("costs:prices", "GET", REPORTS, ok=200),
     Case(
         "costs:add_model_price",
@@ -263,6 +267,23 @@ CASES = [
             "thresholds": "80, 100",
         },
     ),
+    Case("spend:edit", "GET", SPEND, ok=200, args=lambda w: [_spend_limit(w.org).pk]),
+    Case(
+        "spend:edit",
+        "POST",
+        SPEND,
+        ok=302,
+        args=lambda w: [_spend_limit(w.org).pk],
+        data=lambda w: {
+            "name": "Budget",
+            "scope": "org",
+            "unit": "usd",
+            "amount": "200",
+            "period": "month",
+            "time_zone": "UTC",
+            "thresholds": "50",
+        },
+    ),
     Case("spend:delete", "POST", SPEND, ok=302, args=lambda w: [_spend_limit(w.org).pk]),
     Case(
         "spend:create_endpoint",
@@ -324,6 +345,10 @@ def test_every_console_url_is_in_the_matrix():
 def _body(response) -> str:
     if response.streaming:
         return b"".join(response.streaming_content).decode()
+    if response.get("Content-Type", "").endswith("spreadsheetml.sheet"):
+        # An .xlsx file is a zip: its text is in the XML parts (names are shared strings).
+        with zipfile.ZipFile(io.BytesIO(response.content)) as book:
+            return "".join(book.read(name).decode() for name in book.namelist())
     return response.content.decode()
 
 
@@ -403,6 +428,10 @@ FOREIGN_FILTERS = [
     ("usage:export", lambda w: {"account": w.account.external_id}),
     ("costs:page", lambda w: {"account": w.account.external_id}),
     ("costs:export", lambda w: {"account": w.account.external_id}),
+    ("costs:excel", lambda w: {"workspace": w.workspace.external_id}),
+    ("costs:excel", lambda w: {"account": w.account.external_id}),
+    ("spend:focus", lambda w: {"workspace": w.workspace.external_id}),
+    ("spend:focus", lambda w: {"account": w.account.external_id}),
     ("orgsettings:api_keys", lambda w: {"workspace": w.workspace.pk}),
 ]
 

@@ -153,7 +153,7 @@ def test_read_endpoint_lists_spend_and_remaining(api, org, other_org):
         {
             "id": Limit.objects.get(name="daily").pk,
             "name": "daily",
-            "scope": {"workspace_id": None, "api_key_id": None},
+            "scope": {"workspace_id": None, "api_key_id": None, "account_id": None},
             "unit": "tokens",
             "amount": "1000",
             "period": "day",
