@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -166,6 +167,13 @@ def machine(conn) -> dict:
         "python": platform.python_version(),
         "kernel": platform.release(),
     }
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def recreate_database(url: str) -> None:
@@ -1000,7 +1008,7 @@ def main() -> None:
         }
     )
     session.create()
-    port = 8765
+    port = free_port()  # never another program's server (a fixed port once met a dev server)
     with Server(env, port):
         print("== HTTP ingest", flush=True)
         sent = step_http(table, secret, port, import_rate, args.http_records, month)
