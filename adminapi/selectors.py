@@ -16,8 +16,8 @@ from decimal import Decimal
 from django.db.models import Sum
 
 from console.models import ApiKey, Workspace
-from costs.pricing import COUNT_FIELDS, PRIORITY, TOKEN_TYPES, TOKENS
-from costs.selectors import _PICO, _QTY, _SLOTS, price_periods
+from costs.pricing import PRIORITY, TOKEN_TYPES, TOKENS
+from costs.selectors import price_periods
 from usage.selectors import Scope, bucket_rows
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -183,28 +183,22 @@ def cost_report(
     external_ids = dict(Workspace.objects.filter(org=org).values_list("id", "external_id"))
 
     sums: dict[tuple, int] = defaultdict(int)
-    for (period, dims), cell in priced.cells.items():
-        if period < 0 or (dims[1] == PRIORITY and not include_priority):
+    for period, dims, key, pico in priced.priced_parts():
+        if dims[1] == PRIORITY and not include_priority:
             continue
-        keys = priced.labels(dims).keys
         workspace = external_ids.get(dims[3]) if by_workspace else None
-        for counter in range(len(COUNT_FIELDS)):
-            at = counter * _SLOTS
-            if not cell[at + _QTY]:
-                continue
-            line = None
-            if by_description:
-                key = keys[counter][0]
-                tokens = key.cost_type == TOKENS
-                line = (
-                    key.description,
-                    key.cost_type,
-                    key.model if tokens else None,
-                    key.service_tier if tokens else None,
-                    key.context_window if tokens else None,
-                    key.token_type if tokens else None,
-                )
-            sums[(period, workspace, line)] += cell[at + _PICO]
+        line = None
+        if by_description:
+            tokens = key.cost_type == TOKENS
+            line = (
+                key.description,
+                key.cost_type,
+                key.model if tokens else None,
+                key.service_tier if tokens else None,
+                key.context_window if tokens else None,
+                key.token_type if tokens else None,
+            )
+        sums[(period, workspace, line)] += pico
 
     by_period = defaultdict(list)
     for (period, workspace, line), pico in sums.items():

@@ -34,6 +34,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
@@ -474,6 +475,19 @@ class _Priced:
                     acc[2 * counter] += cell[at + _PICO]
                     acc[2 * counter + 1] += cell[at + _UNPRICED]
         return out
+
+    def priced_parts(self) -> Iterator[tuple[int, tuple, LineKey, int]]:
+        """``(period, dims, line key, amount in 1e-12 USD)`` for each counter of each cell
+        with priced usage in the report's periods: for readers that add the same amounts up
+        their own way (the Admin API's cost report)."""
+        for (p, dims), cell in self.cells.items():
+            if p < 0:
+                continue
+            keys = self.labels(dims).keys
+            for counter in range(len(COUNT_FIELDS)):
+                at = counter * _SLOTS
+                if cell[at + _QTY]:
+                    yield p, dims, keys[counter][0], cell[at + _PICO]
 
     def per_period(self) -> dict[tuple[int, LineKey], LineTotal]:
         """{(period, line key): LineTotal} for every period and cost line."""
