@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from costs.selectors import GROUPS, cost_report
+from costs.selectors import GROUPS, cost_report_of
 
 MICRO = Decimal("0.000001")
 TOTAL = "Total"
@@ -38,18 +38,7 @@ def views(org, data: dict, now) -> dict:
 
     sheets = {}
     for group, name in GROUPS.items():
-        report = cost_report(
-            org,
-            zone=data["zone"],
-            year=data["month"][0],
-            month=data["month"][1],
-            day=data["day"],
-            workspace=data["workspace"],
-            model=data["model"],
-            account_ids=(data["account"].pk,) if data["account"] else None,
-            group=group,
-            now=now,
-        )
+        report = cost_report_of(org, data, now, group)
         labels = [p.label for p in report.periods]
         columns = {g: [micro(a) for a in report.chart[g]] for g in report.groups}
         frame = pd.DataFrame(columns, index=labels, dtype="int64")

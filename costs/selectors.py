@@ -668,6 +668,23 @@ def price_periods(org, bounds: list[dt.datetime], scope: Scope, group: str) -> _
     return _price(org, book, allowance, edges, period_of, scope, group)
 
 
+def cost_report_of(org, data: dict, now: dt.datetime, group: str | None = None) -> CostReport:
+    """The cost report of a valid CostFilterForm's ``cleaned_data``, as of ``now``, grouped
+    as the form says or by ``group``: the page, its CSV and its Excel workbook read this."""
+    return cost_report(
+        org,
+        zone=data["zone"],
+        year=data["month"][0],
+        month=data["month"][1],
+        day=data["day"],
+        workspace=data["workspace"],
+        model=data["model"],
+        account_ids=(data["account"].pk,) if data["account"] else None,
+        group=group or data["group_by"],
+        now=now,
+    )
+
+
 def cost_report(
     org,
     *,

@@ -21,7 +21,7 @@ from costs.forms import (
     ToolPriceForm,
 )
 from costs.pricing import COST_TYPES, TOKEN_TYPE_LABELS, from_pico
-from costs.selectors import GROUPS, cost_report, price_catalogue
+from costs.selectors import GROUPS, cost_report, cost_report_of, price_catalogue
 from costs.templatetags.money import usd, usd_exact
 from usage.models import ServiceTier
 from usage.selectors import Scope, UsageQuery, org_models, usage_report
@@ -154,22 +154,6 @@ def _chart(report, choices: dict, form) -> dict:
     return charts.still_to_come(figure, report.future)
 
 
-def _report(org, data: dict, now):
-    """The cost report of the validated filters, as of ``now``."""
-    return cost_report(
-        org,
-        zone=data["zone"],
-        year=data["month"][0],
-        month=data["month"][1],
-        day=data["day"],
-        workspace=data["workspace"],
-        model=data["model"],
-        account_ids=(data["account"].pk,) if data["account"] else None,
-        group=data["group_by"],
-        now=now,
-    )
-
-
 def _invalid(request, form: CostFilterForm):
     """The page (or its htmx part) with the filters as typed and what is wrong with them."""
     selected = form.selected()
@@ -192,7 +176,7 @@ def cost_page(request):
     data = form.cleaned_data
     selected = form.selected()
     context = {"form": form, "selected": selected, **_choices(form, selected)}
-    report = _report(request.org, data, form.now)
+    report = cost_report_of(request.org, data, form.now)
     table = breakdown.build(report, data["sort"])
     figure = _chart(report, context, form)
     if data["sort"]:
@@ -233,7 +217,7 @@ def cost_export(request):
     if not form.is_valid():
         return _invalid(request, form)
     data = form.cleaned_data
-    report = _report(request.org, data, form.now)
+    report = cost_report_of(request.org, data, form.now)
     return exports.response(export.rows(report, data["zone"]), export.filename(request.org, form))
 
 

@@ -147,6 +147,17 @@ class LimitForm(forms.Form):
             "time_zone": data["time_zone"],
         }
 
+    def service_arguments(self) -> dict:
+        """What ``services.create_limit`` and ``services.update_limit`` take of the form."""
+        data = self.cleaned_data
+        return {
+            "thresholds": data["thresholds"],
+            "emails": data["emails"],
+            "endpoints": data["endpoints"],
+            "forecast": data["forecast"],
+            **self.limit_fields(),
+        }
+
 
 class EndpointForm(forms.Form):
     name = forms.CharField(max_length=200, strip=True)

@@ -62,16 +62,7 @@ def create_limit(request):
     form = LimitForm(request.org, request.POST)
     if not form.is_valid():
         return _page(request, form=form, status=400)
-    data = form.cleaned_data
-    limit = services.create_limit(
-        request.org,
-        request.user,
-        thresholds=data["thresholds"],
-        emails=data["emails"],
-        endpoints=data["endpoints"],
-        forecast=data["forecast"],
-        **form.limit_fields(),
-    )
+    limit = services.create_limit(request.org, request.user, **form.service_arguments())
     record_audit(
         request.org,
         request.user,
@@ -111,16 +102,8 @@ def edit_limit(request, limit):
     if request.method == "POST":
         form = LimitForm(request.org, request.POST)
         if form.is_valid():
-            data = form.cleaned_data
             before = _audited(limit)
-            limit = services.update_limit(
-                limit,
-                thresholds=data["thresholds"],
-                emails=data["emails"],
-                endpoints=data["endpoints"],
-                forecast=data["forecast"],
-                **form.limit_fields(),
-            )
+            limit = services.update_limit(limit, **form.service_arguments())
             record_audit(
                 request.org,
                 request.user,
