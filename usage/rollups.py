@@ -57,6 +57,7 @@ COUNT_COLUMNS = [
     "output_tokens",
     "web_search_requests",
     "code_execution_ms",
+    "client_cost_nanos",
 ]
 BUCKET_COLUMNS = [
     "requests",
@@ -127,15 +128,16 @@ def _drop_scratch(cursor) -> None:
         cursor.execute(f"DROP TABLE IF EXISTS {_scratch(name)}")
 
 
-def _fill_scratch(cursor, where: str, params: list) -> None:
+def _fill_scratch(cursor, where: str, params: list, org_ids: list[int]) -> None:
     """Aggregate the selected raw rows into temporary tables, one per bucket table.
 
     One GROUP BY reads the raw rows (by series as logged, and minute); the account days are
     grouped from that, and so are the base minutes (by each series' base); the base hours
     are grouped from the base minutes and the base days from the hours, each a fraction of
     the size; the model hours from the base hours (a join to their series) and the model days
-    from the model hours. When no series of the rows has an account (each is its own base),
-    the minute table is the base minutes as it is, without the join and regrouping.
+    from the model hours. When no organisation of the rows has an account series (each series
+    is its own base), the minute table is the base minutes as it is, without the join and
+    regrouping, and the account days are a copy of the base days.
     """
     _drop_scratch(cursor)
     on_commit = " ON COMMIT DROP" if _is_postgres() else ""
@@ -152,22 +154,22 @@ def _fill_scratch(cursor, where: str, params: list) -> None:
     )
     sums = ", ".join(f"CAST(SUM({column}) AS BIGINT) AS {column}" for column in BUCKET_COLUMNS)
     day = truncate_sql("start", "day")
-    cursor.execute(
-        f"CREATE TEMPORARY TABLE {_scratch('account_day')}{on_commit} AS "
-        f"SELECT org_id, series_id, {day} AS start, {sums} FROM {_scratch('full_minute')} "
-        f"WHERE 1 = 1 GROUP BY org_id, series_id, {day}",
-        [],
-    )
     series = Series._meta.db_table
-    # The account days name each series of the rows (far fewer rows than the minutes).
+    # Whether any of the rows' organisations (``org_ids``) has an account series at all: a
+    # look at their series, where asking which series these rows have would read every minute.
     cursor.execute(
-        f"SELECT 1 FROM {series} WHERE base_id IS NOT NULL AND id IN "
-        f"(SELECT series_id FROM {_scratch('account_day')}) LIMIT 1",
-        [],
+        f"SELECT 1 FROM {series} WHERE base_id IS NOT NULL "
+        f"AND org_id IN ({_placeholders(org_ids)}) LIMIT 1",
+        org_ids,
     )
-    if cursor.fetchone() is None:
-        cursor.execute(f"ALTER TABLE {_scratch('full_minute')} RENAME TO {_scratch('minute')}")
-    else:
+    accounts = cursor.fetchone() is not None
+    if accounts:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {_scratch('account_day')}{on_commit} AS "
+            f"SELECT org_id, series_id, {day} AS start, {sums} FROM {_scratch('full_minute')} "
+            f"WHERE 1 = 1 GROUP BY org_id, series_id, {day}",
+            [],
+        )
         base = "COALESCE(s.base_id, m.series_id)"
         base_sums = ", ".join(
             f"CAST(SUM(m.{column}) AS BIGINT) AS {column}" for column in BUCKET_COLUMNS
@@ -179,12 +181,20 @@ def _fill_scratch(cursor, where: str, params: list) -> None:
             f"WHERE 1 = 1 GROUP BY m.org_id, {base}, m.start",
             [],
         )
+    else:  # every series is its own base: the minutes are the base minutes as they are
+        cursor.execute(f"ALTER TABLE {_scratch('full_minute')} RENAME TO {_scratch('minute')}")
     for (_m, finer, _u, _k), (_model, unit, _unit, _key) in itertools.pairwise(_LEVELS[:3]):
         start = truncate_sql("start", unit)
         cursor.execute(
             f"CREATE TEMPORARY TABLE {_scratch(unit)}{on_commit} AS "
             f"SELECT org_id, series_id, {start} AS start, {sums} FROM {_scratch(finer)} "
             f"WHERE 1 = 1 GROUP BY org_id, series_id, {start}",
+            [],
+        )
+    if not accounts:  # and the account days are the base days (a copy of a small table)
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {_scratch('account_day')}{on_commit} AS "
+            f"SELECT * FROM {_scratch('day')}",
             [],
         )
     dims = ", ".join(f"s.{d}" for d in MODEL_DIMENSIONS)
@@ -330,14 +340,15 @@ def _rollup_some(org_id: int | None, row_budget: int, append: bool = True) -> in
         if not batches:
             return 0
         ids = [batch_id for batch_id, _ in batches]
+        orgs = sorted({org for _, org in batches})
         with connection.cursor() as cursor:
             _tune_transaction(cursor)
-            for org in sorted({org for _, org in batches}):
+            for org in orgs:
                 _org_lock(cursor, org, exclusive=False)
             if _is_postgres():
-                _fill_scratch(cursor, "batch_id = ANY(%s)", [ids])
+                _fill_scratch(cursor, "batch_id = ANY(%s)", [ids], orgs)
             else:
-                _fill_scratch(cursor, f"batch_id IN ({_placeholders(ids)})", ids)
+                _fill_scratch(cursor, f"batch_id IN ({_placeholders(ids)})", ids, orgs)
             _add_scratch_to_buckets(cursor, append)
             _test_pause(cursor)
         IngestBatch.objects.filter(id__in=ids).update(rolled_up_at=timezone.now())
@@ -426,6 +437,7 @@ def rebuild_rollups(org_id: int, since: dt.date, until: dt.date) -> None:
             # Adapted as the ORM would: on SQLite an aware datetime would otherwise compare as
             # '... 00:00:00+00:00' text, missing a row at midnight of --since.
             [org_id, *map(connection.ops.adapt_datetimefield_value, (start, end)), org_id],
+            [org_id],
         )
         _add_scratch_to_buckets(cursor)
 

@@ -311,23 +311,30 @@ def test_account_series_count_under_their_base_and_by_themselves_in_account_days
     ada = Account.objects.create(org=org, external_id="u_ada", name="Ada")
     bob = Account.objects.create(org=org, external_id="u_bob", name="Bob")
     plain = series_for(org)
+
+    def rows_of(i, s):
+        return [
+            raw(s, T0 + dt.timedelta(minutes=7 * n, seconds=n), output_tokens=10 * n + i,
+                uncached_input_tokens=i, status_code=429 if n % 5 == 0 else 200)
+            for n in range(30)
+        ]  # fmt: skip
+
+    # While the organisation has no account series, the base minutes are the minutes as
+    # read: no regrouping by base, and the account days are the base days.
+    store_batch(org, rows_of(0, plain))
+    with CaptureQueriesContext(connection) as queries:
+        rollups.rollup_pending(org_id=org.id)
+    assert not any("COALESCE(s.base_id" in q["sql"] for q in queries.captured_queries)
     of_ada, of_bob = series_for(org, account=ada), series_for(org, account=bob)
     assert of_ada.base == of_bob.base == plain
     haiku_bob = series_for(org, model="claude-haiku-4-5-20251001", account=bob)
     series = [plain, of_ada, of_bob, haiku_bob]
-    rows = [
-        raw(s, T0 + dt.timedelta(minutes=7 * n, seconds=n), output_tokens=10 * n + i,
-            uncached_input_tokens=i, status_code=429 if n % 5 == 0 else 200)
-        for i, s in enumerate(series)
-        for n in range(30)
-    ]  # fmt: skip
-    # Without accounts, the base minutes are the minutes as read: no regrouping by base.
-    store_batch(org, [r for r in rows if r.series == plain])
+    rows = [r for i, s in enumerate(series) if s != plain for r in rows_of(i, s)]
+    store_batch(org, rows)
     with CaptureQueriesContext(connection) as queries:
         rollups.rollup_pending(org_id=org.id)
-    assert not any("COALESCE(s.base_id" in q["sql"] for q in queries.captured_queries)
-    store_batch(org, [r for r in rows if r.series != plain])
-    rollups.rollup_pending(org_id=org.id)
+    assert any("COALESCE(s.base_id" in q["sql"] for q in queries.captured_queries)
+    rows += list(RequestLog.objects.filter(org=org, series=plain))
 
     def check():
         rows_now = raw_rows_of(org)
