@@ -79,6 +79,7 @@ from usage.selectors import (
 )
 
 ZERO = Decimal(0)
+CLIENT_COST = "client_cost_nanos"  # read beside the priced counters, never priced
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
 
@@ -221,6 +222,21 @@ class CostReport:
     future: list[bool] = field(default_factory=list)  # per period: not yet begun
     projection: Decimal | None = None
     priced: _Priced | None = None  # what the lines were added up from (for per_period)
+
+    @property
+    def client_estimate(self) -> Decimal | None:
+        """What the clients themselves reported this usage cost (Claude Code's cost_usd,
+        LiteLLM's response_cost), in USD; None when no request carried an estimate."""
+        nanos = self.priced.client_nanos if self.priced is not None else 0
+        return Decimal(nanos).scaleb(-9) if nanos else None
+
+    @property
+    def client_difference(self) -> Decimal | None:
+        """Our total against the clients' estimate, as a fraction (None if either is 0)."""
+        estimate = self.client_estimate
+        if not estimate:
+            return None
+        return (self.totals.total - estimate) / estimate
 
     @property
     def change(self) -> Decimal | None:
@@ -392,6 +408,7 @@ class _Priced:
         self.workspaces = workspaces  # pk -> name (when grouping by workspace)
         self.accounts = accounts  # pk or None -> (external id, name) (grouping by account)
         self.cells: dict[tuple[int, tuple], list[int]] = {}
+        self.client_nanos = 0  # the clients' own estimate over the report's periods (1e-9 USD)
         self._labels: dict[tuple, _Labels] = {}
 
     def labels(self, dims: tuple) -> _Labels:
@@ -570,7 +587,7 @@ def _price(org, book, allowance, edges, period_of, scope: Scope, group) -> _Pric
     extra = group if group in ("workspace", "account") else None
     group_by = _GROUP_BY + ((extra,) if extra else ())
     spans = [_Span(a, b) for a, b in zip(edges, edges[1:], strict=False)]
-    rows = usage_by_period(scope, spans, group_by, columns=COUNT_FIELDS)
+    rows = usage_by_period(scope, spans, group_by, columns=(*COUNT_FIELDS, CLIENT_COST))
     models = {
         m["id"]: m
         for m in LlmModel.objects.filter(id__in={r["group"][0] for r in rows}).values(
@@ -601,6 +618,8 @@ def _price(org, book, allowance, edges, period_of, scope: Scope, group) -> _Pric
         p = period_of[i]
         if p is None:
             continue
+        if p >= 0:
+            priced.client_nanos += row[CLIENT_COST]
         card_key = (dims[0], dims[1], dims[2], days[i])
         card = cards.get(card_key)
         if card is None:

@@ -145,6 +145,9 @@ class Counts(models.Model):
     output_tokens = models.BigIntegerField(default=0)
     web_search_requests = models.BigIntegerField(default=0)
     code_execution_ms = models.BigIntegerField(default=0)
+    # The client's own estimate of the cost (Claude Code's cost_usd, LiteLLM's
+    # response_cost) in 1e-9 USD: shown beside our pricing, never used for it.
+    client_cost_nanos = models.BigIntegerField(default=0, db_default=0)
 
     class Meta:
         abstract = True

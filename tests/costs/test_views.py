@@ -566,3 +566,23 @@ def test_the_price_form_is_labelled_with_help_and_no_blank_choice(client, org):
     tool = page.split('data-testid="tool-price-form"')[1].split("</form>")[0]
     assert '<label for="tool_kind">Tool</label>' in tool
     assert 'id="tool_unit_price_helptext"' in tool
+
+
+def test_the_clients_own_estimate_is_shown_beside_ours(client, org, usage):
+    c = client_for(client, org, Role.DEVELOPER)
+    assert 'data-testid="client-estimate"' not in c.get(PAGE, QUERY).content.decode()
+    # Two requests whose client (Claude Code, LiteLLM) said what they cost: $2.50 in all.
+    sonnet = series_for(org)
+    store_and_roll_up(
+        org,
+        [
+            raw(sonnet, utc(2026, 5, 6, 9), output_tokens=10, client_cost_nanos=2_000_000_001),
+            raw(sonnet, utc(2026, 5, 7, 9), output_tokens=10, client_cost_nanos=499_999_999),
+            raw(sonnet, utc(2026, 6, 1, 9), output_tokens=10, client_cost_nanos=7 * 10**9),
+        ],
+    )
+    body = c.get(PAGE, QUERY).content.decode()
+    estimate = body[body.index('data-testid="client-estimate"') :]
+    assert 'title="$2.50"' in estimate[:400]  # May only: June's request is another month
+    # Ours: $3.11 as above plus 20 Sonnet output tokens ($0.0003) = $3.1103; 3.1103 / 2.5 - 1.
+    assert "ours differs by +24.4%" in estimate[:400]

@@ -16,6 +16,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Annotated, Any, Literal, NamedTuple
 
 import msgspec
@@ -28,6 +29,9 @@ MAX_FUTURE = dt.timedelta(minutes=5)
 # that overflow sums.
 MAX_COUNT = 10**12
 MAX_CODE_EXECUTION_SECONDS = 10**9
+# A client's own estimate of one request's cost (USD); stored in whole nano-dollars.
+MAX_CLIENT_COST_USD = 10**6
+NANOS_PER_USD = 10**9
 NAME_LENGTH = 200
 LIMIT_TYPES = frozenset({"requests", "input_tokens", "output_tokens"})
 
@@ -94,6 +98,9 @@ class RawRecord(Struct, gc=False):
     code_execution_seconds: Annotated[float, Meta(ge=0, le=MAX_CODE_EXECUTION_SECONDS)] | None = (
         None
     )
+    # What the client itself says the request cost (Claude Code's cost_usd, LiteLLM's
+    # response_cost): shown beside our own pricing, never used for it.
+    client_cost_usd: Annotated[float, Meta(ge=0, le=MAX_CLIENT_COST_USD)] | None = None
 
 
 _COUNT = f"must be a non-negative integer (at most {MAX_COUNT})"
@@ -114,6 +121,9 @@ REASONS = {
     "rate_limit_type": "must be one of requests, input_tokens, output_tokens, or null",
     "code_execution_seconds": (
         f"must be a non-negative number (at most {MAX_CODE_EXECUTION_SECONDS})"
+    ),
+    "client_cost_usd": (
+        f"must be a non-negative number of US dollars (at most {MAX_CLIENT_COST_USD})"
     ),
     "usage": _OBJECT,
     "usage.input_tokens": _COUNT,
@@ -151,6 +161,7 @@ class CheckedRecord(NamedTuple):
     output_tokens: int
     web_search_requests: int
     code_execution_ms: int
+    client_cost_nanos: int  # the client's own estimate, in 1e-9 USD (0: none given)
     # Last, as in the rows encoded for COPY (store.encoded): the registry reads it as row[-1].
     account_name: str | None
 
@@ -302,6 +313,11 @@ def check_record(value: Any, latest: dt.datetime) -> CheckedRecord:
 
     seconds = record.code_execution_seconds
     millis = round(seconds * 1000) if seconds else 0
+    cost = record.client_cost_usd
+    # repr: the shortest decimal that reads back as the same double ("0.0123", as sent).
+    nanos = (
+        int((Decimal(repr(cost)) * NANOS_PER_USD).to_integral_value(ROUND_HALF_EVEN)) if cost else 0
+    )
     tier = record.service_tier or "standard"
     context = _LARGE if uncached + write_5m + write_1h + read > LONG_CONTEXT_THRESHOLD else _SMALL
     return CheckedRecord(
@@ -319,6 +335,7 @@ def check_record(value: Any, latest: dt.datetime) -> CheckedRecord:
         output,
         searches,
         millis,
+        nanos,
         record.account_name,
     )
 

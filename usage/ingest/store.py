@@ -51,8 +51,8 @@ def store_orm(org, source, rows, series, duplicates, rejected) -> IngestBatch:
         )
         cursor.executemany(
             f"INSERT INTO {RequestLog._meta.db_table} ({_LOG_COLUMNS}) "
-            f"VALUES ({', '.join(['%s'] * 14)})",
-            [(org.pk, batch.pk, series[row[2]], row[0], adapt(row[1]), *row[5:14]) for row in new],
+            f"VALUES ({', '.join(['%s'] * _LOG_WIDTH)})",
+            [(org.pk, batch.pk, series[row[2]], row[0], adapt(row[1]), *row[5:15]) for row in new],
         )
     return batch
 
@@ -60,9 +60,10 @@ def store_orm(org, source, rows, series, duplicates, rejected) -> IngestBatch:
 _LOG_COLUMNS = (
     "org_id, batch_id, series_id, request_id, timestamp, status_code, rate_limit_type, "
     "uncached_input_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, "
-    "output_tokens, web_search_requests, code_execution_ms"
+    "output_tokens, web_search_requests, code_execution_ms, client_cost_nanos"
 )
-_LOG_TYPES = ["int8", "int8", "int8", "text", "timestamptz", "int2", "text", *["int8"] * 7]
+_LOG_WIDTH = 15
+_LOG_TYPES = ["int8", "int8", "int8", "text", "timestamptz", "int2", "text", *["int8"] * 8]
 _STAGE = "ingest_stage"
 
 
@@ -122,7 +123,7 @@ def _copy_rows(cursor, org, source, rows, series, duplicates, rejected) -> Inges
     with cursor.copy(f"COPY usage_requestlog ({_LOG_COLUMNS}) FROM STDIN BINARY") as copy:
         if rows and len(rows[0]) == _ENCODED_LENGTH:  # see checker.check_lines_in_process
             heads = {
-                dims: _ROW_HEAD.pack(14, 8, org_id, 8, batch_id, 8, series[dims])
+                dims: _ROW_HEAD.pack(_LOG_WIDTH, 8, org_id, 8, batch_id, 8, series[dims])
                 for dims in dict.fromkeys([row[2] for row in rows])
             }
             parts: list[bytes] = [_BINARY_SIGNATURE] * (2 * len(rows) + 2)
@@ -134,7 +135,7 @@ def _copy_rows(cursor, org, source, rows, series, duplicates, rejected) -> Inges
             copy.set_types(_LOG_TYPES)
             write = copy.write_row
             for row in rows:
-                write((org_id, batch_id, series[row[2]], row[0], row[1], *row[5:14]))
+                write((org_id, batch_id, series[row[2]], row[0], row[1], *row[5:15]))
     return batch
 
 
@@ -148,7 +149,7 @@ _BINARY_TRAILER = struct.pack("!h", -1)
 _ROW_HEAD = struct.Struct("!hiqiqiq")
 _LENGTH = struct.Struct("!i")
 _TIME_STATUS = struct.Struct("!iqih")
-_COUNTS = struct.Struct("!" + "iq" * 7)
+_COUNTS = struct.Struct("!" + "iq" * 8)
 _LIMIT_FIELDS = {value: _LENGTH.pack(len(value)) + value.encode() for value in ("", *LIMIT_TYPES)}
 _PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=_UTC)
 _MICROSECOND = dt.timedelta(microseconds=1)
@@ -183,8 +184,23 @@ def _encode_tail(row: CheckedRecord) -> bytes:
             _TIME_STATUS.pack(8, (row[1] - _PG_EPOCH) // _MICROSECOND, 2, row[5]),
             _LIMIT_FIELDS[row[6]],
             _COUNTS.pack(
-                8, row[7], 8, row[8], 8, row[9], 8, row[10], 8, row[11], 8, row[12], 8, row[13]
-            ),
+                8,
+                row[7],
+                8,
+                row[8],
+                8,
+                row[9],
+                8,
+                row[10],
+                8,
+                row[11],
+                8,
+                row[12],
+                8,
+                row[13],
+                8,
+                row[14],
+            ),  # fmt: skip
         )
     )
 

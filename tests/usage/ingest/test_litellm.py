@@ -422,9 +422,27 @@ def test_a_success_maps_every_field():
             "cache_creation": {"ephemeral_5m_input_tokens": 400, "ephemeral_1h_input_tokens": 100},
             "server_tool_use": {"web_search_requests": 1},
         },
+        "client_cost_usd": 0.0042,  # LiteLLM's own estimate, kept beside our pricing
     }
     assert mapped.sources["account_id"] == "metadata.user_api_key_user_id"
     assert mapped.sources["usage.input_tokens"] == "prompt_tokens"
+
+
+def test_litellms_own_cost_estimate_is_stored_to_the_nano_dollar(client, org, secret):
+    one, two = payload(), payload()
+    two.update(litellm_call_id="call-two", id="call-two", response_cost=1.23456789012)
+    response = post(client, [one, two], secret)
+    assert response.json()["accepted"] == 2
+    stored = dict(RequestLog.objects.values_list("request_id", "client_cost_nanos"))
+    assert stored == {one["litellm_call_id"]: 4_200_000, "call-two": 1_234_567_890}
+
+
+def test_a_negative_cost_estimate_is_refused_by_its_name(client, org, secret):
+    bad = payload()
+    bad["response_cost"] = -1
+    body = post(client, [bad], secret).json()
+    assert body["rejected"] == 1 and "response_cost" in body["errors"][0]["field"]
+    assert not RequestLog.objects.exists()
 
 
 def test_a_rate_limited_call_is_a_429():

@@ -293,3 +293,7 @@ def test_exported_batches_add_up_on_usage_and_cost_and_a_retry_counts_once(
     cost = cost_report(org, zone=UTC, year=2026, month=11)
     assert cost.totals.total == expected_cost(want)
     assert cost.totals.unpriced_tokens == 0
+    # Claude Code's own estimate is kept beside ours, counted once despite the retry.
+    estimates = [Decimal(a["cost_usd"]) for _m, _e, a in CLAUDE_CODE_EVENTS if "cost_usd" in a]
+    assert cost.client_estimate == sum(estimates) > 0
+    assert cost.client_difference == (cost.totals.total - sum(estimates)) / sum(estimates)

@@ -106,7 +106,29 @@ def test_an_api_request_event_is_a_record():
             "cache_read_input_tokens": 3000,
             "cache_creation_input_tokens": 500,
         },
+        "client_cost_usd": 0.0123,  # Claude Code's own estimate, kept beside our pricing
     }
+
+
+@pytest.mark.parametrize(
+    "value, dollars",
+    [
+        (AnyValue(double_value=0.0123), 0.0123),
+        (AnyValue(string_value="0.0123"), 0.0123),  # Claude Code sends numbers as strings
+        (AnyValue(int_value=2), 2.0),
+    ],
+)
+def test_the_cost_estimate_is_read_in_each_number_form(value, dollars):
+    assert otlp.dollars({"cost_usd": value}, "cost_usd") == dollars
+
+
+@pytest.mark.parametrize(
+    "value", [AnyValue(double_value=-0.5), AnyValue(string_value="lots"), AnyValue(bool_value=True)]
+)
+def test_a_bad_cost_estimate_is_rejected_naming_the_attribute(value):
+    with pytest.raises(otlp.Invalid) as caught:
+        otlp.dollars({"cost_usd": value}, "cost_usd")
+    assert caught.value.source == "attribute cost_usd"
 
 
 def test_the_account_prefers_the_admin_api_account_id_then_the_uuid_then_the_email():

@@ -22,6 +22,7 @@ from usage.ingest.sources.otlp import (
     canonical,
     count,
     digest,
+    dollars,
     first,
     map_items,
     placement,
@@ -146,4 +147,7 @@ def _record(log_record, resource: Mapping[str, AnyValue], origins: dict) -> dict
             usage[name] = count(attrs, key)
             origins[f"usage.{name}"] = f"attribute {key}"
         record["usage"] = usage
+        # Claude Code's own estimate: kept beside our pricing, so a team sees where they differ.
+        record["client_cost_usd"] = dollars(attrs, "cost_usd")
+        origins["client_cost_usd"] = "attribute cost_usd"
     return record

@@ -119,6 +119,8 @@ class Payload(Struct, gc=False):
     model: str | None = None
     prompt_tokens: Count | None = None
     completion_tokens: Count | None = None
+    # LiteLLM's own estimate of the call's cost in USD (its model cost map).
+    response_cost: Annotated[float, Meta(ge=0)] | None = None
     # When the call started, in seconds since the epoch (a float); no time zone to guess.
     start_time: Epoch | None = msgspec.field(default=None, name="startTime")
     cache_hit: bool | None = None
@@ -140,6 +142,7 @@ REASONS = {
     "cache_hit": "must be true, false or null",
     "prompt_tokens": _COUNT,
     "completion_tokens": _COUNT,
+    "response_cost": "must be a non-negative number of US dollars or null",
     "metadata": _OBJECT,
     "hidden_params": _OBJECT,
     "error_information": _OBJECT,
@@ -308,7 +311,10 @@ def to_record(value: bytes | Raw) -> Mapped | None:
         "status_code": status,
         "rate_limit_type": limit_type,
         "usage": usage,
+        # LiteLLM's own estimate: kept beside our pricing, so a team sees where they differ.
+        "client_cost_usd": payload.response_cost,
     }
+    sources["client_cost_usd"] = "response_cost"
     return Mapped(record, sources)
 
 

@@ -190,6 +190,33 @@ def count(attrs: Mapping[str, AnyValue], key: str) -> int | None:
     return number
 
 
+def dollars(attrs: Mapping[str, AnyValue], key: str) -> float | None:
+    """An amount of US dollars: a doubleValue, an intValue or a numeric stringValue; None if
+    absent. A float as the record contract takes it (``client_cost_usd``), whose shortest
+    decimal form is the amount sent."""
+    value = attrs.get(key)
+    kind = value.WhichOneof("value") if value is not None else None
+    if kind is None:
+        return None
+    if kind == "double_value":
+        amount = value.double_value
+    elif kind == "int_value":
+        amount = float(value.int_value)
+    elif kind == "string_value":
+        text = value.string_value.strip()
+        try:
+            amount = float(Decimal(text))
+        except (InvalidOperation, ValueError):
+            raise Invalid(f"attribute {key}", f"must be a number, not {text!r:.40}") from None
+    else:
+        raise Invalid(
+            f"attribute {key}", "must be a number (doubleValue, intValue or a numeric stringValue)"
+        )
+    if not math.isfinite(amount) or amount < 0:
+        raise Invalid(f"attribute {key}", f"must be a non-negative number of dollars ({amount!r})")
+    return amount
+
+
 def text(attrs: Mapping[str, AnyValue], key: str) -> str | None:
     """A string attribute (an integer is taken as its digits); None if absent or empty."""
     value = attrs.get(key)
