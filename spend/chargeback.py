@@ -1,5 +1,5 @@
-"""The chargeback report: cost by workspace or model against local months, priced exactly as
-the Cost page prices it, pivoted by pandas in integer micro-dollars."""
+"""The chargeback report: cost by workspace, model or user (account) against local months,
+priced exactly as the Cost page prices it, pivoted by pandas in integer micro-dollars."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from costs.selectors import cost_report
 if TYPE_CHECKING:
     import pandas as pd
 
-BY = {"workspace": "Workspace", "model": "Model"}
+BY = {"workspace": "Workspace", "model": "Model", "account": "User"}
 TOTAL = "Total"
 MICRO = Decimal("0.000001")
 MAX_MONTHS = 24
@@ -34,7 +34,7 @@ def micro(amount: Decimal) -> int:
 
 
 def chargeback(org, *, zone: ZoneInfo, first, last, by: str = "workspace") -> pd.DataFrame:
-    """Integer micro-dollars: one row per workspace (or model) and one column per local month
+    """Integer micro-dollars: one row per workspace (model, user) and one column per local month
     (``"2026-11"``), sorted by name, with a ``Total`` column and a last ``Total`` row.
 
     Each month is the Cost page's report of that month grouped the same way (one call per

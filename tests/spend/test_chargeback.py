@@ -57,6 +57,21 @@ def test_by_model(org, usage):
     assert list(pivot.index) == ["Claude Opus 4.1", "Claude Sonnet 4.5", "Total"]
 
 
+def test_by_person_each_month_adds_up_to_the_cost_page(org, usage):
+    from console.models import Account
+
+    ada = Account.objects.create(org=org, external_id="u_ada", name="Ada")
+    sonnet_ada = series_for(org, account=ada)
+    store_and_roll_up(org, [raw(sonnet_ada, utc(2026, 11, 20, 9), output_tokens=200_000)])
+    pivot = chargeback(org, zone=ZONE, first=(2026, 11), last=(2026, 11), by="account")
+    assert list(pivot.index) == ["Ada (u_ada)", "No account", "Total"]
+    page = cost_report(org, zone=ZONE, year=2026, month=11, group="account")
+    total = Decimal(int(pivot.loc["Total", "2026-11"])) / 1_000_000
+    assert total.quantize(CENT) == page.totals.total.quantize(CENT)
+    # Ada's 200,000 Sonnet output tokens at $15 per million: $3.
+    assert int(pivot.loc["Ada (u_ada)", "2026-11"]) == 3_000_000
+
+
 def test_csv_and_excel_agree_with_the_pivot(client, org, usage):
     client.force_login(factories.make_member(org, Role.BILLING))
     query = {"start": "2026-10", "end": "2026-12", "tz": "Asia/Kathmandu"}
