@@ -197,6 +197,10 @@ def cost_page(request):
     if data["sort"]:
         selected["sort"] = data["sort"]
     month_params = {k: v for k, v in selected.items() if k != "day"}
+    # The same breadcrumb as the Usage page's: the month, then the day being read.
+    crumbs = [{"label": selected["month"], "url": report_url("costs:page", month_params)}]
+    if "day" in selected:
+        crumbs.append({"label": selected["day"], "url": report_url("costs:page", selected)})
     context.update(
         report=report,
         chart_figure=figure,
@@ -206,10 +210,16 @@ def cost_page(request):
         breakdown_totals=table.totals.amounts(table.shown),
         sort_headers=_sort_headers(table, selected, data["sort"], GROUPS[data["group_by"]]),
         token_type_labels=TOKEN_TYPE_LABELS,
-        month_url=report_url("costs:page", month_params),
+        # The card names the token types in the breakdown's words ("5m cache write").
+        token_type_amounts=[
+            (label, amount)
+            for (_key, label), (_api_label, amount) in zip(
+                breakdown.COLUMNS[: len(TOKEN_TYPE_LABELS)], report.totals.token_types, strict=True
+            )
+        ],
+        crumbs=crumbs,
         export_url=report_url("costs:export", selected),
         save_zone_next=report_url("costs:page", selected),
-        month_value=selected["month"],
         group_label=GROUPS[data["group_by"]],
     )
     partial = wants_partial(request)
