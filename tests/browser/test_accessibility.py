@@ -110,3 +110,37 @@ def test_axe_finds_what_it_must(page, login, world):
     found = "\n".join(violations(page, "planted"))
     assert "select-name (critical)" in found and "#unlabelled" in found
     assert "color-contrast (serious)" in found and "#faint" in found
+
+
+# The element that has focus, and whether a focus ring shows around it.
+FOCUSED = """() => {
+  const el = document.activeElement;
+  if (el === document.body) return null;  // Tab went past the last stop, out of the page
+  const style = getComputedStyle(el);
+  const name = el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
+    ` "${(el.textContent || el.value || "").trim().slice(0, 30)}"`;
+  return { name, ring: style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2 };
+}"""
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_the_keyboard_focus_is_always_visible(page, login, world, theme):
+    """axe cannot see focus: Tab through both reports and every stop shows its ring."""
+    page.emulate_media(color_scheme=theme)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    login(world["people"][Role.ADMIN])
+    unringed = []
+    for url in ("/usage/?group_by=model", "/cost/"):
+        page.goto(url)
+        page.wait_for_load_state("networkidle")
+        seen = set()
+        for _ in range(60):
+            page.keyboard.press("Tab")
+            focused = page.evaluate(FOCUSED)
+            if focused is None or focused["name"] in seen:
+                continue
+            seen.add(focused["name"])
+            if not focused["ring"]:
+                unringed.append(f"{theme} {url}: {focused['name']}")
+        assert len(seen) > 20  # the walk went through the menu, the bar and the report
+    assert not unringed, "\n".join(unringed)
