@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export METERBOARD_MODE ?= dev
 
-.PHONY: run test install lint bench worker
+.PHONY: run test install lint bench worker screenshots
 BENCH_ROWS ?= 10000000
 
 $(VENV)/.installed: pyproject.toml
@@ -48,3 +48,8 @@ worker: install
 # Needs PostgreSQL and Redis (BENCH_DATABASE_URL, BENCH_BROKER_URL; defaults on localhost).
 bench: install
 	$(BIN)/python -m bench.run --rows $(BENCH_ROWS)
+
+# The README's pictures (docs/screenshots/): the demo in a throwaway SQLite database, the
+# dev server, Chromium at 1280 and 390 px, light and dark. Not part of `make test`.
+screenshots: install
+	$(BIN)/python docs/screenshots.py

@@ -1,3 +1,4 @@
+from decimal import Decimal
 from html import escape
 
 from django.contrib import messages
@@ -132,15 +133,45 @@ def _identity(choices: dict, group: str, name: str):
     return ids.get(name, name)
 
 
-def _chart(report, choices: dict, form) -> dict:
+def _drills(report, form) -> list[str] | None:
+    """Each day's view by hour (a month's bars and table rows open them); None for a day."""
+    if report.level != "month":
+        return None
+    selected = form.selected()
+    return [
+        report_url("costs:page", selected, day=p.local_start.date().isoformat())
+        for p in report.periods
+    ]
+
+
+def _usd_cell(amount: Decimal, css: str = "num") -> str:
+    return f'<td class="{css}" title="{escape(usd_exact(amount))}">{escape(usd(amount))}</td>'
+
+
+def _period_rows(report, drills: list[str] | None) -> list[dict]:
+    """The table of the chart, as on the Usage page: a row per day (or hour) with each
+    group's amount, in the chart's order, and their total: the very amounts the bars draw,
+    so the chart's numbers are there without a mouse. A period still to come says so."""
+    rows = []
+    for i, period in enumerate(report.periods):
+        if report.future[i]:
+            cells = '<td class="muted future">still to come</td>' + "<td></td>" * len(report.groups)
+        else:
+            amounts = [report.chart[group][i] for group in report.groups]
+            cells = "".join(_usd_cell(a) for a in amounts)
+            cells += _usd_cell(sum(amounts, Decimal(0)), "num total")
+        rows.append(
+            {
+                "label": period.label,
+                "drill": drills[i] if drills and not report.future[i] else None,
+                "cells": mark_safe(cells),  # noqa: S308 - every text above is escaped
+            }
+        )
+    return rows
+
+
+def _chart(report, choices: dict, drills: list[str] | None) -> dict:
     """The cost chart's figure: floats for the bars, exact strings for hover."""
-    drills = None
-    if report.level == "month":  # a day's bar opens that day by hour
-        selected = form.selected()
-        drills = [
-            report_url("costs:page", selected, day=p.local_start.date().isoformat())
-            for p in report.periods
-        ]
     series = [
         {
             "identity": _identity(choices, report.group, group),
@@ -178,25 +209,37 @@ def cost_page(request):
     context = {"form": form, "selected": selected, **_choices(form, selected)}
     report = cost_report_of(request.org, data, form.now)
     table = breakdown.build(report, data["sort"])
-    figure = _chart(report, context, form)
+    drills = _drills(report, form)
+    figure = _chart(report, context, drills)
     if data["sort"]:
         selected["sort"] = data["sort"]
     month_params = {k: v for k, v in selected.items() if k != "day"}
+    # The same breadcrumb as the Usage page's: the month, then the day being read.
+    crumbs = [{"label": selected["month"], "url": report_url("costs:page", month_params)}]
+    if "day" in selected:
+        crumbs.append({"label": selected["day"], "url": report_url("costs:page", selected)})
     context.update(
         report=report,
         chart_figure=figure,
         chart_script=charts.script(figure, "cost-chart-data"),
+        period_rows=_period_rows(report, drills),
         breakdown=table,
         breakdown_rows=_breakdown_rows(table),
         breakdown_totals=table.totals.amounts(table.shown),
         sort_headers=_sort_headers(table, selected, data["sort"], GROUPS[data["group_by"]]),
         token_type_labels=TOKEN_TYPE_LABELS,
-        month_url=report_url("costs:page", month_params),
+        # The card names the token types in the breakdown's words ("5m cache write").
+        token_type_amounts=[
+            (label, amount)
+            for (_key, label), (_api_label, amount) in zip(
+                breakdown.COLUMNS[: len(TOKEN_TYPE_LABELS)], report.totals.token_types, strict=True
+            )
+        ],
+        crumbs=crumbs,
         export_url=report_url("costs:export", selected),
         focus_url=report_url("spend:focus", month_params),
         excel_url=report_url("costs:excel", selected),
         save_zone_next=report_url("costs:page", selected),
-        month_value=selected["month"],
         group_label=GROUPS[data["group_by"]],
     )
     partial = wants_partial(request)

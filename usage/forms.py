@@ -12,7 +12,7 @@ from usage.selectors import DIMENSIONS, Scope, UsageQuery, filter_choices, org_m
 NO_API_KEY = "none"
 
 GROUP_BY_CHOICES = [
-    ("", "No grouping"),
+    ("", "None"),
     ("model", "Model"),
     ("api_key", "API key"),
     ("workspace", "Workspace"),

@@ -189,6 +189,9 @@ def usage_page(request):
             )
         ],
         "part": part,
+        "group_label": dict(form.fields["group_by"].choices).get(query.group_by, "")
+        if query.group_by
+        else "",
         "save_zone_next": links["self"],
         **form.select_options(params),
     }

@@ -47,10 +47,12 @@
     return first;
   }
 
-  function showZoneSearch(root) {
+  // With script: the zone search shows, and Apply goes (htmx sends every change at once).
+  function enhance(root) {
     root.querySelectorAll("[data-zone-search]").forEach(function (box) {
       if (zoneSelect(box)) { box.hidden = false; }
     });
+    root.querySelectorAll("[data-apply]").forEach(function (cell) { cell.hidden = true; });
   }
 
   document.addEventListener("input", function (event) {
@@ -87,8 +89,8 @@
     });
   });
 
-  document.addEventListener("DOMContentLoaded", function () { showZoneSearch(document); });
-  document.addEventListener("htmx:afterSettle", function (event) { showZoneSearch(event.target); });
+  document.addEventListener("DOMContentLoaded", function () { enhance(document); });
+  document.addEventListener("htmx:afterSettle", function (event) { enhance(event.target); });
 
   // Show the page's readable 400 message, and the not-found page of an id this organisation
   // does not have (404, retargeted to the main area by the server), instead of ignoring them.

@@ -56,7 +56,13 @@ def test_billing_filters_drills_into_a_day_and_exports_matching_csv(page, login,
     tallest = max((b for b in boxes if b), key=lambda b: b["height"])
     page.mouse.click(tallest["x"] + tallest["width"] / 2, tallest["y"] + tallest["height"] / 2)
     page.wait_for_url("**day=2026-05-12**")
-    assert "2026-05-12 by hour" in page.get_by_role("navigation", name="Breadcrumb").inner_text()
+    # The same head as the Usage page's: the breadcrumb to the day, then what the view shows.
+    assert page.get_by_test_id("breadcrumb").inner_text().split() == ["2026-05", "2026-05-12"]
+    assert (
+        page.get_by_test_id("view-title")
+        .inner_text()
+        .startswith("By hour, UTC, grouped by workspace.")
+    )
     day_total = shown_usd(page.get_by_test_id("total").inner_text())
 
     with page.expect_download() as info:

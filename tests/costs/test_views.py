@@ -1,5 +1,6 @@
 import csv
 import io
+import re
 from decimal import Decimal
 
 import pytest
@@ -264,6 +265,29 @@ def test_breakdown_totals_equal_the_csv_and_the_cards(client, org, mixed_usage, 
     foot = page.split('data-testid="breakdown-total"')[1].split("</tfoot>")[0]
     assert f'title="{usd_exact(card_total)}">{usd(card_total)}</td></tr>' in foot
     assert 'data-testid="total" title="' + usd_exact(csv_total) + '"' in page
+
+
+@pytest.mark.parametrize("group", ["model", "workspace"])
+@pytest.mark.parametrize("tz", ["UTC", "Asia/Kolkata"])
+def test_the_table_of_the_chart_is_the_csv_day_by_day(client, org, mixed_usage, group, tz):
+    c = client_for(client, org, Role.BILLING)
+    query = {**QUERY, "group_by": group, "tz": tz}
+    page = c.get(PAGE, query).content.decode()
+    body = b"".join(c.get(EXPORT, query).streaming_content).decode()
+    csv_by_day: dict[str, Decimal] = {}
+    for r in csv.DictReader(io.StringIO(body)):
+        if r["priced"] == "yes":  # period_start is local: its date is the table's day
+            day = r["period_start"][:10]
+            csv_by_day[day] = csv_by_day.get(day, Decimal(0)) + Decimal(r["amount_usd"])
+    table = page.split('data-testid="periods"')[1].split("</table>")[0]
+    rows = re.findall(r"<tr><td>(?:<a [^>]*>)?([^<]+)(?:</a>)?</td>(.*?)</tr>", table)
+    assert len(rows) == 31
+    shown = {
+        day: Decimal(re.search(r'class="num total" title="\$([\d.]+)"', cells).group(1))
+        for day, cells in rows
+    }
+    assert sum(csv_by_day.values()) > 0
+    assert {d: a for d, a in shown.items() if a} == {d: a for d, a in csv_by_day.items() if a}
 
 
 def test_breakdown_rows_are_groups_in_words_sorted_by_the_url(client, org, mixed_usage):
