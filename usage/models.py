@@ -90,6 +90,11 @@ class Series(models.Model):
                 name="series_unique_dimensions",
             ),
         ]
+        indexes = [
+            # The reads without accounts look up matching base series (a few thousand) among
+            # all of an organisation's (hundreds of thousands with 1,000 people).
+            models.Index(fields=["org"], condition=Q(base__isnull=True), name="series_base_of_org"),
+        ]
 
 
 class IngestBatch(models.Model):

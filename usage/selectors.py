@@ -300,6 +300,7 @@ def usage_by_period(
     dims = [f"s.{_SERIES_COLUMNS[d]}" for d in group_by]
     join_series = bool(dims)
     narrow, narrow_params, narrow_raw = [], [], []
+    accounts = by_account(scope, group_by)
     if scope_terms:
         # The matching series are looked up once, so the plan is an index scan on
         # (series_id, start) whatever the table statistics say (a join could pick a
@@ -307,8 +308,15 @@ def usage_by_period(
         # series: they are read by time and kept by a hashed subplan, one probe per row
         # where ANY over an array would compare each row with every series (a person has
         # hundreds: keys x models x tiers).
+        # Read without accounts, only base series can be in the buckets: leaving account
+        # series out keeps the list short (a key has thousands with 1,000 people) and the
+        # lookup on a partial index (series_base_of_org) of the organisation's base series.
         series_table = Series._meta.db_table
-        sub = f"SELECT id FROM {series_table} s WHERE s.org_id = %s AND {' AND '.join(scope_terms)}"
+        base_only = "" if accounts else " AND s.base_id IS NULL"
+        sub = (
+            f"SELECT id FROM {series_table} s WHERE s.org_id = %s"
+            f"{base_only} AND {' AND '.join(scope_terms)}"
+        )
         narrow_raw = [f"b.series_id IN ({sub})"]
         narrow = (
             [f"b.series_id = ANY(ARRAY({sub}))"]
@@ -320,7 +328,6 @@ def usage_by_period(
     # (a tenth of the rows, no join); minutes, and every level of other reads, from the series.
     by_model = reads_model_buckets(scope, group_by)
     levels = [pieces for pieces in timeslice.plan(list(periods)).values() if pieces]
-    accounts = by_account(scope, group_by)
     selects, params = [], []
     for level, pieces in enumerate(levels):
         source = bucket_source(pieces[0].unit, accounts, scope.org_id, by_model)
