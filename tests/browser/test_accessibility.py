@@ -1,5 +1,6 @@
 """axe-core on every page of every role, in the light and the dark theme, at 1280 and 390 px:
-no serious or critical violation (WCAG 2.2 AA and axe's best practices).
+no serious or critical violation (WCAG 2.2 AA and axe's best practices); and in the same walk,
+no sideways scroll and no element holding more than its box.
 
 Decision: axe-core is vendored for the tests only, in tests/browser/vendor/axe-core/ (the
 npm package's ``axe.min.js`` with its MPL-2.0 licence; its README says which release and how
@@ -21,6 +22,7 @@ import pytest
 from accounts import services as account_services
 from accounts.models import Role
 from tests.browser.every_page import ROLES, make_world, pages_of
+from tests.browser.test_phone import OVERFLOWS
 
 AXE_SOURCE = (Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js").read_text()
 SIZES = [(1280, 900), (390, 844)]
@@ -52,17 +54,30 @@ def world(transactional_db, shipped_prices):
     return make_world()
 
 
+def fit(page, width: int, where: str) -> list[str]:
+    """No sideways scroll and no element holding more than its box (as test_phone checks at
+    390 px in the light theme), at this width in this theme."""
+    problems = []
+    scroll = page.evaluate("document.scrollingElement.scrollWidth")
+    if scroll > width:
+        problems.append(f"{where}: the page is {scroll} px wide")
+    return problems + [f"{where}: {p}" for p in page.evaluate(OVERFLOWS)]
+
+
 def every_way(page, url: str) -> list[str]:
-    """The violations of the page at ``url`` at each width in each theme: loaded once, then
-    resized and switched the way a person would (the layout and the theme follow CSS media
-    queries, and the charts redraw on a theme change), which keeps the walk to a minute."""
+    """The violations of the page at ``url`` at each width in each theme, and whether it fits:
+    loaded once, then resized and switched the way a person would (the layout and the theme
+    follow CSS media queries, and the charts redraw on a theme change), which keeps the walk
+    to a minute."""
     page.goto(url)
     problems = []
     for width, height in SIZES:
         page.set_viewport_size({"width": width, "height": height})
         for theme in THEMES:
             page.emulate_media(color_scheme=theme)
-            problems += violations(page, f"{theme} {width} px {url}")
+            where = f"{theme} {width} px {url}"
+            problems += violations(page, where)
+            problems += fit(page, width, where)
     return problems
 
 
