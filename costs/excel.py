@@ -49,19 +49,26 @@ def views(org, data: dict, now) -> dict:
     return sheets
 
 
-def workbook(sheets: dict) -> bytes:
-    """The sheets as an .xlsx file: USD to the micro-dollar, header and first column frozen."""
+def usd(frame):
+    """Integer micro-dollar cells as exact USD (Decimal), for display and export."""
+    return frame.map(lambda v: Decimal(int(v)) * MICRO)
+
+
+def workbook(sheets: dict, first_column_width: int = 22) -> bytes:
+    """``{sheet name: DataFrame of int64 micro-dollars}`` as an .xlsx file: USD to the
+    micro-dollar, the header row and the first column frozen. Every Excel export (the Cost
+    views, the chargeback report) is written here."""
     import pandas as pd
 
     buffer = io.BytesIO()
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
         for name, frame in sheets.items():
             # Decimal cells: openpyxl writes their digits, so Excel reads exact micro-dollars.
-            frame.map(lambda v: Decimal(int(v)) * MICRO).to_excel(writer, sheet_name=name)
+            usd(frame).to_excel(writer, sheet_name=name)
             sheet = writer.sheets[name]
             sheet.freeze_panes = "B2"
             for row in sheet.iter_rows(min_row=2, min_col=2):
                 for cell in row:
                     cell.number_format = "#,##0.000000"
-            sheet.column_dimensions["A"].width = 22
+            sheet.column_dimensions["A"].width = first_column_width
     return buffer.getvalue()

@@ -687,6 +687,13 @@ def price_periods(org, bounds: list[dt.datetime], scope: Scope, group: str) -> _
     return _price(org, book, allowance, edges, period_of, scope, group)
 
 
+def scope_of(org, data: dict) -> Scope:
+    """The usage a valid CostFilterForm's ``cleaned_data`` selects (for readers that price it
+    their own way, such as the FOCUS export)."""
+    account_ids = (data["account"].pk,) if data["account"] else None
+    return _scope(org, data["workspace"], data["model"], account_ids)
+
+
 def cost_report_of(org, data: dict, now: dt.datetime, group: str | None = None) -> CostReport:
     """The cost report of a valid CostFilterForm's ``cleaned_data``, as of ``now``, grouped
     as the form says or by ``group``: the page, its CSV and its Excel workbook read this."""

@@ -3,11 +3,11 @@ priced exactly as the Cost page prices it, pivoted by pandas in integer micro-do
 
 from __future__ import annotations
 
-import io
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from costs.excel import micro, workbook
 from costs.selectors import cost_report
 
 if TYPE_CHECKING:
@@ -15,7 +15,6 @@ if TYPE_CHECKING:
 
 BY = {"workspace": "Workspace", "model": "Model", "account": "User"}
 TOTAL = "Total"
-MICRO = Decimal("0.000001")
 MAX_MONTHS = 24
 
 
@@ -26,11 +25,6 @@ def months(first: tuple[int, int], last: tuple[int, int]) -> list[tuple[int, int
         out.append((year, month))
         year, month = (year, month + 1) if month < 12 else (year + 1, 1)
     return out
-
-
-def micro(amount: Decimal) -> int:
-    """An exact USD amount as whole micro-dollars (half to even)."""
-    return int(amount.quantize(MICRO, rounding=ROUND_HALF_EVEN) / MICRO)
 
 
 def chargeback(org, *, zone: ZoneInfo, first, last, by: str = "workspace") -> pd.DataFrame:
@@ -63,22 +57,6 @@ def chargeback(org, *, zone: ZoneInfo, first, last, by: str = "workspace") -> pd
     return pivot
 
 
-def usd(pivot: pd.DataFrame) -> pd.DataFrame:
-    """The pivot in exact USD (Decimal cells), for display and export."""
-    return pivot.map(lambda v: Decimal(int(v)) * MICRO)
-
-
 def to_xlsx(pivot: pd.DataFrame, sheet: str) -> bytes:
-    """The pivot as an .xlsx workbook: USD to the micro-dollar, the header row frozen."""
-    buffer = io.BytesIO()
-    import pandas as pd
-
-    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        usd(pivot).to_excel(writer, sheet_name=sheet)
-        worksheet = writer.sheets[sheet]
-        worksheet.freeze_panes = "B2"
-        for row in worksheet.iter_rows(min_row=2, min_col=2):
-            for cell in row:
-                cell.number_format = "#,##0.000000"
-        worksheet.column_dimensions["A"].width = 40
-    return buffer.getvalue()
+    """The pivot as an .xlsx workbook (``costs.excel.workbook``): USD to the micro-dollar."""
+    return workbook({sheet: pivot}, first_column_width=40)

@@ -15,11 +15,12 @@ from console import exports
 from console.filters import filter_form
 from console.models import Account, ApiKey, Workspace
 from console.services import record_audit
+from costs.excel import usd
 from costs.forms import CostFilterForm
+from costs.selectors import scope_of
 from spend import chargeback, focus, selectors, services
 from spend.forms import ChargebackForm, EndpointForm, LimitForm
 from spend.models import Limit
-from usage.selectors import Scope
 
 spend_required = role_required(Role.ADMIN, Role.BILLING)
 
@@ -161,7 +162,7 @@ def chargeback_report(request):
     pivot = chargeback.chargeback(
         request.org, zone=ZoneInfo(data["tz"]), first=data["start"], last=data["end"], by=data["by"]
     )
-    table = chargeback.usd(pivot)
+    table = usd(pivot)
     name = exports.filename(
         "chargeback",
         request.org.slug,
@@ -198,13 +199,7 @@ def focus_export(request):
         return HttpResponseBadRequest(errors, content_type="text/plain; charset=utf-8")
     data = form.cleaned_data
     year, month = data["month"]
-    scope = Scope(
-        org_id=request.org.id,
-        workspace_id=data["workspace"].pk if data["workspace"] else None,
-        model_id=data["model"].pk if data["model"] else None,
-        account_ids=(data["account"].pk,) if data["account"] else None,
-    )
-    rows = focus.csv_rows(request.org, year=year, month=month, scope=scope)
+    rows = focus.csv_rows(request.org, year=year, month=month, scope=scope_of(request.org, data))
     name = exports.filename("focus", request.org.slug, f"{year}-{month:02d}", "UTC")
     return exports.response(rows, name)
 
