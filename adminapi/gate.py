@@ -9,7 +9,9 @@ same style (``spend``'s limits read endpoint).
 import secrets
 from functools import wraps
 
-from django.http import JsonResponse
+import orjson
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from adminapi import services
@@ -28,6 +30,16 @@ def _error_response(request_id: str, status: int, error_type: str, message: str,
     for name, value in (headers or {}).items():
         response[name] = value
     return response
+
+
+def _json(body: dict) -> HttpResponse:
+    """``body`` as JSON, encoded by orjson: a month of results by every dimension is
+    megabytes, which the standard encoder took a third of the answer's time to write. Types
+    orjson leaves alone (Decimal, datetimes) are written as Django's encoder writes them."""
+    content = orjson.dumps(
+        body, default=DjangoJSONEncoder().default, option=orjson.OPT_PASSTHROUGH_DATETIME
+    )
+    return HttpResponse(content, content_type="application/json")
 
 
 def _secret(request) -> str | None:
@@ -68,7 +80,7 @@ def admin_api(view):
                     f"retry after {allowance.retry_after_seconds} seconds.",
                     {"retry-after": str(allowance.retry_after_seconds)},
                 )
-            response = JsonResponse(view(request, key.org, Query(request.GET), *args, **kwargs))
+            response = _json(view(request, key.org, Query(request.GET), *args, **kwargs))
         except ApiError as exc:
             headers = dict(exc.headers)
             if exc.status == 405:

@@ -12,10 +12,12 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
+from operator import itemgetter
 
-from django.db.models import Sum
+from django.db.models import BigIntegerField, Sum
+from django.db.models.functions import Cast
 
-from console.models import ApiKey, Workspace
+from console.models import Account, ApiKey, LlmModel, Workspace
 from costs.pricing import PRIORITY, TOKEN_TYPES, TOKENS
 from costs.selectors import price_periods
 from usage.selectors import Scope, bucket_rows
@@ -28,7 +30,7 @@ WIDTHS = {
 }
 BUCKET_UNITS = {"1d": "day", "1h": "hour", "1m": "minute"}
 
-# Usage report dimension -> the field of a bucket row it reads (the ids clients know).
+# Usage report dimension -> the field a bucket row is filtered by (the ids clients know).
 DIMENSIONS = {
     "api_key_id": "series__api_key__external_id",
     "workspace_id": "series__workspace__external_id",
@@ -36,6 +38,16 @@ DIMENSIONS = {
     "service_tier": "series__service_tier",
     "context_window": "series__context_window",
     "account_id": "series__account__external_id",
+}
+# ... and the series column it is grouped by: our own ids, named for clients in Python
+# (``_names``), so that the GROUP BY joins the series alone, not four tables of names.
+GROUP_FIELDS = {
+    "api_key_id": "series__api_key_id",
+    "workspace_id": "series__workspace_id",
+    "model": "series__model_id",
+    "service_tier": "series__service_tier",
+    "context_window": "series__context_window",
+    "account_id": "series__account_id",
 }
 COUNTERS = (
     "uncached_input_tokens",
@@ -118,12 +130,26 @@ def _order(value) -> tuple:
     return (value is not None, value or "")
 
 
+def _names(org, dimension: str) -> dict | None:
+    """Our id -> the id clients know, for a dimension grouped by its row id (None: as is)."""
+    if dimension == "api_key_id":
+        return dict(ApiKey.objects.filter(org=org).values_list("id", "external_id"))
+    if dimension == "workspace_id":  # the Default workspace has none: null, as documented
+        return dict(Workspace.objects.filter(org=org).values_list("id", "external_id"))
+    if dimension == "model":
+        return dict(LlmModel.objects.values_list("id", "model_id"))
+    if dimension == "account_id":
+        return dict(Account.objects.filter(org=org).values_list("id", "external_id"))
+    return None
+
+
 def usage_report(org, page: Window, bucket_width: str, group_by: list, filters: dict) -> list:
     """[{starting_at, ending_at, results: [usage result]}] for each bucket of the page.
 
     ``filters`` maps a dimension to the values it must have; ``group_by`` lists dimensions.
     Each result carries every dimension, null unless grouped (workspace_id null for the
-    Default workspace, api_key_id null for usage without a key). One query.
+    Default workspace, api_key_id null for usage without a key). One query for the sums,
+    one per grouped dimension that has names.
     """
     if not page.starts:
         return []
@@ -132,30 +158,45 @@ def usage_report(org, page: Window, bucket_width: str, group_by: list, filters: 
     for dimension, values in filters.items():
         if values:
             rows = rows.filter(**{f"{DIMENSIONS[dimension]}__in": values})
-    fields = [DIMENSIONS[d] for d in group_by]
-    rows = rows.values("start", *fields).annotate(**{c: Sum(c) for c in COUNTERS}).order_by()
+    grouped = [d for d in DIMENSIONS if d in group_by]
+    fields = [GROUP_FIELDS[d] for d in grouped]
+    # PostgreSQL sums bigints as numeric; the API's counts are JSON integers.
+    sums = {c: Cast(Sum(c), BigIntegerField()) for c in COUNTERS}
+    rows = rows.values("start", *fields).annotate(**sums).order_by()
+    rows = rows.values_list("start", *fields, *COUNTERS)
+    names = [_names(org, d) for d in grouped]
+    width = len(grouped)
+    ungrouped = dict.fromkeys(DIMENSIONS)
     by_start = defaultdict(list)
     for row in rows:
-        # PostgreSQL sums bigints as numeric; the API's counts are JSON integers.
-        row.update({c: int(row[c]) for c in COUNTERS})
-        result = {
-            "uncached_input_tokens": row["uncached_input_tokens"],
-            "cache_creation": {
-                "ephemeral_1h_input_tokens": row["cache_write_1h_tokens"],
-                "ephemeral_5m_input_tokens": row["cache_write_5m_tokens"],
-            },
-            "cache_read_input_tokens": row["cache_read_tokens"],
-            "output_tokens": row["output_tokens"],
-            "server_tool_use": {"web_search_requests": row["web_search_requests"]},
-        }
-        for dimension, field in DIMENSIONS.items():
-            result[dimension] = row[field] if dimension in group_by else None
-        by_start[row["start"]].append(result)
+        dims = ungrouped.copy()
+        order = []
+        for i, dimension in enumerate(grouped):
+            value = row[1 + i] if names[i] is None else names[i].get(row[1 + i])
+            dims[dimension] = value
+            order.append(_order(value))
+        uncached, write_5m, write_1h, read, output, searches = row[1 + width :]
+        by_start[row[0]].append(
+            (
+                order,
+                {
+                    "uncached_input_tokens": uncached,
+                    "cache_creation": {
+                        "ephemeral_1h_input_tokens": write_1h,
+                        "ephemeral_5m_input_tokens": write_5m,
+                    },
+                    "cache_read_input_tokens": read,
+                    "output_tokens": output,
+                    "server_tool_use": {"web_search_requests": searches},
+                    **dims,
+                },
+            )
+        )
     return [
         _bucket(
             start,
             page.width,
-            sorted(by_start.get(start, []), key=lambda r: [_order(r[d]) for d in DIMENSIONS]),
+            [result for _, result in sorted(by_start.get(start, []), key=itemgetter(0))],
         )
         for start in page.starts
     ]
