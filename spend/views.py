@@ -153,7 +153,7 @@ def create_endpoint(request):
 @require_GET
 @spend_required
 def chargeback_report(request):
-    """Cost by workspace or model against local months, as a page, a CSV or an .xlsx file."""
+    """Cost by workspace, API key, user or model against local months: a page, CSV or .xlsx."""
     params = request.GET if "start" in request.GET else _this_month(request)
     form = ChargebackForm(params)
     if not form.is_valid():
