@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo
 from django.contrib import messages
 from django.http import HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -12,6 +13,7 @@ from accounts.access import reports_required, role_required, scoped
 from accounts.models import Role
 from adminapi.gate import admin_api  # the Admin API's key auth, rate limit and error shape
 from console import exports
+from console.confirm import confirm_page, confirmed
 from console.filters import filter_form
 from console.models import Account, ApiKey, Workspace
 from console.services import record_audit
@@ -20,7 +22,7 @@ from costs.forms import CostFilterForm
 from costs.selectors import scope_of
 from spend import chargeback, focus, selectors, services
 from spend.forms import ChargebackForm, EndpointForm, LimitForm
-from spend.models import Limit
+from spend.models import Limit, WebhookEndpoint
 
 spend_required = role_required(Role.ADMIN, Role.BILLING)
 
@@ -128,10 +130,21 @@ def edit_limit(request, limit):
     return render(request, "spend/edit.html", context, status=status)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @scoped(_limit_of)
 @spend_required
 def delete_limit(request, limit):
+    """Delete a limit with its thresholds and alerts, once confirmed."""
+    if not confirmed(request):
+        return confirm_page(
+            request,
+            cancel_url=reverse("spend:page"),
+            title=f"Delete the limit {limit.name}?",
+            question=f"Delete the limit {limit.name} ({limit.scope_label})?",
+            consequence="Its thresholds stop alerting, its alerts and their deliveries are "
+            "deleted with it, and gateways polling the limits no longer see it.",
+            button=f"Delete {limit.name}",
+        )
     record_audit(request.org, request.user, "spend_limit.delete", limit.name)
     limit.delete()
     messages.success(request, f"Limit {limit.name} deleted.")
@@ -148,6 +161,34 @@ def create_endpoint(request):
     endpoint = services.create_endpoint(request.org, **form.cleaned_data)
     record_audit(request.org, request.user, "webhook_endpoint.create", endpoint.name)
     return _page(request, secret=endpoint.secret)
+
+
+def _endpoint_of(org, pk):
+    return WebhookEndpoint.objects.filter(org=org, pk=pk).first()
+
+
+@require_http_methods(["GET", "POST"])
+@scoped(_endpoint_of)
+@spend_required
+def delete_endpoint(request, endpoint):
+    """Delete a webhook endpoint, once confirmed."""
+    if not confirmed(request):
+        return confirm_page(
+            request,
+            cancel_url=reverse("spend:page"),
+            title=f"Delete the webhook endpoint {endpoint.name}?",
+            question=f"Delete the webhook endpoint {endpoint.name} ({endpoint.url})?",
+            consequence="Thresholds stop posting to it, and its deliveries (sent or waiting) "
+            "are deleted with it. Its secret cannot be shown again.",
+            button=f"Delete {endpoint.name}",
+        )
+    record_audit(
+        request.org, request.user, "webhook_endpoint.delete", endpoint.name,
+        before={"url": endpoint.url},
+    )  # fmt: skip
+    endpoint.delete()
+    messages.success(request, f"Webhook endpoint {endpoint.name} deleted.")
+    return redirect("spend:page")
 
 
 @require_GET

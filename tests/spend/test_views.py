@@ -248,3 +248,66 @@ def test_an_endpoint_name_has_no_comma(billing):
     response = billing.post(reverse("spend:create_endpoint"), data)
     assert response.status_code == 400
     assert list(response.context["endpoint_form"].errors) == ["name"]
+
+
+@pytest.mark.parametrize("what", ["limit", "endpoint"])
+def test_deleting_asks_first_and_acts_only_on_the_confirmation(billing, org, what):
+    from console.models import AuditEntry
+
+    if what == "limit":
+        target = token_limit(org, name="daily")
+        url, model = reverse("spend:delete", args=[target.pk]), Limit
+        question, action = "Delete the limit daily?", "spend_limit.delete"
+    else:
+        target = services.create_endpoint(
+            org, name="ops", url="https://h.example.test/", slack=False
+        )
+        url, model = reverse("spend:delete_endpoint", args=[target.pk]), WebhookEndpoint
+        question, action = "Delete the webhook endpoint ops?", "webhook_endpoint.delete"
+    assert f'href="{url}"' in billing.get(reverse("spend:page")).content.decode()
+    for response in (billing.get(url), billing.post(url), billing.post(url, {"confirm": "no"})):
+        assert response.status_code == 200
+        body = response.content.decode()
+        assert 'data-testid="confirm"' in body and question in body
+        assert 'name="csrfmiddlewaretoken"' in body and f'action="{url}"' in body
+    assert model.objects.filter(pk=target.pk).exists()
+    assert not AuditEntry.objects.filter(action=action).exists()
+    response = billing.post(url, {"confirm": "yes"})
+    assert response.status_code == 302 and response["Location"] == reverse("spend:page")
+    assert not model.objects.filter(pk=target.pk).exists()
+    assert AuditEntry.objects.get(action=action).target == target.name
+    assert billing.put(url).status_code == 405
+
+
+@pytest.mark.parametrize("what", ["limit", "endpoint"])
+def test_deleting_is_refused_to_others(client, org, other_org, what):
+    def target_of(o):
+        if what == "limit":
+            return reverse("spend:delete", args=[token_limit(o, name=f"l-{o.slug}").pk])
+        endpoint = services.create_endpoint(
+            o, name="ops", url="https://h.example.test/", slack=False
+        )
+        return reverse("spend:delete_endpoint", args=[endpoint.pk])
+
+    mine, theirs = target_of(org), target_of(other_org)
+    counts = (Limit.objects.count(), WebhookEndpoint.objects.count())
+    response = client.post(mine, {"confirm": "yes"})
+    assert response.status_code == 302 and "login" in response["Location"]
+    client.force_login(factories.make_member(org, Role.DEVELOPER))
+    assert client.get(mine).status_code == 403
+    assert client.post(mine, {"confirm": "yes"}).status_code == 403
+    client.force_login(factories.make_member(org, Role.ADMIN))
+    assert client.get(theirs).status_code == 404
+    assert client.post(theirs, {"confirm": "yes"}).status_code == 404
+    assert (Limit.objects.count(), WebhookEndpoint.objects.count()) == counts
+
+
+def test_a_forged_cross_site_confirmation_is_refused(org):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(factories.make_member(org, Role.ADMIN))
+    limit = token_limit(org, name="daily")
+    response = client.post(reverse("spend:delete", args=[limit.pk]), {"confirm": "yes"})
+    assert response.status_code == 403
+    assert Limit.objects.filter(pk=limit.pk).exists()
