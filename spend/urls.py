@@ -14,6 +14,7 @@ page_patterns = [
     path("endpoints/<int:pk>/delete/", views.delete_endpoint, name="delete_endpoint"),
     path("chargeback/", views.chargeback_report, name="chargeback"),
     path("focus.csv", views.focus_export, name="focus"),
+    path("focus-metadata.json", views.focus_metadata, name="focus_metadata"),
 ]
 
 api_patterns = [

@@ -3,7 +3,7 @@
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
-from django.http import HttpResponse, HttpResponseBadRequest, QueryDict
+from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -242,7 +242,18 @@ def focus_export(request):
     year, month = data["month"]
     rows = focus.csv_rows(request.org, year=year, month=month, scope=scope_of(request.org, data))
     name = exports.filename("focus", request.org.slug, f"{year}-{month:02d}", "UTC")
-    return exports.response(rows, name)
+    response = exports.response(rows, name)
+    # FOCUS: the data names its schema, readable without opening the data.
+    metadata_url = request.build_absolute_uri(reverse("spend:focus_metadata"))
+    response["Link"] = f'<{metadata_url}>; rel="describedby"; type="application/json"'
+    return response
+
+
+@require_GET
+@reports_required
+def focus_metadata(request):
+    """The FOCUS metadata (data generator, dataset instance, schema) of the FOCUS export."""
+    return JsonResponse(focus.metadata(request.org), json_dumps_params={"indent": 2})
 
 
 def _this_month(request):

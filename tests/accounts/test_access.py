@@ -272,6 +272,7 @@ CASES = [
         data=lambda w: {"confirm": "yes"},
     ),
     Case("spend:page", "GET", SPEND, ok=200),
+    Case("spend:focus_metadata", "GET", REPORTS, ok=200),
     Case("spend:chargeback", "GET", SPEND, ok=200),
     Case("spend:chargeback", "GET", SPEND, ok=200, query="start=2026-10&end=2026-12&format=csv"),
     Case(
