@@ -30,6 +30,8 @@ from pathlib import Path
 
 import psycopg
 
+from bench.alerts import step_alert_delay
+
 ROOT = Path(__file__).resolve().parent.parent
 FULL_ROWS = 10_000_000
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/meterboard_bench"
@@ -1022,6 +1024,8 @@ def main() -> None:
             env, conn, table, secret, port, args.freshness_seconds, session.session_key,
             month, loaded, loaded + sent,
         )  # fmt: skip
+        print("== ingest-to-alert delay under 1,000 records/s", flush=True)
+        step_alert_delay(table, secret, port, free_port())
 
     facts = machine(conn)
     took = (dt.datetime.now(dt.UTC) - started).total_seconds()
@@ -1037,7 +1041,9 @@ def main() -> None:
         "generated in "
         f"{gen_seconds:.0f} s. The incremental step adds {LATE_ROWS:,} late requests to it "
         f"and {FRESH_ROWS:,} to the day before the run; HTTP ingest and the freshness load "
-        "send theirs to its last day.\n\n" + table.markdown() + "\n"
+        "send theirs to its last day; the alert-delay step sends its own to the day of the run.\n\n"
+        + table.markdown()
+        + "\n"
     )
     output.write_text(text)
     print(f"\nwrote {output}")

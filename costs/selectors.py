@@ -46,7 +46,7 @@ from django.db.models import Q, Sum
 from django.db.models.functions import Coalesce
 
 from console import timeslice
-from console.models import LlmModel, Workspace, account_label
+from console.models import ApiKey, LlmModel, Workspace, account_label
 from costs.models import ModelPrice, ToolPrice
 from costs.pricing import (
     CODE_EXECUTION,
@@ -402,11 +402,19 @@ class _Priced:
     total is a sum of the same cell amounts, so they agree to the last digit.
     """
 
-    def __init__(self, group: str, models: dict, workspaces: dict, accounts: dict):
+    def __init__(
+        self,
+        group: str,
+        models: dict,
+        workspaces: dict,
+        accounts: dict,
+        api_keys: dict | None = None,
+    ):
         self.group = group
         self.models = models  # pk -> {"model_id", "display_name"}
         self.workspaces = workspaces  # pk -> name (when grouping by workspace)
         self.accounts = accounts  # pk or None -> (external id, name) (grouping by account)
+        self.api_keys = api_keys or {}  # pk -> name (grouping by API key, for chargeback)
         self.cells: dict[tuple[int, tuple], list[int]] = {}
         self.client_nanos = 0  # the clients' own estimate over the report's periods (1e-9 USD)
         self._labels: dict[tuple, _Labels] = {}
@@ -436,6 +444,8 @@ class _Priced:
                     groups.append(workspace)
                 elif self.group == "account":
                     groups.append(account_label(account_id, account_name) or NO_ACCOUNT)
+                elif self.group == "api_key":
+                    groups.append(self.api_keys.get(dims[3], "No API key"))
                 elif self.group == "cost_type":
                     groups.append(COST_TYPES[cost_type])
                 elif self.group == "token_type":
@@ -584,7 +594,7 @@ def _free_by_key(allowance, edges, states, scope: Scope, fields: list[str], acco
 def _price(org, book, allowance, edges, period_of, scope: Scope, group) -> _Priced:
     """The usage of each segment ``[edges[i], edges[i+1])`` priced into the cells of
     period ``period_of[i]`` (None: not wanted), from one read of the buckets."""
-    extra = group if group in ("workspace", "account") else None
+    extra = group if group in ("workspace", "account", "api_key") else None
     group_by = _GROUP_BY + ((extra,) if extra else ())
     spans = [_Span(a, b) for a, b in zip(edges, edges[1:], strict=False)]
     rows = usage_by_period(scope, spans, group_by, columns=(*COUNT_FIELDS, CLIENT_COST))
@@ -600,7 +610,12 @@ def _price(org, book, allowance, edges, period_of, scope: Scope, group) -> _Pric
     accounts = {}
     if group == "account":
         accounts = account_details(org.id, {r["group"][3] for r in rows})
-    priced = _Priced(group, models, workspaces, accounts)
+    api_keys = {}
+    if group == "api_key":
+        # Named as the Usage page names them: a name is not unique, its id is.
+        keys = ApiKey.objects.filter(org=org).values_list("id", "name", "external_id")
+        api_keys = {pk: f"{name} ({external_id})" for pk, name, external_id in keys}
+    priced = _Priced(group, models, workspaces, accounts, api_keys)
 
     states = [allowance.segment_state(span.start, span.end) for span in spans]
     fields = ["model_id", "service_tier", "context_window", *([f"{extra}_id"] if extra else [])]

@@ -11,10 +11,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import admin_required, reports_required, scoped
 from adminapi.services import ADMIN_KEYS
+from console.confirm import confirm_page, confirmed
 from console.filters import workspace_value
 from console.secret_keys import KeyKind
 from orgsettings import selectors, services
@@ -294,11 +295,21 @@ def _key_views(page: KeyPage):
         response["Cache-Control"] = "no-store"  # the secret must not be kept by any cache
         return response
 
-    @require_POST
+    @require_http_methods(["GET", "POST"])
     @scoped(page.find)
     @admin_required
     def revoke(request, key):
-        """Revoke a key; requests with it get 401 from then on."""
+        """Revoke a key once confirmed; requests with it get 401 from then on."""
+        if not confirmed(request):
+            return confirm_page(
+                request,
+                cancel_url=reverse(page.url()),
+                title=f"Revoke the {page.noun} {key.name}?",
+                question=f"Revoke the {page.noun} {key.name} ({key.prefix}…)?",
+                consequence="Every request that sends it is refused from then on (401). "
+                "A revoked key cannot be restored; create a new one instead.",
+                button=f"Revoke {key.name}",
+            )
         page.kind.revoke(key, actor=request.user)
         messages.success(request, f"{page.noun.capitalize()} {key.name} revoked.")
         return redirect(page.url())

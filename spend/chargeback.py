@@ -1,5 +1,5 @@
-"""The chargeback report: cost by workspace, model or user (account) against local months,
-priced exactly as the Cost page prices it, pivoted by pandas in integer micro-dollars."""
+"""The chargeback report: cost by workspace, API key, model or user (account) against local
+months, priced exactly as the Cost page prices it, pivoted by pandas in integer micro-dollars."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from costs.selectors import cost_report
 if TYPE_CHECKING:
     import pandas as pd
 
-BY = {"workspace": "Workspace", "model": "Model", "account": "User"}
+BY = {"workspace": "Workspace", "api_key": "API key", "model": "Model", "account": "User"}
 TOTAL = "Total"
 MAX_MONTHS = 24
 
@@ -28,8 +28,8 @@ def months(first: tuple[int, int], last: tuple[int, int]) -> list[tuple[int, int
 
 
 def chargeback(org, *, zone: ZoneInfo, first, last, by: str = "workspace") -> pd.DataFrame:
-    """Integer micro-dollars: one row per workspace (model, user) and one column per local month
-    (``"2026-11"``), sorted by name, with a ``Total`` column and a last ``Total`` row.
+    """Integer micro-dollars: one row per workspace (API key, model, user) and one column per
+    local month (``"2026-11"``), sorted by name, with a ``Total`` column and a last ``Total`` row.
 
     Each month is the Cost page's report of that month grouped the same way (one call per
     month), so a month's column adds up to the Cost page's total of that month to the cent.

@@ -29,12 +29,21 @@ Decisions, where the specification leaves a choice or the data cannot say more:
 - Columns FOCUS 1.0 required and 1.3 keeps as Conditional (commitment discounts, region,
   resource, tags) are present and null, so that a 1.0 reader finds them.
 - Meterboard's own dimensions are ``x_`` columns, as FOCUS requires of custom columns.
+- Metadata (``metadata``): FOCUS requires a data generator to describe each dataset apart
+  from its data: DataGenerator, a DatasetInstance per dataset and a Schema with one
+  ColumnDefinition per column. The export is one dataset instance per organisation (daily
+  Cost and Usage); its CSV names the metadata in a ``Link: <…>; rel="describedby"`` header,
+  which FOCUS asks be readable without opening the data. Decimals are written in full
+  (exact), so the optional precision and scale are left out; Recency is optional and the
+  export is made on request, so it has none.
 """
 
 from __future__ import annotations
 
 import calendar
 import datetime as dt
+import json
+import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -120,6 +129,16 @@ DECIMAL_COLUMNS = frozenset(
         "PricingQuantity",
     }
 )
+
+DATETIME_COLUMNS = frozenset(
+    {"BillingPeriodEnd", "BillingPeriodStart", "ChargePeriodEnd", "ChargePeriodStart"}
+)
+JSON_COLUMNS = frozenset({"Tags"})
+DATA_GENERATOR = "Meterboard"
+# When this schema (the columns and their types) was first published. A change of the
+# columns is a new schema: its SchemaId changes with them (a test pins it), and this date
+# must be changed with it.
+SCHEMA_CREATED = "2026-12-02T00:00:00Z"
 
 _RATE = {t.api_name: t.rate for t in TOKEN_TYPES}
 _METER = {t.api_name: t.label for t in TOKEN_TYPES}
@@ -273,3 +292,56 @@ def csv_rows(org, **kw) -> Iterator[list]:
     yield list(COLUMNS)
     for row in rows(org, **kw):
         yield ["" if row[c] is None else row[c] for c in COLUMNS]
+
+
+def column_definitions() -> list[dict]:
+    """FOCUS metadata's ColumnDefinition: one object per column of the export, in its order."""
+    definitions = []
+    for column in COLUMNS:
+        if column in DECIMAL_COLUMNS:
+            definitions.append({"ColumnName": column, "DataType": "DECIMAL"})
+        elif column in DATETIME_COLUMNS:
+            definitions.append({"ColumnName": column, "DataType": "DATETIME"})
+        elif column in JSON_COLUMNS:
+            definitions.append({"ColumnName": column, "DataType": "JSON"})
+        else:
+            definitions.append(
+                {"ColumnName": column, "DataType": "STRING", "StringEncoding": "UTF-8"}
+            )
+    return definitions
+
+
+def schema_id() -> str:
+    """A GUID derived from the FOCUS version and the columns: it changes when they do."""
+    text = json.dumps([FOCUS_VERSION, column_definitions()], sort_keys=True)
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"meterboard:focus:schema:{text}"))
+
+
+def dataset_instance_id(org) -> str:
+    """A GUID for the organisation's daily Cost and Usage dataset, the same on every call."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"meterboard:focus:cost-and-usage-daily:{org.pk}"))
+
+
+def metadata(org) -> dict:
+    """The FOCUS 1.3 metadata of the organisation's export: DataGenerator, DatasetInstance
+    and Schema."""
+    instance = dataset_instance_id(org)
+    return {
+        "DataGenerator": {"DataGenerator": DATA_GENERATOR},
+        "DatasetInstance": [
+            {
+                "DatasetInstanceId": instance,
+                "DatasetInstanceName": f"Cost and Usage Daily ({org.name})",
+                "FocusDatasetId": "CostAndUsage",
+            }
+        ],
+        "Schema": [
+            {
+                "SchemaId": schema_id(),
+                "FocusVersion": FOCUS_VERSION,
+                "CreationDate": SCHEMA_CREATED,
+                "DatasetInstanceId": instance,
+                "ColumnDefinition": column_definitions(),
+            }
+        ],
+    }

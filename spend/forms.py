@@ -1,5 +1,6 @@
 """Forms of the Limits page; every error names its field."""
 
+from collections import Counter
 from decimal import Decimal, InvalidOperation
 
 from django import forms
@@ -32,6 +33,16 @@ class LimitForm(forms.Form):
     emails = forms.CharField(max_length=2000, required=False, widget=forms.Textarea)
     endpoints = forms.ModelMultipleChoiceField(
         queryset=WebhookEndpoint.objects.none(), required=False
+    )
+    # One line per threshold whose recipients differ from the ones above, which it replaces:
+    # "100: cfo@acme.test, ops" (an email address or a webhook endpoint's name).
+    per_threshold = forms.CharField(
+        label="Recipients per threshold (optional)",
+        max_length=4000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text='One line per threshold, e.g. "100: cfo@acme.test, Ops webhook" or '
+        '"forecast: finance@acme.test"; it replaces the recipients above for that threshold.',
     )
 
     def __init__(self, org, *args, **kwargs):
@@ -91,8 +102,58 @@ class LimitForm(forms.Form):
                 raise ValidationError(f"{email!r} is not an email address.") from None
         return emails
 
+    def _recipient(self, token: str, line: int):
+        """An endpoint of the organisation named ``token``, or the email address ``token``."""
+        named = [e for e in self.fields["endpoints"].queryset if e.name == token]
+        if len(named) == 1:
+            return named[0]
+        if len(named) > 1:
+            raise ValidationError(
+                f"Line {line}: two webhook endpoints are named {token!r}; rename one."
+            )
+        try:
+            validate_email(token)
+        except ValidationError:
+            raise ValidationError(
+                f"Line {line}: {token!r} is neither an email address nor a webhook endpoint."
+            ) from None
+        return token
+
+    def clean_per_threshold(self) -> dict:
+        """{(kind, percent): (emails, endpoints)} of the lines, checked against the
+        thresholds in ``clean``."""
+        routes = {}
+        for number, text in enumerate(self.cleaned_data["per_threshold"].splitlines(), 1):
+            if not text.strip():
+                continue
+            head, colon, rest = text.partition(":")
+            head = head.strip().rstrip("%").strip().lower()
+            if not colon or not (head.isdigit() or head == "forecast"):
+                raise ValidationError(
+                    f'Line {number}: start with a threshold and a colon, e.g. "80: a@acme.test".'
+                )
+            key = (
+                (Threshold.Kind.FORECAST, 100)
+                if head == "forecast"
+                else (Threshold.Kind.SPEND, int(head))
+            )
+            if key in routes:
+                raise ValidationError(f"Line {number}: {head} has a line already.")
+            found = [self._recipient(t.strip(), number) for t in rest.split(",") if t.strip()]
+            routes[key] = (
+                [r for r in found if isinstance(r, str)],
+                [r for r in found if isinstance(r, WebhookEndpoint)],
+            )
+        return routes
+
     def clean(self):
         data = super().clean()
+        routes, percents = data.get("per_threshold") or {}, data.get("thresholds")
+        for kind, percent in routes:
+            if kind == Threshold.Kind.FORECAST and not data.get("forecast"):
+                self.add_error("per_threshold", "A forecast line needs the forecast alert on.")
+            elif kind == Threshold.Kind.SPEND and percents and percent not in percents:
+                self.add_error("per_threshold", f"{percent}% is not one of the thresholds.")
         amount, unit, period = data.get("amount"), data.get("unit"), data.get("period")
         if amount is not None and unit == Limit.Unit.TOKENS and amount != amount.to_integral():
             self.add_error("amount", "A token limit is a whole number of tokens.")
@@ -113,8 +174,21 @@ class LimitForm(forms.Form):
         """The form's fields as the limit has them now (for its edit page)."""
         thresholds = list(limit.thresholds.all())
         spend = [t for t in thresholds if t.kind == Threshold.Kind.SPEND]
-        emails = sorted({e for t in thresholds for e in t.emails})
-        endpoints = {e.pk for t in thresholds for e in t.endpoints.all()}
+        recipients = {
+            t.pk: (tuple(sorted(t.emails)), tuple(sorted(e.pk for e in t.endpoints.all())))
+            for t in thresholds
+        }
+        # The recipients most thresholds share (the more of them on a tie) go in the fields
+        # for all; the others get a line each.
+        counts = Counter(recipients.values())
+        common = max(counts, key=lambda r: (counts[r], len(r[0]) + len(r[1])), default=((), ()))
+        names = {e.pk: e.name for t in thresholds for e in t.endpoints.all()}
+        lines = [
+            f"{'forecast' if t.kind == Threshold.Kind.FORECAST else t.percent}: "
+            + ", ".join([*recipients[t.pk][0], *(names[pk] for pk in recipients[t.pk][1])])
+            for t in thresholds
+            if recipients[t.pk] != common
+        ]
         if limit.account_id:
             scope = f"account:{limit.account_id}"
         elif limit.api_key_id:
@@ -132,8 +206,9 @@ class LimitForm(forms.Form):
             "time_zone": limit.time_zone,
             "thresholds": ", ".join(str(t.percent) for t in spend),
             "forecast": len(spend) < len(thresholds),
-            "emails": "\n".join(emails),
-            "endpoints": sorted(endpoints),
+            "emails": "\n".join(common[0]),
+            "endpoints": list(common[1]),
+            "per_threshold": "\n".join(lines),
         }
 
     def limit_fields(self) -> dict:
@@ -155,6 +230,7 @@ class LimitForm(forms.Form):
             "emails": data["emails"],
             "endpoints": data["endpoints"],
             "forecast": data["forecast"],
+            "per_threshold": data["per_threshold"],
             **self.limit_fields(),
         }
 
@@ -163,6 +239,13 @@ class EndpointForm(forms.Form):
     name = forms.CharField(max_length=200, strip=True)
     url = forms.URLField(max_length=2000, assume_scheme="https")
     slack = forms.BooleanField(required=False)
+
+    def clean_name(self) -> str:
+        # A limit's recipients per threshold name endpoints in a comma-separated list.
+        name = self.cleaned_data["name"]
+        if "," in name:
+            raise ValidationError("A webhook endpoint's name has no comma.")
+        return name
 
     def clean_url(self) -> str:
         url = self.cleaned_data["url"]

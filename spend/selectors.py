@@ -155,3 +155,16 @@ def recent_alerts(org, count: int = 50) -> list[Alert]:
 
 def endpoints_of(org) -> list[WebhookEndpoint]:
     return list(WebhookEndpoint.objects.filter(org=org))
+
+
+def marks(org, *, workspace=None, api_key=None, account=None, now: dt.datetime) -> list[dict]:
+    """``status`` of each USD or token limit whose scope is exactly this selection (all None:
+    the organisation's), by name: the report pages' mark of a selection with a limit."""
+    limits = Limit.objects.filter(
+        org=org,
+        workspace=workspace,
+        api_key=api_key,
+        account=account,
+        unit__in=(Limit.Unit.USD, Limit.Unit.TOKENS),
+    ).select_related("org")
+    return [status(limit, now) for limit in limits]

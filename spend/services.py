@@ -46,19 +46,29 @@ class DeliveryError(Exception):
 
 @transaction.atomic
 def create_limit(
-    org, user, *, thresholds: list[int], emails, endpoints, forecast: bool = False, **fields
+    org,
+    user,
+    *,
+    thresholds: list[int],
+    emails,
+    endpoints,
+    forecast: bool = False,
+    per_threshold: dict | None = None,
+    **fields,
 ) -> Limit:
     """A limit with one threshold per percentage (and, with ``forecast``, one on the
-    projection reaching 100%), each alerting the same recipients."""
+    projection reaching 100%), each alerting ``emails`` and ``endpoints``, or the
+    (emails, endpoints) that ``per_threshold`` gives its (kind, percent)."""
     limit = Limit.objects.create(org=org, created_by=user, **fields)
     kinds = [(Threshold.Kind.SPEND, p) for p in thresholds]
     if forecast:
         kinds.append((Threshold.Kind.FORECAST, 100))
     for kind, percent in kinds:
+        to, hooks = (per_threshold or {}).get((kind, percent), (emails, endpoints))
         threshold = Threshold.objects.create(
-            limit=limit, kind=kind, percent=percent, emails=list(emails)
+            limit=limit, kind=kind, percent=percent, emails=list(to)
         )
-        threshold.endpoints.set(endpoints)
+        threshold.endpoints.set(hooks)
     return limit
 
 
@@ -70,6 +80,7 @@ def update_limit(
     emails,
     endpoints,
     forecast: bool = False,
+    per_threshold: dict | None = None,
     now: dt.datetime | None = None,
     **fields,
 ) -> Limit:
@@ -86,7 +97,8 @@ def update_limit(
       in this period only when the spend reaches it again.
 
     A threshold the edit adds is new: it alerts when reached, already reached included.
-    Removed thresholds are deleted with their alerts; recipients apply from the next alert.
+    Removed thresholds are deleted with their alerts; recipients (``per_threshold`` as in
+    ``create_limit``) apply from the next alert.
     """
     now = now or timezone.now()
     limit = Limit.objects.select_for_update().get(pk=limit.pk)
@@ -116,9 +128,10 @@ def update_limit(
             threshold = Threshold.objects.create(limit=limit, kind=kind, percent=percent)
         elif (kind, percent) in alerted:
             kept.append(threshold)
-        threshold.emails = list(emails)
+        to, hooks = (per_threshold or {}).get((kind, percent), (emails, endpoints))
+        threshold.emails = list(to)
         threshold.save(update_fields=["emails"])
-        threshold.endpoints.set(endpoints)
+        threshold.endpoints.set(hooks)
 
     after = selectors.window(limit, now)
     if kept:

@@ -11,8 +11,10 @@ page_patterns = [
     path("<int:pk>/edit/", views.edit_limit, name="edit"),
     path("<int:pk>/delete/", views.delete_limit, name="delete"),
     path("endpoints/create/", views.create_endpoint, name="create_endpoint"),
+    path("endpoints/<int:pk>/delete/", views.delete_endpoint, name="delete_endpoint"),
     path("chargeback/", views.chargeback_report, name="chargeback"),
     path("focus.csv", views.focus_export, name="focus"),
+    path("focus-metadata.json", views.focus_metadata, name="focus_metadata"),
 ]
 
 api_patterns = [

@@ -3,8 +3,9 @@
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
-from django.http import HttpResponse, HttpResponseBadRequest, QueryDict
+from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -12,6 +13,7 @@ from accounts.access import reports_required, role_required, scoped
 from accounts.models import Role
 from adminapi.gate import admin_api  # the Admin API's key auth, rate limit and error shape
 from console import exports
+from console.confirm import confirm_page, confirmed
 from console.filters import filter_form
 from console.models import Account, ApiKey, Workspace
 from console.services import record_audit
@@ -20,7 +22,7 @@ from costs.forms import CostFilterForm
 from costs.selectors import scope_of
 from spend import chargeback, focus, selectors, services
 from spend.forms import ChargebackForm, EndpointForm, LimitForm
-from spend.models import Limit
+from spend.models import Limit, WebhookEndpoint
 
 spend_required = role_required(Role.ADMIN, Role.BILLING)
 
@@ -128,10 +130,21 @@ def edit_limit(request, limit):
     return render(request, "spend/edit.html", context, status=status)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @scoped(_limit_of)
 @spend_required
 def delete_limit(request, limit):
+    """Delete a limit with its thresholds and alerts, once confirmed."""
+    if not confirmed(request):
+        return confirm_page(
+            request,
+            cancel_url=reverse("spend:page"),
+            title=f"Delete the limit {limit.name}?",
+            question=f"Delete the limit {limit.name} ({limit.scope_label})?",
+            consequence="Its thresholds stop alerting, its alerts and their deliveries are "
+            "deleted with it, and gateways polling the limits no longer see it.",
+            button=f"Delete {limit.name}",
+        )
     record_audit(request.org, request.user, "spend_limit.delete", limit.name)
     limit.delete()
     messages.success(request, f"Limit {limit.name} deleted.")
@@ -150,10 +163,38 @@ def create_endpoint(request):
     return _page(request, secret=endpoint.secret)
 
 
+def _endpoint_of(org, pk):
+    return WebhookEndpoint.objects.filter(org=org, pk=pk).first()
+
+
+@require_http_methods(["GET", "POST"])
+@scoped(_endpoint_of)
+@spend_required
+def delete_endpoint(request, endpoint):
+    """Delete a webhook endpoint, once confirmed."""
+    if not confirmed(request):
+        return confirm_page(
+            request,
+            cancel_url=reverse("spend:page"),
+            title=f"Delete the webhook endpoint {endpoint.name}?",
+            question=f"Delete the webhook endpoint {endpoint.name} ({endpoint.url})?",
+            consequence="Thresholds stop posting to it, and its deliveries (sent or waiting) "
+            "are deleted with it. Its secret cannot be shown again.",
+            button=f"Delete {endpoint.name}",
+        )
+    record_audit(
+        request.org, request.user, "webhook_endpoint.delete", endpoint.name,
+        before={"url": endpoint.url},
+    )  # fmt: skip
+    endpoint.delete()
+    messages.success(request, f"Webhook endpoint {endpoint.name} deleted.")
+    return redirect("spend:page")
+
+
 @require_GET
 @spend_required
 def chargeback_report(request):
-    """Cost by workspace or model against local months, as a page, a CSV or an .xlsx file."""
+    """Cost by workspace, API key, user or model against local months: a page, CSV or .xlsx."""
     params = request.GET if "start" in request.GET else _this_month(request)
     form = ChargebackForm(params)
     if not form.is_valid():
@@ -201,7 +242,18 @@ def focus_export(request):
     year, month = data["month"]
     rows = focus.csv_rows(request.org, year=year, month=month, scope=scope_of(request.org, data))
     name = exports.filename("focus", request.org.slug, f"{year}-{month:02d}", "UTC")
-    return exports.response(rows, name)
+    response = exports.response(rows, name)
+    # FOCUS: the data names its schema, readable without opening the data.
+    metadata_url = request.build_absolute_uri(reverse("spend:focus_metadata"))
+    response["Link"] = f'<{metadata_url}>; rel="describedby"; type="application/json"'
+    return response
+
+
+@require_GET
+@reports_required
+def focus_metadata(request):
+    """The FOCUS metadata (data generator, dataset instance, schema) of the FOCUS export."""
+    return JsonResponse(focus.metadata(request.org), json_dumps_params={"indent": 2})
 
 
 def _this_month(request):

@@ -18,7 +18,7 @@ from django.utils import timezone
 from accounts.models import Invitation, Membership, Role
 from adminapi.models import AdminKey
 from console.models import Account, ApiKey
-from spend.models import Limit
+from spend.models import Limit, WebhookEndpoint
 from tests import factories
 from tests.usage.rawrows import series_for
 from usage.models import IngestKey
@@ -77,6 +77,12 @@ def _admin_key(org) -> AdminKey:
 def _spend_limit(org) -> Limit:
     return Limit.objects.get_or_create(
         org=org, name="Budget", defaults={"unit": "usd", "amount": 100, "period": "month"}
+    )[0]
+
+
+def _endpoint(org) -> WebhookEndpoint:
+    return WebhookEndpoint.objects.get_or_create(
+        org=org, name="ops", defaults={"url": "https://hooks.example.test/a", "secret": "whsec_x"}
     )[0]
 
 
@@ -243,13 +249,30 @@ CASES = [
     Case(
         "orgsettings:create_ingest_key", "POST", ADMIN, ok=200, data=lambda w: {"name": "gateway"}
     ),
-    Case("orgsettings:revoke_ingest_key", "POST", ADMIN, ok=302, args=lambda w: [w.ingest_key.pk]),
+    Case("orgsettings:revoke_ingest_key", "GET", ADMIN, ok=200, args=lambda w: [w.ingest_key.pk]),
+    Case(
+        "orgsettings:revoke_ingest_key",
+        "POST",
+        ADMIN,
+        ok=302,
+        args=lambda w: [w.ingest_key.pk],
+        data=lambda w: {"confirm": "yes"},
+    ),
     Case("orgsettings:admin_keys", "GET", ADMIN, ok=200),
     Case("orgsettings:create_admin_key", "POST", ADMIN, ok=200, data=lambda w: {"name": "grafana"}),
     Case(
-        "orgsettings:revoke_admin_key", "POST", ADMIN, ok=302, args=lambda w: [_admin_key(w.org).pk]
+        "orgsettings:revoke_admin_key", "GET", ADMIN, ok=200, args=lambda w: [_admin_key(w.org).pk]
+    ),
+    Case(
+        "orgsettings:revoke_admin_key",
+        "POST",
+        ADMIN,
+        ok=302,
+        args=lambda w: [_admin_key(w.org).pk],
+        data=lambda w: {"confirm": "yes"},
     ),
     Case("spend:page", "GET", SPEND, ok=200),
+    Case("spend:focus_metadata", "GET", REPORTS, ok=200),
     Case("spend:chargeback", "GET", SPEND, ok=200),
     Case("spend:chargeback", "GET", SPEND, ok=200, query="start=2026-10&end=2026-12&format=csv"),
     Case(
@@ -284,7 +307,24 @@ CASES = [
             "thresholds": "50",
         },
     ),
-    Case("spend:delete", "POST", SPEND, ok=302, args=lambda w: [_spend_limit(w.org).pk]),
+    Case("spend:delete", "GET", SPEND, ok=200, args=lambda w: [_spend_limit(w.org).pk]),
+    Case(
+        "spend:delete",
+        "POST",
+        SPEND,
+        ok=302,
+        args=lambda w: [_spend_limit(w.org).pk],
+        data=lambda w: {"confirm": "yes"},
+    ),
+    Case("spend:delete_endpoint", "GET", SPEND, ok=200, args=lambda w: [_endpoint(w.org).pk]),
+    Case(
+        "spend:delete_endpoint",
+        "POST",
+        SPEND,
+        ok=302,
+        args=lambda w: [_endpoint(w.org).pk],
+        data=lambda w: {"confirm": "yes"},
+    ),
     Case(
         "spend:create_endpoint",
         "POST",

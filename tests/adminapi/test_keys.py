@@ -154,7 +154,12 @@ def test_the_page_creates_shows_the_key_once_and_revokes(admin_client, org):
     assert "grafana" in listing
     assert secret not in listing
     assert "never" in listing  # last used
-    revoked = admin_client.post(reverse("orgsettings:revoke_admin_key", args=[key.pk]))
+    url = reverse("orgsettings:revoke_admin_key", args=[key.pk])
+    asked = admin_client.post(url)  # one click: the question, nothing revoked
+    assert 'name="confirm" value="yes"' in asked.content.decode()
+    key.refresh_from_db()
+    assert key.revoked_at is None
+    revoked = admin_client.post(url, {"confirm": "yes"})
     assert revoked.status_code == 302
     key.refresh_from_db()
     assert key.revoked_at is not None
@@ -171,7 +176,10 @@ def test_the_page_needs_a_name(admin_client, org):
 def test_another_organisations_key_cannot_be_revoked(admin_client, other_org):
     key, _secret = create_admin_key(other_org, "theirs")
     assert (
-        admin_client.post(reverse("orgsettings:revoke_admin_key", args=[key.pk])).status_code == 404
+        admin_client.post(
+            reverse("orgsettings:revoke_admin_key", args=[key.pk]), {"confirm": "yes"}
+        ).status_code
+        == 404
     )
     key.refresh_from_db()
     assert key.revoked_at is None

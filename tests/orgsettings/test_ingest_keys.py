@@ -29,12 +29,14 @@ def test_urls():
 
 def test_anonymous_goes_to_login(client, org):
     key, _ = create_ingest_key(org, "gateway")
+    revoke = reverse("orgsettings:revoke_ingest_key", args=[key.pk])
     for method, url in [
         ("get", LIST),
         ("post", LIST + "create/"),
-        ("post", reverse("orgsettings:revoke_ingest_key", args=[key.pk])),
+        ("get", revoke),
+        ("post", revoke),
     ]:
-        response = getattr(client, method)(url)
+        response = getattr(client, method)(url, {"confirm": "yes"} if url == revoke else {})
         assert response.status_code == 302
         assert response["Location"].startswith(reverse("accounts:login"))
     assert IngestKey.objects.get(pk=key.pk).revoked_at is None
@@ -46,7 +48,9 @@ def test_other_roles_get_403(client, org, role):
     login(client, org, role)
     assert client.get(LIST).status_code == 403
     assert client.post(LIST + "create/", {"name": "x"}).status_code == 403
-    assert client.post(reverse("orgsettings:revoke_ingest_key", args=[key.pk])).status_code == 403
+    revoke = reverse("orgsettings:revoke_ingest_key", args=[key.pk])
+    assert client.get(revoke).status_code == 403
+    assert client.post(revoke, {"confirm": "yes"}).status_code == 403
     assert IngestKey.objects.filter(org=org).count() == 1
     assert IngestKey.objects.get(pk=key.pk).revoked_at is None
 
@@ -88,19 +92,30 @@ def test_blank_name_is_400(client, org):
 def test_admin_revokes_and_the_key_stops_working(client, org):
     key, secret = create_ingest_key(org, "gateway")
     login(client, org, Role.ADMIN)
-    response = client.post(reverse("orgsettings:revoke_ingest_key", args=[key.pk]))
+    url = reverse("orgsettings:revoke_ingest_key", args=[key.pk])
+    assert f'href="{url}"' in client.get(LIST).content.decode()  # a link to the question
+    # The link and a one-click POST ask first; they revoke nothing.
+    for response in (client.get(url), client.post(url), client.post(url, {"confirm": "no"})):
+        assert response.status_code == 200
+        body = response.content.decode()
+        assert 'data-testid="confirm"' in body and "Revoke the ingest key gateway?" in body
+        assert 'name="csrfmiddlewaretoken"' in body and f'action="{url}"' in body
+    assert IngestKey.objects.get(pk=key.pk).revoked_at is None
+    assert authenticate(secret) == key
+    response = client.post(url, {"confirm": "yes"})
     assert response.status_code == 302 and response["Location"] == LIST
     assert IngestKey.objects.get(pk=key.pk).revoked_at is not None
     assert authenticate(secret) is None
-    assert client.get(reverse("orgsettings:revoke_ingest_key", args=[key.pk])).status_code == 405
+    assert client.put(url).status_code == 405
 
 
 @pytest.mark.parametrize("role", [Role.ADMIN, Role.DEVELOPER])
 def test_another_organisations_key_is_404(client, org, other_org, role):
     theirs, secret = create_ingest_key(other_org, "their gateway")
     login(client, org, role)
-    assert (
-        client.post(reverse("orgsettings:revoke_ingest_key", args=[theirs.pk])).status_code == 404
-    )
-    assert client.post(reverse("orgsettings:revoke_ingest_key", args=[999_999])).status_code == 404
+    url = reverse("orgsettings:revoke_ingest_key", args=[theirs.pk])
+    assert client.get(url).status_code == 404
+    assert client.post(url, {"confirm": "yes"}).status_code == 404
+    missing = reverse("orgsettings:revoke_ingest_key", args=[999_999])
+    assert client.post(missing, {"confirm": "yes"}).status_code == 404
     assert authenticate(secret) == theirs

@@ -248,8 +248,8 @@ def test_revoking_an_ingest_key_is_audited_once(admin_client, org):
     assert response.status_code == 200
     key = IngestKey.objects.get(org=org)
     url = reverse("orgsettings:revoke_ingest_key", args=[key.pk])
-    admin_client.post(url)
-    admin_client.post(url)
+    admin_client.post(url, {"confirm": "yes"})
+    admin_client.post(url, {"confirm": "yes"})
     key.refresh_from_db()
     assert key.revoked_at is not None
     assert AuditEntry.objects.filter(org=org, action="ingest_key.revoke").count() == 1

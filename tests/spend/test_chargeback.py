@@ -122,3 +122,58 @@ def test_bad_query_is_a_400_naming_the_field(client, org, params, field):
     response = client.get(reverse("spend:chargeback"), params)
     assert response.status_code == 400
     assert list(response.context["form"].errors) == [field]
+
+
+def test_by_api_key_adds_up_to_the_cost_page_and_the_raw_rows(client, org):
+    a = factories.make_api_key(org, name="backend", external_id="apikey_a")
+    b = factories.make_api_key(org, name="batch", external_id="apikey_b")
+    rows = [
+        raw(series_for(org, api_key=a), utc(2026, 11, 3, 10), output_tokens=100_000),
+        raw(series_for(org, api_key=b), utc(2026, 11, 20, 23), uncached_input_tokens=1_000_000),
+        raw(series_for(org, api_key=b), utc(2026, 12, 1, 2), output_tokens=50_000),
+        raw(series_for(org), utc(2026, 11, 30, 17), output_tokens=200_000),
+    ]
+    store_and_roll_up(org, rows)
+    pivot = chargeback(org, zone=ZONE, first=(2026, 11), last=(2026, 12), by="api_key")
+    # Sonnet 4.5 at $3 a million input and $15 a million output tokens, from the raw rows; in
+    # Kathmandu (+05:45) 20 November 23:00 UTC is 21 November and 30 November 17:00 is still
+    # November, but 1 December 02:00 UTC is December.
+    assert pivot.to_dict() == {
+        "2026-11": {
+            "backend (apikey_a)": 1_500_000,
+            "batch (apikey_b)": 3_000_000,
+            "No API key": 3_000_000,
+            "Total": 7_500_000,
+        },
+        "2026-12": {
+            "backend (apikey_a)": 0,
+            "batch (apikey_b)": 750_000,
+            "No API key": 0,
+            "Total": 750_000,
+        },
+        "Total": {
+            "backend (apikey_a)": 1_500_000,
+            "batch (apikey_b)": 3_750_000,
+            "No API key": 3_000_000,
+            "Total": 8_250_000,
+        },
+    }
+    for month in (11, 12):
+        page = cost_report(org, zone=ZONE, year=2026, month=month)  # the page's default view
+        total = Decimal(int(pivot.loc["Total", f"2026-{month}"])) / 1_000_000
+        assert total == page.totals.total.quantize(CENT)
+
+    client.force_login(factories.make_member(org, Role.BILLING))
+    query = {"start": "2026-11", "end": "2026-12", "tz": "Asia/Kathmandu", "by": "api_key"}
+    response = client.get(reverse("spend:chargeback"), {**query, "format": "xlsx"})
+    assert "by-api_key" in response["Content-Disposition"]
+    values = list(openpyxl.load_workbook(io.BytesIO(response.content))["Chargeback"].values)
+    assert values[0] == ("API key", "2026-11", "2026-12", "Total")
+    assert [(r[0], Decimal(str(r[3]))) for r in values[1:]] == [
+        ("No API key", Decimal("3")),
+        ("backend (apikey_a)", Decimal("1.5")),
+        ("batch (apikey_b)", Decimal("3.75")),
+        ("Total", Decimal("8.25")),
+    ]
+    page = client.get(reverse("spend:chargeback"), query).content.decode()
+    assert "batch (apikey_b)" in page and "$8.25" in page

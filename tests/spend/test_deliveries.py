@@ -142,3 +142,38 @@ def test_a_delivery_whose_retry_was_lost_is_resumed_once(
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("sent", 1)
     assert len(receiver.received) == 1
+
+
+def test_each_alert_goes_only_to_its_thresholds_recipients(
+    org, receiver, settings, django_capture_on_commit_callbacks
+):
+    from tests.spend.receivers import Smtp
+
+    endpoint = services.create_endpoint(org, name="cfo hook", url=receiver.url, slack=False)
+    receiver.secret = endpoint.secret
+    token_limit(
+        org,
+        amount=100,
+        thresholds=(50, 100),
+        emails=["team@acme.test"],
+        per_threshold={("spend", 100): (["cfo@acme.test"], [endpoint])},
+    )
+    receiver.up()
+    with Smtp() as smtp:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", smtp.port
+        settings.EMAIL_USE_TLS = False
+        tokens_at(org, utc(2026, 12, 2, 1), 60)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.evaluate_all(utc(2026, 12, 2, 2))
+        assert [(to, "50%" in m["Subject"]) for to, m in smtp.messages] == [
+            (["team@acme.test"], True)
+        ]
+        assert receiver.received == []
+        tokens_at(org, utc(2026, 12, 2, 3), 40)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.evaluate_all(utc(2026, 12, 2, 4))
+    assert [to for to, _m in smtp.messages] == [["team@acme.test"], ["cfo@acme.test"]]
+    assert "100%" in smtp.messages[1][1]["Subject"]
+    ((_id, body),) = receiver.received
+    assert body["threshold_percent"] == 100

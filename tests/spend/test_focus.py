@@ -242,6 +242,65 @@ def test_management_command_writes_the_same_file(client, org, month, tmp_path):
     assert out.getvalue() == path.read_bytes().decode()
 
 
+# Metadata ----------------------------------------------------------------------------------
+
+
+def test_the_export_names_its_metadata_which_describes_every_column(client, org, month):
+    client.force_login(factories.make_member(org, Role.DEVELOPER))
+    response = client.get(reverse("spend:focus"), {"month": "2026-11"})
+    header = _csv(b"".join(response.streaming_content).decode())[0]
+    link = response["Link"]
+    url = "http://testserver" + reverse("spend:focus_metadata")
+    assert link == f'<{url}>; rel="describedby"; type="application/json"'
+    got = client.get(url)
+    assert got.status_code == 200 and got["Content-Type"] == "application/json"
+    meta = json.loads(got.content)
+    assert meta["DataGenerator"] == {"DataGenerator": "Meterboard"}
+    ((instance,),) = [meta["DatasetInstance"]]
+    assert instance["FocusDatasetId"] == "CostAndUsage"
+    assert instance["DatasetInstanceName"] == "Cost and Usage Daily (Acme)"
+    ((schema,),) = [meta["Schema"]]
+    assert schema["DatasetInstanceId"] == instance["DatasetInstanceId"]
+    assert schema["FocusVersion"] == "1.3"
+    # One definition per column of the file, and each type read from the file itself.
+    definitions = schema["ColumnDefinition"]
+    assert [d["ColumnName"] for d in definitions] == header
+    types = {d["ColumnName"]: d["DataType"] for d in definitions}
+    assert {c for c, t in types.items() if t == "DECIMAL"} == {
+        "BilledCost", "ConsumedQuantity", "ContractedCost", "ContractedUnitPrice",
+        "EffectiveCost", "ListCost", "ListUnitPrice", "PricingQuantity",
+    }  # fmt: skip
+    assert {c for c, t in types.items() if t == "DATETIME"} == {
+        "BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd",
+    }  # fmt: skip
+    assert types["Tags"] == "JSON"
+    assert all(d["StringEncoding"] == "UTF-8" for d in definitions if d["DataType"] == "STRING")
+
+
+def test_the_metadata_ids_are_guids_stable_per_organisation(org, other_org):
+    import uuid
+
+    ours, theirs = focus.metadata(org), focus.metadata(other_org)
+    assert focus.metadata(org) == ours
+    ours_id = ours["DatasetInstance"][0]["DatasetInstanceId"]
+    assert ours_id != theirs["DatasetInstance"][0]["DatasetInstanceId"]
+    assert str(uuid.UUID(ours_id)) == ours_id
+    # Pinned: a change of the columns or their types is a new schema, with a new SchemaId
+    # and a new focus.SCHEMA_CREATED.
+    assert ours["Schema"][0]["SchemaId"] == SCHEMA_ID
+    assert ours["Schema"][0]["CreationDate"] == "2026-12-02T00:00:00Z"
+
+
+SCHEMA_ID = "77e475bf-c252-5b90-8dea-c123c2621da2"
+
+
+def test_the_metadata_is_for_the_roles_that_see_costs(client, org):
+    url = reverse("spend:focus_metadata")
+    assert client.get(url).status_code == 302
+    client.force_login(factories.make_member(org, Role.USER))
+    assert client.get(url).status_code == 403
+
+
 # The validator ---------------------------------------------------------------------------
 
 # focus-validator 1.0.0 (the release on PyPI) checks FOCUS 1.0. Its 1.0 rule set names four
