@@ -1,4 +1,4 @@
-"""Fold raw request logs into minute, hour and day buckets, exactly once.
+"""Fold raw request logs into minute, quarter-hour, hour and day buckets, exactly once.
 
 The unit of work is an ``IngestBatch``. One rollup transaction locks some pending batches
 (``FOR UPDATE SKIP LOCKED``, so concurrent workers never take the same batch), aggregates
@@ -35,6 +35,7 @@ from usage.models import (
     MinuteBucket,
     ModelDayBucket,
     ModelHourBucket,
+    QuarterHourBucket,
     RequestLog,
     Series,
 )
@@ -85,6 +86,7 @@ MODEL_DIMENSIONS = ["workspace_id", "model_id", "service_tier", "context_window"
 # other, never deadlock).
 _LEVELS = [
     (MinuteBucket, "minute", "minute", ["series_id"]),
+    (QuarterHourBucket, "quarter", "quarter", ["series_id"]),
     (HourBucket, "hour", "hour", ["series_id"]),
     (DayBucket, "day", "day", ["series_id"]),
     (AccountDayBucket, "account_day", "day", ["series_id"]),
@@ -99,7 +101,15 @@ def _is_postgres() -> bool:
 
 
 def truncate_sql(column: str, unit: str) -> str:
-    """SQL truncating a UTC timestamp column to the start of its minute, hour or day."""
+    """SQL truncating a UTC timestamp column to the start of its minute, quarter hour (15
+    minutes), hour or day."""
+    if unit == "quarter":
+        if _is_postgres():
+            return f"date_bin('15 minutes', {column}, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
+        return (
+            f"strftime('%%Y-%%m-%%d %%H:', {column}) || printf('%%02d', "
+            f"CAST(strftime('%%M', {column}) AS INTEGER) / 15 * 15) || ':00'"
+        )
     if _is_postgres():
         # Two-argument date_trunc is much cheaper per row; _tune_transaction pins the
         # session time zone to UTC so it truncates in UTC.
@@ -132,12 +142,12 @@ def _fill_scratch(cursor, where: str, params: list, org_ids: list[int]) -> None:
     """Aggregate the selected raw rows into temporary tables, one per bucket table.
 
     One GROUP BY reads the raw rows (by series as logged, and minute); the account days are
-    grouped from that, and so are the base minutes (by each series' base); the base hours
-    are grouped from the base minutes and the base days from the hours, each a fraction of
-    the size; the model hours from the base hours (a join to their series) and the model days
-    from the model hours. When no organisation of the rows has an account series (each series
-    is its own base), the minute table is the base minutes as it is, without the join and
-    regrouping, and the account days are a copy of the base days.
+    grouped from that, and so are the base minutes (by each series' base); the base quarter
+    hours are grouped from the base minutes, the hours from those and the days from the
+    hours, each a fraction of the size; the model hours from the base hours (a join to their
+    series) and the model days from the model hours. When no organisation of the rows has an
+    account series (each series is its own base), the minute table is the base minutes as it
+    is, without the join and regrouping, and the account days are a copy of the base days.
     """
     _drop_scratch(cursor)
     on_commit = " ON COMMIT DROP" if _is_postgres() else ""
@@ -183,7 +193,7 @@ def _fill_scratch(cursor, where: str, params: list, org_ids: list[int]) -> None:
         )
     else:  # every series is its own base: the minutes are the base minutes as they are
         cursor.execute(f"ALTER TABLE {_scratch('full_minute')} RENAME TO {_scratch('minute')}")
-    for (_m, finer, _u, _k), (_model, unit, _unit, _key) in itertools.pairwise(_LEVELS[:3]):
+    for (_m, finer, _u, _k), (_model, unit, _unit, _key) in itertools.pairwise(_LEVELS[:4]):
         start = truncate_sql("start", unit)
         cursor.execute(
             f"CREATE TEMPORARY TABLE {_scratch(unit)}{on_commit} AS "
@@ -217,8 +227,8 @@ def _fill_scratch(cursor, where: str, params: list, org_ids: list[int]) -> None:
 
 
 def _add_scratch_to_buckets(cursor, append: bool = True) -> None:
-    """Add the scratch sums to the minute, hour, day, account day, model hour and model day
-    buckets, in a stable order.
+    """Add the scratch sums to the minute, quarter hour, hour, day, account day, model hour
+    and model day buckets, in a stable order.
 
     Most rows of a rollup land beyond the newest bucket the organisation has at that level
     (its *edge*): logs arrive roughly in time order. Those are added with a plain INSERT,
@@ -229,8 +239,8 @@ def _add_scratch_to_buckets(cursor, append: bool = True) -> None:
     (upserts only), so totals stay exact.
 
     Every statement writes its rows in primary-key order (organisation, start, series or model
-    dimensions), organisations in id order, and the tables always go minute, hour, day,
-    account day, model hour, model day, so two
+    dimensions), organisations in id order, and the tables always go minute, quarter hour,
+    hour, day, account day, model hour, model day, so two
     transactions adding to the same buckets wait for each other instead of deadlocking (the
     retry below is only a safety net), and a catch-up of time-ordered logs appends at the
     right edge of each index.

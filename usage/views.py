@@ -1,5 +1,6 @@
 """The Usage page (with its htmx partials) and its CSV export."""
 
+from django.conf import settings
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
@@ -193,6 +194,7 @@ def usage_page(request):
         if query.group_by
         else "",
         "save_zone_next": links["self"],
+        "minute_retention_days": settings.MINUTE_RETENTION_DAYS,
         **form.select_options(params),
     }
     if part == "limits":
@@ -214,6 +216,8 @@ def _rate_limit_use(query, report) -> dict:
     if report["level"] == "month":
         return {"limits": None}
     hours = report["periods"] if report["level"] == "day" else [query.hour]
+    if selectors.minutes_gone(query.scope, query.group_dims, hours[0].start, query.now):
+        return {"limits": {"minutes_gone": True}}  # peaks per minute: none left to read
     use = selectors.rate_limit_use(query.scope, hours)
     for row in use:
         row["period_label"] = hours[row["period"]].label
@@ -255,7 +259,17 @@ def export_csv(request):
         return _invalid(request, form)
     query = form.query()
     granularity = form.cleaned_data.get("granularity") or ""
-    natural = {"month": "day", "day": "hour", "hour": "minute"}[query.level_and_periods[0]]
+    level, periods = query.level_and_periods
+    natural = {"month": "day", "day": "hour", "hour": "minute"}[level]
+    if (granularity or natural) == "minute" and selectors.minutes_gone(
+        query.scope, query.group_dims, periods[0].start, query.now
+    ):
+        form.add_error(
+            "granularity",
+            f"Minute detail is kept for {settings.MINUTE_RETENTION_DAYS} days; this period "
+            "starts before that: export its days by hour.",
+        )
+        return _invalid(request, form)
     if granularity in ("", natural):
         rows = export.rows(form, selectors.usage_report(query), query)
     else:

@@ -19,6 +19,7 @@ from usage.models import (
     MinuteBucket,
     ModelDayBucket,
     ModelHourBucket,
+    QuarterHourBucket,
     RequestId,
     RequestLog,
     Series,
@@ -81,6 +82,8 @@ def _truncate(ts: dt.datetime, unit: str) -> dt.datetime:
     ts = ts.astimezone(dt.UTC)
     if unit == "minute":
         return ts.replace(second=0, microsecond=0)
+    if unit == "quarter":
+        return ts.replace(minute=ts.minute // 15 * 15, second=0, microsecond=0)
     if unit == "hour":
         return ts.replace(minute=0, second=0, microsecond=0)
     return ts.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -104,7 +107,12 @@ def expected_buckets(rows, unit: str, family: str = "base") -> dict:
 
 
 def stored_buckets(org, unit: str, family: str = "base") -> dict:
-    model = {"minute": MinuteBucket, "hour": HourBucket, "day": DayBucket}[unit]
+    model = {
+        "minute": MinuteBucket,
+        "quarter": QuarterHourBucket,
+        "hour": HourBucket,
+        "day": DayBucket,
+    }[unit]
     if family == "account":
         model = AccountDayBucket
     return {

@@ -20,6 +20,7 @@ from usage.models import (
     HourBucket,
     MinuteBucket,
     ModelDayBucket,
+    QuarterHourBucket,
     RateLimit,
     RequestLog,
     Series,
@@ -278,6 +279,7 @@ def test_account_reads_take_days_from_account_buckets_and_the_rest_from_raw_rows
     tables = {
         "base": DayBucket._meta.db_table,
         "base minutes": MinuteBucket._meta.db_table,
+        "base quarters": QuarterHourBucket._meta.db_table,
         "model": ModelDayBucket._meta.db_table,
         "account": AccountDayBucket._meta.db_table,
         "raw": RequestLog._meta.db_table,
@@ -296,9 +298,10 @@ def test_account_reads_take_days_from_account_buckets_and_the_rest_from_raw_rows
     assert read("UTC", Scope(org.id), ("account",)) == {"account"}
     assert read("UTC", by_ada, ()) == {"account"}
     # A month in +05:30 moves local midnights to UTC ones; the stretches between are hours
-    # and minutes, read from raw rows when by account.
+    # and quarter hours, read from raw rows when by account, never from minute buckets (kept
+    # MINUTE_RETENTION_DAYS only).
     assert read("Asia/Kolkata", by_ada, ("model",)) == {"account", "raw"}
-    assert read("Asia/Kolkata", Scope(org.id), ("model",)) == {"model", "base minutes"}
+    assert read("Asia/Kolkata", Scope(org.id), ("model",)) == {"model", "base quarters"}
 
 
 def test_other_organisations_usage_is_never_counted(org, other_org):
