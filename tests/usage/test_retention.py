@@ -19,10 +19,9 @@ from usage.models import MinuteBucket
 from usage.rollups import COUNT_COLUMNS, rollup_pending
 from usage.selectors import Scope, UsageQuery, usage_report
 
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL"),
-]
+postgres_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="partitions need PostgreSQL"
+)
 
 PAGE = reverse("usage:page")
 EXPORT = reverse("usage:export")
@@ -37,6 +36,8 @@ def minute_partitions() -> set[str]:
     return {p.name for p in partitions.list_partitions(partitions.MINUTES)}
 
 
+@pytest.mark.postgres
+@postgres_only
 def test_minute_buckets_are_partitioned_by_utc_day_with_a_default(db):
     assert partitions.is_partitioned(partitions.MINUTES)
     with connection.cursor() as cursor:
@@ -52,6 +53,8 @@ def test_minute_buckets_are_partitioned_by_utc_day_with_a_default(db):
     assert created[0] == "usage_minutebucket_p2032_02_28" and len(created) == 9
 
 
+@pytest.mark.postgres
+@postgres_only
 def test_minute_buckets_older_than_the_window_go_by_whole_partitions(org, settings):
     settings.MINUTE_RETENTION_DAYS = 10
     now = utc(2032, 3, 20, 12)  # the horizon is 2032-03-10 00:00 UTC
@@ -90,6 +93,20 @@ def test_minute_buckets_older_than_the_window_go_by_whole_partitions(org, settin
     assert retention.purge_minute_buckets(now) == 0
 
 
+def test_sqlite_deletes_the_minute_buckets_older_than_the_window(org, settings):
+    settings.MINUTE_RETENTION_DAYS = 10
+    now = utc(2032, 3, 20, 12)
+    s = series_for(org)
+    rows = [raw(s, utc(2032, 3, d, 23, 59), output_tokens=d) for d in (9, 10)]
+    store_batch(org, rows)
+    rollup_pending()
+
+    assert retention.purge_minute_buckets(now) == 1
+
+    assert stored_buckets(org, "minute") == expected_buckets(rows[1:], "minute")
+    assert stored_buckets(org, "quarter") == expected_buckets(rows, "quarter")
+
+
 def test_zero_keeps_minutes_forever(org, settings):
     settings.MINUTE_RETENTION_DAYS = 0
     store_batch(org, [raw(series_for(org), utc(2001, 1, 1, 0, 1), output_tokens=1)])
@@ -99,6 +116,8 @@ def test_zero_keeps_minutes_forever(org, settings):
     assert MinuteBucket.objects.filter(org=org).count() == 1
 
 
+@pytest.mark.postgres
+@postgres_only
 def test_the_beat_tasks_keep_minute_partitions_ahead_and_drop_old_ones(org, settings):
     settings.MINUTE_RETENTION_DAYS = 35
     created = tasks.maintain_partitions.apply().get()

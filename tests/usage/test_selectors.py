@@ -369,28 +369,29 @@ def test_utc_month_reads_day_buckets_only(org):
 @pytest.mark.parametrize(
     "scope_of,group_by,tables",
     [
-        # Neither key nor account: the model buckets' days and hours, minutes from the series.
-        (lambda org, dims: Scope(org.id), ("model",), {"modelday", "modelhour", "minute"}),
+        # Neither key nor account: the model buckets' days and hours, quarter hours from the
+        # series (never minutes: they are kept MINUTE_RETENTION_DAYS only).
+        (lambda org, dims: Scope(org.id), ("model",), {"modelday", "modelhour", "quarterhour"}),
         (
             lambda org, dims: Scope(org.id, workspace_id=dims["research"].id),
             ("workspace", "service_tier", "context_window"),
-            {"modelday", "modelhour", "minute"},
+            {"modelday", "modelhour", "quarterhour"},
         ),
         # A key or an account needs the series buckets at every level.
-        (lambda org, dims: Scope(org.id), ("api_key",), {"day", "hour", "minute"}),
+        (lambda org, dims: Scope(org.id), ("api_key",), {"day", "hour", "quarterhour"}),
         (
             lambda org, dims: Scope(org.id, api_key_id=dims["k1"].id),
             ("model",),
-            {"day", "hour", "minute"},
+            {"day", "hour", "quarterhour"},
         ),
-        (lambda org, dims: Scope(org.id, no_key=True), (), {"day", "hour", "minute"}),
+        (lambda org, dims: Scope(org.id, no_key=True), (), {"day", "hour", "quarterhour"}),
         # An account: its days from the account day buckets, the rest from raw rows.
         (lambda org, dims: Scope(org.id, account_ids=()), (), {"accountday", "raw"}),
         (lambda org, dims: Scope(org.id), ("account",), {"accountday", "raw"}),
     ],
 )
 def test_reads_without_key_or_account_use_the_model_buckets(org, scope_of, group_by, tables):
-    # Kathmandu (+05:45): a month there reads days, hours and edge minutes.
+    # Kathmandu (+05:45): a month there reads days, hours and edge quarter hours.
     zone = ZoneInfo("Asia/Kathmandu")
     _, dims = build(org, [(u(2026, 10, 31), u(2026, 11, 3))], per_window=40)
     _, periods = timeslice.periods_for(zone, 2026, 11)
@@ -399,7 +400,7 @@ def test_reads_without_key_or_account_use_the_model_buckets(org, scope_of, group
     sql = ctx.captured_queries[-1]["sql"]
     read = {
         name
-        for name in ("minute", "hour", "day", "modelhour", "modelday", "accountday")
+        for name in ("minute", "quarterhour", "hour", "day", "modelhour", "modelday", "accountday")
         if f"usage_{name}bucket " in sql
     } | ({"raw"} if "usage_requestlog " in sql else set())
     assert read == tables
@@ -410,7 +411,7 @@ def test_query_count_does_not_grow_with_rows_or_keys(org, zone_name, django_asse
     zone = ZoneInfo(zone_name)
     _, periods = timeslice.periods_for(zone, 2026, 11)
     build(org, [(u(2026, 11, 1), u(2026, 11, 4))], per_window=50, seed=3)
-    # One query even where +05:45 reads day, hour and minute buckets.
+    # One query even where +05:45 reads day, hour and quarter-hour buckets.
     with django_assert_num_queries(1 + PLANNER_SETTING):
         small = selectors.usage_by_period(Scope(org.id), periods, ("api_key",))
     rng = random.Random(5)

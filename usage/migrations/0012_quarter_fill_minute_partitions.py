@@ -98,6 +98,11 @@ def fill_quarters(apps, schema_editor):
     )
 
 
+def empty_quarters(apps, schema_editor):
+    # The way back: the next forward run fills them again from the minutes, whole.
+    schema_editor.execute(f"DELETE FROM {QUARTER}", params=None)
+
+
 def _postgres_only(sql):
     def run(apps, schema_editor):
         if schema_editor.connection.vendor == "postgresql":
@@ -110,6 +115,6 @@ class Migration(migrations.Migration):
     dependencies = [("usage", "0011_quarter_hour_buckets")]
 
     operations = [
-        migrations.RunPython(fill_quarters, migrations.RunPython.noop),
+        migrations.RunPython(fill_quarters, empty_quarters),
         migrations.RunPython(_postgres_only(PARTITION), _postgres_only(UNPARTITION)),
     ]
