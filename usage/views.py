@@ -17,8 +17,9 @@ from usage.models import ServiceTier
 RATE_LIMITED_PER_PAGE = 50
 
 
-def _links(params: dict, level: str, periods) -> dict:
-    """Drill-down, breadcrumb and export URLs of the view (every level lives in the URL)."""
+def _links(params: dict, level: str, periods, drillable=lambda period: True) -> dict:
+    """Drill-down, breadcrumb and export URLs of the view (every level lives in the URL);
+    a period ``drillable`` says no to has no drill-down link."""
     month_params = {k: v for k, v in params.items() if k not in ("day", "hour")}
     crumbs = [{"label": params["month"], "url": report_url("usage:page", month_params)}]
     if "day" in params:
@@ -28,7 +29,9 @@ def _links(params: dict, level: str, periods) -> dict:
         crumbs.append({"label": params["hour"], "url": report_url("usage:page", params)})
     drill_param = {"month": "day", "day": "hour"}.get(level)
     drills = [
-        report_url("usage:page", params, **{drill_param: p.key}) if drill_param else None
+        report_url("usage:page", params, **{drill_param: p.key})
+        if drill_param and drillable(p)
+        else None
         for p in periods
     ]
     return {
@@ -150,7 +153,15 @@ def usage_page(request):
     report = selectors.usage_report(query)
     for group in report["groups"]:
         group["cells"] = _cells(group, BREAKDOWN_COLUMNS)
-    links = _links(params, report["level"], report["periods"])
+    # An hour whose minutes are no longer kept is not offered as a drill to minutes.
+    old_hours = report["level"] == "day" and selectors.minutes_gone(
+        query.scope, query.group_dims, report["periods"][0].start, query.now
+    )
+
+    def drillable(period) -> bool:
+        return not selectors.minutes_gone(query.scope, query.group_dims, period.start, query.now)
+
+    links = _links(params, report["level"], report["periods"], drillable)
     chart = charts.still_to_come(_chart(report, query, links), report["future"])
     part = form.cleaned_data.get("part") or ""
     context = {
@@ -195,6 +206,7 @@ def usage_page(request):
         else "",
         "save_zone_next": links["self"],
         "minute_retention_days": settings.MINUTE_RETENTION_DAYS,
+        "old_hours": old_hours,
         **form.select_options(params),
     }
     if part == "limits":

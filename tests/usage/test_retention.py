@@ -271,6 +271,9 @@ def test_the_minute_drill_of_an_old_hour_says_why_it_is_unavailable(client, org,
     # The day by hour still works, and its rate limit use (peaks per minute) says why not.
     day = client.get(f"{PAGE}?{_query(hour)}").content.decode()
     assert 'data-testid="usage-chart"' in day and 'data-total="output_tokens">1,114<' in day
+    # ... and says, for that old day, that its hours go no further (no drill links).
+    assert "Minute detail is kept for 35 days; this day is older" in day
+    assert "&amp;hour=" not in day and "data-drill-index" not in day
     limits = client.get(f"{PAGE}?{_query(hour, part='limits')}", HTTP_HX_REQUEST="true")
     assert "minute detail is kept for 35 days; this day is older" in limits.content.decode()
     # Minute rows of that hour cannot be exported either: a 400 that says why.
@@ -292,3 +295,5 @@ def test_a_recent_hour_is_still_drilled_to_minutes(client, org, settings):
 
     assert 'data-testid="minutes-gone"' not in page
     assert 'data-testid="usage-chart"' in page
+    day = client.get(f"{PAGE}?{_query(hour)}").content.decode()
+    assert 'data-testid="minutes-gone-day"' not in day and "data-drill-index" in day
