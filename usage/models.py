@@ -277,8 +277,9 @@ class ModelBucket(BucketCounts):
     The same usage as the series buckets, without the API key and the account: a month holds
     a few thousand of these rows where it holds tens of thousands of series buckets, so every
     read that neither filters nor groups by key or account (the Cost page, the Usage page
-    without a key, spend limits) reads these. Hour and day only: minute pieces (the edges of
-    a local period in a half-hour zone) are read from the minute series buckets.
+    without a key, spend limits) reads these. Quarter hour, hour and day: the quarter hours
+    are the edges of a local period in a half-hour zone (a Kolkata month reads two around
+    each local midnight); no minutes, which only the minute drill reads.
     """
 
     org = models.ForeignKey(
@@ -310,6 +311,10 @@ _MODEL_BUCKET_KEY = (
     "service_tier",
     "context_window",
 )
+
+
+class ModelQuarterHourBucket(ModelBucket):
+    pk = models.CompositePrimaryKey(*_MODEL_BUCKET_KEY)
 
 
 class ModelHourBucket(ModelBucket):

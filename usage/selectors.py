@@ -8,9 +8,9 @@ and ``bucket_rows`` (ORM), for every reader of usage (the Cost page, the Admin A
 settings pages, spend limits):
 
 * a read that neither filters nor groups by API key or account (``reads_model_buckets``)
-  reads hours and days from the model buckets (by workspace, model, tier and window: a
-  tenth of the rows of the series buckets, and no join) and edge quarter hours (and
-  minutes) from the buckets of base series;
+  reads quarter hours, hours and days from the model buckets (by workspace, model, tier and
+  window: a tenth of the rows of the series buckets, and no join) and minutes, if any, from
+  the minute buckets of base series;
 * any other read that neither filters nor groups by account (``by_account``) reads the
   minute, quarter-hour, hour and day buckets of base series, whose size does not grow
   with the number of accounts;
@@ -47,6 +47,7 @@ from usage.models import (
     MinuteBucket,
     ModelDayBucket,
     ModelHourBucket,
+    ModelQuarterHourBucket,
     QuarterHourBucket,
     RateLimit,
     RequestLog,
@@ -61,8 +62,12 @@ BUCKETS = {
     "hour": HourBucket,
     "day": DayBucket,
 }
-# The same usage without API key and account, for reads that need neither (hour and day).
-MODEL_BUCKETS = {"hour": ModelHourBucket, "day": ModelDayBucket}
+# The same usage without API key and account, for reads that need neither (all but minutes).
+MODEL_BUCKETS = {
+    "quarter": ModelQuarterHourBucket,
+    "hour": ModelHourBucket,
+    "day": ModelDayBucket,
+}
 MODEL_BUCKET_DIMENSIONS = frozenset({"model", "workspace", "service_tier", "context_window"})
 NO_ACCOUNT = "No account"
 

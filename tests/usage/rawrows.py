@@ -19,6 +19,7 @@ from usage.models import (
     MinuteBucket,
     ModelDayBucket,
     ModelHourBucket,
+    ModelQuarterHourBucket,
     QuarterHourBucket,
     RequestId,
     RequestLog,
@@ -133,7 +134,9 @@ def expected_model_buckets(rows, unit: str) -> dict:
 
 
 def stored_model_buckets(org, unit: str) -> dict:
-    model = {"hour": ModelHourBucket, "day": ModelDayBucket}[unit]
+    model = {"quarter": ModelQuarterHourBucket, "hour": ModelHourBucket, "day": ModelDayBucket}[
+        unit
+    ]
     dims = ("workspace_id", "model_id", "service_tier", "context_window", "start")
     return {
         tuple(b[d] for d in dims): {col: b[col] for col in BUCKET_COLUMNS}

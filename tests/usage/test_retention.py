@@ -13,7 +13,15 @@ from django.utils import timezone
 
 from costs.selectors import cost_report
 from tests import factories
-from tests.usage.rawrows import expected_buckets, raw, series_for, store_batch, stored_buckets
+from tests.usage.rawrows import (
+    expected_buckets,
+    expected_model_buckets,
+    raw,
+    series_for,
+    store_batch,
+    stored_buckets,
+    stored_model_buckets,
+)
 from usage import partitions, retention, tasks
 from usage.models import MinuteBucket
 from usage.rollups import COUNT_COLUMNS, rollup_pending
@@ -70,6 +78,8 @@ def test_minute_buckets_older_than_the_window_go_by_whole_partitions(org, settin
     rollup_pending()
     kept = {unit: stored_buckets(org, unit) for unit in ("quarter", "hour", "day")}
     assert kept["quarter"] == expected_buckets(rows + stray, "quarter")
+    model_quarters = stored_model_buckets(org, "quarter")
+    assert model_quarters == expected_model_buckets(rows + stray, "quarter")
     statements = []
 
     def spy(execute, sql, params, many, context):
@@ -87,6 +97,7 @@ def test_minute_buckets_older_than_the_window_go_by_whole_partitions(org, settin
     recent = [r for r in rows if r.timestamp >= utc(2032, 3, 10)]
     assert stored_buckets(org, "minute") == expected_buckets(recent, "minute")
     assert {unit: stored_buckets(org, unit) for unit in kept} == kept  # nothing else moves
+    assert stored_model_buckets(org, "quarter") == model_quarters
     assert any(s.startswith("DROP TABLE usage_minutebucket_p2032_03_02") for s in statements)
     assert not any(re.search(r"DELETE FROM usage_minutebucket\b", s) for s in statements)
     # A second run finds nothing more to drop.

@@ -20,6 +20,7 @@ from usage.models import (
     HourBucket,
     MinuteBucket,
     ModelDayBucket,
+    ModelQuarterHourBucket,
     QuarterHourBucket,
     RateLimit,
     RequestLog,
@@ -280,6 +281,7 @@ def test_account_reads_take_days_from_account_buckets_and_the_rest_from_raw_rows
         "base": DayBucket._meta.db_table,
         "base minutes": MinuteBucket._meta.db_table,
         "base quarters": QuarterHourBucket._meta.db_table,
+        "model quarters": ModelQuarterHourBucket._meta.db_table,
         "model": ModelDayBucket._meta.db_table,
         "account": AccountDayBucket._meta.db_table,
         "raw": RequestLog._meta.db_table,
@@ -301,7 +303,7 @@ def test_account_reads_take_days_from_account_buckets_and_the_rest_from_raw_rows
     # and quarter hours, read from raw rows when by account, never from minute buckets (kept
     # MINUTE_RETENTION_DAYS only).
     assert read("Asia/Kolkata", by_ada, ("model",)) == {"account", "raw"}
-    assert read("Asia/Kolkata", Scope(org.id), ("model",)) == {"model", "base quarters"}
+    assert read("Asia/Kolkata", Scope(org.id), ("model",)) == {"model", "model quarters"}
 
 
 def test_other_organisations_usage_is_never_counted(org, other_org):
@@ -369,13 +371,17 @@ def test_utc_month_reads_day_buckets_only(org):
 @pytest.mark.parametrize(
     "scope_of,group_by,tables",
     [
-        # Neither key nor account: the model buckets' days and hours, quarter hours from the
-        # series (never minutes: they are kept MINUTE_RETENTION_DAYS only).
-        (lambda org, dims: Scope(org.id), ("model",), {"modelday", "modelhour", "quarterhour"}),
+        # Neither key nor account: the model buckets' days, hours and quarter hours (never
+        # minutes: they are kept MINUTE_RETENTION_DAYS only).
+        (
+            lambda org, dims: Scope(org.id),
+            ("model",),
+            {"modelday", "modelhour", "modelquarterhour"},
+        ),
         (
             lambda org, dims: Scope(org.id, workspace_id=dims["research"].id),
             ("workspace", "service_tier", "context_window"),
-            {"modelday", "modelhour", "quarterhour"},
+            {"modelday", "modelhour", "modelquarterhour"},
         ),
         # A key or an account needs the series buckets at every level.
         (lambda org, dims: Scope(org.id), ("api_key",), {"day", "hour", "quarterhour"}),
@@ -400,7 +406,16 @@ def test_reads_without_key_or_account_use_the_model_buckets(org, scope_of, group
     sql = ctx.captured_queries[-1]["sql"]
     read = {
         name
-        for name in ("minute", "quarterhour", "hour", "day", "modelhour", "modelday", "accountday")
+        for name in (
+            "minute",
+            "quarterhour",
+            "hour",
+            "day",
+            "modelquarterhour",
+            "modelhour",
+            "modelday",
+            "accountday",
+        )
         if f"usage_{name}bucket " in sql
     } | ({"raw"} if "usage_requestlog " in sql else set())
     assert read == tables

@@ -1,7 +1,8 @@
 """Fill the quarter-hour buckets from the minute buckets, then partition the minute buckets.
 
 Upgrading loses nothing: until now minute buckets were kept forever, so every rolled-up
-request is in one, and the quarter hours are their sums (one GROUP BY, on either database).
+request is in one, and the quarter hours are their sums (one GROUP BY, on either database);
+the model quarter hours are those added up by workspace, model, tier and window.
 Batches still pending are added to both levels by their rollup, as to every other level.
 To rebuild the quarter hours later from raw logs, ``manage.py rebuild_rollups`` recomputes
 every level of a range (quarter hours included) while its raw logs are kept.
@@ -19,6 +20,8 @@ from django.db import migrations
 TABLE = "usage_minutebucket"
 OLD = "usage_minutebucket_unpartitioned"
 QUARTER = "usage_quarterhourbucket"
+MODEL_QUARTER = "usage_modelquarterhourbucket"
+DIMENSIONS = ["workspace_id", "model_id", "service_tier", "context_window"]
 COLUMNS = [
     "requests",
     "rate_limited_requests",
@@ -65,6 +68,7 @@ END $$;
 INSERT INTO {TABLE} SELECT * FROM {OLD};
 DROP TABLE {OLD};
 ALTER TABLE {QUARTER} SET (fillfactor = 70);
+ALTER TABLE {MODEL_QUARTER} SET (fillfactor = 70);
 """
 
 UNPARTITION = f"""
@@ -77,6 +81,7 @@ CREATE TABLE {TABLE} (
 INSERT INTO {TABLE} SELECT * FROM {OLD};
 DROP TABLE {OLD};
 ALTER TABLE {QUARTER} RESET (fillfactor);
+ALTER TABLE {MODEL_QUARTER} RESET (fillfactor);
 """
 
 
@@ -96,11 +101,21 @@ def fill_quarters(apps, schema_editor):
         f"GROUP BY org_id, series_id, {quarter}",
         params=None,
     )
+    dims = ", ".join(DIMENSIONS)
+    qualified = ", ".join(f"s.{d}" for d in DIMENSIONS)
+    sums = ", ".join(f"CAST(SUM(q.{c}) AS BIGINT)" for c in COLUMNS)
+    schema_editor.execute(
+        f"INSERT INTO {MODEL_QUARTER} (org_id, start, {dims}, {columns}) "
+        f"SELECT q.org_id, q.start, {qualified}, {sums} FROM {QUARTER} q "
+        f"JOIN usage_series s ON s.id = q.series_id GROUP BY q.org_id, q.start, {qualified}",
+        params=None,
+    )
 
 
 def empty_quarters(apps, schema_editor):
     # The way back: the next forward run fills them again from the minutes, whole.
     schema_editor.execute(f"DELETE FROM {QUARTER}", params=None)
+    schema_editor.execute(f"DELETE FROM {MODEL_QUARTER}", params=None)
 
 
 def _postgres_only(sql):
