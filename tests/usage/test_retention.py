@@ -4,6 +4,7 @@ quarter hours keep every local period exact in zones of +05:45 and +05:30."""
 import datetime as dt
 import re
 from collections import Counter
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -308,3 +309,53 @@ def test_a_recent_hour_is_still_drilled_to_minutes(client, org, settings):
     assert 'data-testid="usage-chart"' in page
     day = client.get(f"{PAGE}?{_query(hour)}").content.decode()
     assert 'data-testid="minutes-gone-day"' not in day and "data-drill-index" in day
+
+
+@pytest.mark.parametrize("zone_name", ["UTC", "Asia/Kolkata"])
+def test_the_code_allowance_crossing_an_old_hour_is_shared_by_quarter_hour_alike(
+    org, settings, zone_name
+):
+    """The free code-execution time of the hour in which the allowance runs out is shared in
+    time order; once that hour's minutes are gone it is read by quarter hour, and every
+    segment edge of today's zones is a quarter hour: the same amounts by group and period."""
+    from costs.models import ToolPrice
+
+    zone = ZoneInfo(zone_name)
+    ToolPrice.objects.create(
+        org=org,
+        kind="code_execution",
+        effective_from=dt.date(2026, 1, 1),
+        unit_price=Decimal("0.07"),
+        free_hours_per_month=Decimal("2"),
+    )
+    research = factories.make_workspace(org, "Research", "wrkspc_research")
+    a, b = series_for(org), series_for(org, workspace=research, model=HAIKU)
+    hour = 3_600_000
+    rows = [
+        raw(a, utc(2026, 5, 2, 10, 0), code_execution_ms=hour // 2),
+        raw(b, utc(2026, 5, 9, 7, 45), code_execution_ms=hour // 2),
+        raw(a, utc(2026, 5, 12, 10, 10), code_execution_ms=hour // 2),
+        raw(b, utc(2026, 5, 12, 10, 40), code_execution_ms=hour),  # crosses: 30 min free
+        raw(a, utc(2026, 5, 12, 10, 50), code_execution_ms=hour // 3),
+    ]
+    store_batch(org, rows)
+    rollup_pending()
+    day = dt.date(2026, 5, 12)
+
+    def reports():
+        return [
+            cost_report(org, zone=zone, year=2026, month=5, group="workspace"),
+            cost_report(org, zone=zone, year=2026, month=5, day=day, group="workspace"),
+        ]
+
+    settings.MINUTE_RETENTION_DAYS = 0
+    before = reports()  # read by minute
+    settings.MINUTE_RETENTION_DAYS = 35  # May 2026 is older than that on any run
+    retention.purge_minute_buckets()
+    assert MinuteBucket.objects.filter(org=org).count() == 0
+
+    # The month's two free hours; on the 12th the last half of the allowance, 10:10 and half
+    # of 10:40 (UTC), while 10:50 is billed.
+    for was, now, free in zip(before, reports(), (2 * hour, hour), strict=True):
+        assert now.chart == was.chart and now.totals == was.totals
+        assert now.totals.code_execution_free_ms == free
