@@ -23,6 +23,7 @@ from adminapi.params import (
     read_page,
     timestamp,
 )
+from usage.retention import minute_retention_horizon
 
 # bucket_width -> (default limit, maximum limit), from Anthropic's reference.
 USAGE_LIMITS = {"1d": (7, 31), "1h": (24, 168), "1m": (60, 1440)}
@@ -82,6 +83,16 @@ def usage_messages(request, org, query):
         "context_window": choices(query, "context_window", CONTEXT_WINDOWS),
         "account_id": query.array("account_ids"),
     }
+    # Minute buckets are dropped after MINUTE_RETENTION_DAYS: refuse rather than answer zeros
+    # (a read by account takes its minutes from raw logs, kept longer).
+    horizon = minute_retention_horizon()
+    by_account = "account_id" in group_by or bool(filters["account_id"])
+    old = bool(horizon and page.starts and page.start < horizon)
+    if bucket_width == "1m" and old and not by_account:
+        raise invalid(
+            f"starting_at: 1m buckets are kept for {settings.MINUTE_RETENTION_DAYS} days "
+            f"(from {selectors.rfc3339(horizon)}); use 1h or 1d for older usage."
+        )
     return _report(selectors.usage_report(org, page, bucket_width, group_by, filters), page)
 
 

@@ -959,6 +959,10 @@ def main() -> None:
         "CELERY_BROKER_URL": broker,
         "REDIS_URL": broker,
         "DJANGO_SETTINGS_MODULE": "console.settings",
+        # The measured month may be up to 62 days old (on the 1st, the month before last):
+        # its minutes are kept, so the hour drill and the month-by-minute CSV measure the same
+        # work on any date (with the default 35 days they would refuse an old month).
+        "MINUTE_RETENTION_DAYS": os.environ.get("MINUTE_RETENTION_DAYS", "0"),
     }
     os.environ.update(env)
     sys.path.insert(0, str(ROOT))

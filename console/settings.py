@@ -234,6 +234,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 ROLLUP_INTERVAL_SECONDS = env_int("ROLLUP_INTERVAL_SECONDS", 10, minimum=1)
 RAW_RETENTION_DAYS = env_int("RAW_RETENTION_DAYS", 400, minimum=1)
+# Minute buckets serve the minute drill of recent incidents and are dropped a UTC day at a
+# time after this many days (0 keeps them forever); every other figure reads quarter hours.
+MINUTE_RETENTION_DAYS = env_int("MINUTE_RETENTION_DAYS", 35, minimum=0)
 INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 10 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 

@@ -1,12 +1,15 @@
 """Local periods of a chosen time zone, and how to read them exactly from UTC buckets.
 
-Buckets are stored per UTC minute, hour and day. A local period (a day in Asia/Kolkata,
-an hour in America/New_York on the night clocks fall back) is a half-open UTC interval
-``[start, end)`` whose ends fall on whole UTC minutes (every zone in use today has an
-offset of whole minutes; historic local-mean-time offsets with seconds are rounded down
-to the minute). ``decompose`` splits such an interval into whole UTC days, whole UTC
-hours and the remaining minutes, so that a sum over the interval reads as few bucket
-rows as possible and is exact.
+Buckets are stored per UTC minute, quarter hour, hour and day. A local period (a day in
+Asia/Kolkata, an hour in America/New_York on the night clocks fall back) is a half-open UTC
+interval ``[start, end)`` whose ends fall on whole UTC minutes (every zone in use today has
+an offset of whole minutes; historic local-mean-time offsets with seconds are rounded down
+to the minute). ``decompose`` splits such an interval into whole UTC days, whole UTC hours,
+whole UTC quarter hours and the remaining minutes, so that a sum over the interval reads as
+few bucket rows as possible and is exact. Every UTC offset in use today is a multiple of 15
+minutes, so local days, hours and months need no minutes at all: minute buckets, kept only
+``MINUTE_RETENTION_DAYS``, are read for the minute drill and for a "to date" comparison
+cut at the current minute (always recent).
 
 Three drill levels exist, each listing the local periods of one chosen local period:
 
@@ -22,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 UTC = dt.UTC
 MINUTE = dt.timedelta(minutes=1)
+QUARTER = dt.timedelta(minutes=15)
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
 
@@ -29,7 +33,7 @@ DAY = dt.timedelta(days=1)
 # period before it and any zone's offset stay representable (9999-12 would overflow).
 YEARS = range(2000, 3000)
 # The bucket level each drill level's periods are drawn from, finest first.
-UNITS = ("minute", "hour", "day")
+UNITS = ("minute", "quarter", "hour", "day")
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,7 @@ class Period:
 class Range:
     """A half-open UTC interval ``[start, end)`` read from one bucket level."""
 
-    unit: str  # "minute", "hour" or "day"
+    unit: str  # "minute", "quarter", "hour" or "day"
     start: dt.datetime
     end: dt.datetime
 
@@ -66,10 +70,15 @@ def _utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(UTC)
 
 
+_UNIT = {"minute": MINUTE, "quarter": QUARTER, "hour": HOUR, "day": DAY}
+
+
 def _floor(value: dt.datetime, unit: str) -> dt.datetime:
     value = _utc(value)
     if unit == "minute":
         return value.replace(second=0, microsecond=0)
+    if unit == "quarter":
+        return value.replace(minute=value.minute // 15 * 15, second=0, microsecond=0)
     if unit == "hour":
         return value.replace(minute=0, second=0, microsecond=0)
     return value.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -79,7 +88,7 @@ def _ceil(value: dt.datetime, unit: str) -> dt.datetime:
     floor = _floor(value, unit)
     if floor == value:
         return floor
-    return floor + {"minute": MINUTE, "hour": HOUR, "day": DAY}[unit]
+    return floor + _UNIT[unit]
 
 
 def local_midnight(day: dt.date, zone: ZoneInfo) -> dt.datetime:
@@ -194,14 +203,14 @@ def periods_for(
 
 
 def decompose(start: dt.datetime, end: dt.datetime) -> list[Range]:
-    """Split ``[start, end)`` into whole UTC days, whole UTC hours and minutes (exact)."""
+    """Split ``[start, end)`` into whole UTC days, hours, quarter hours and minutes (exact)."""
     start, end = _utc(start), _utc(end)
     if _floor(start, "minute") != start or _floor(end, "minute") != end:
         raise ValueError("Period bounds must fall on whole UTC minutes.")
     if start >= end:
         return []
     if end - start < HOUR and _floor(start, "hour") == _floor(end - MINUTE, "hour"):
-        return [Range("minute", start, end)]  # within one hour: the common minute case
+        return _quarters_and_minutes(start, end)  # within one hour: the common minute case
     ranges: list[Range] = []
     day_a, day_b = _ceil(start, "day"), _floor(end, "day")
     if day_a < day_b:
@@ -218,13 +227,27 @@ def _hours_and_minutes(start: dt.datetime, end: dt.datetime) -> list[Range]:
         return []
     hour_a, hour_b = _ceil(start, "hour"), _floor(end, "hour")
     if hour_a >= hour_b:
+        return _quarters_and_minutes(start, end)
+    return [
+        *_quarters_and_minutes(start, hour_a),
+        Range("hour", hour_a, hour_b),
+        *_quarters_and_minutes(hour_b, end),
+    ]
+
+
+def _quarters_and_minutes(start: dt.datetime, end: dt.datetime) -> list[Range]:
+    """``[start, end)`` within a few hours as whole quarter hours and the minutes left."""
+    if start >= end:
+        return []
+    quarter_a, quarter_b = _ceil(start, "quarter"), _floor(end, "quarter")
+    if quarter_a >= quarter_b:
         return [Range("minute", start, end)]
     ranges = []
-    if start < hour_a:
-        ranges.append(Range("minute", start, hour_a))
-    ranges.append(Range("hour", hour_a, hour_b))
-    if hour_b < end:
-        ranges.append(Range("minute", hour_b, end))
+    if start < quarter_a:
+        ranges.append(Range("minute", start, quarter_a))
+    ranges.append(Range("quarter", quarter_a, quarter_b))
+    if quarter_b < end:
+        ranges.append(Range("minute", quarter_b, end))
     return ranges
 
 
@@ -300,9 +323,9 @@ def is_future(period: Period, now: dt.datetime) -> bool:
 
 # What reading one bucket of each level costs, relative to an hour: about the rows read per
 # series. A series rarely has a request in every minute, so minute buckets are sparse; hours
-# and days of a busy series are all there. Only the choice of plan depends on these.
-COST = {"day": 1.0, "hour": 1.0, "minute": 0.15}
-_UNIT = {"minute": MINUTE, "hour": HOUR, "day": DAY}
+# and days of a busy series are all there, quarter hours in between. Only the choice of plan
+# depends on these.
+COST = {"day": 1.0, "hour": 1.0, "quarter": 0.4, "minute": 0.15}
 
 
 @dataclass(frozen=True)

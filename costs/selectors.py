@@ -69,6 +69,7 @@ from costs.pricing import (
     tool_rate_from,
 )
 from usage.models import ModelDayBucket, ModelHourBucket, Series, ServiceTier
+from usage.retention import minute_retention_horizon
 from usage.selectors import (
     NO_ACCOUNT,
     Scope,
@@ -353,8 +354,13 @@ class _CodeAllowance:
         series as logged when ``accounts`` (a report by account), else by base series."""
         # Within a minute, by base series and then by series: the free time each base series
         # gets is the same in both families, only shared further among its accounts.
+        # Once its minute buckets are dropped (MINUTE_RETENTION_DAYS) an hour is shared by
+        # quarter hour: the same free total, cut where every segment edge of today's zones
+        # falls. Raw rows (a report by account) keep their minutes.
+        horizon = minute_retention_horizon()
+        unit = "quarter" if horizon and hour < horizon and not accounts else "minute"
         minutes = (
-            bucket_rows("minute", accounts, self.org.id, hour, hour + HOUR)
+            bucket_rows(unit, accounts, self.org.id, hour, hour + HOUR)
             .filter(code_execution_ms__gt=0)
             .values("start", "series_id")
             .annotate(ms=Sum("code_execution_ms"))

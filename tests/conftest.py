@@ -16,6 +16,13 @@ def _tasks_run_in_process():
 
 
 @pytest.fixture(autouse=True)
+def _minutes_kept_forever(settings):
+    """Fixed-date data stays drillable to minutes whatever today's date (the default keeps
+    35 days); tests/usage/test_retention.py sets MINUTE_RETENTION_DAYS itself."""
+    settings.MINUTE_RETENTION_DAYS = 0
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """The real hasher costs ~1 s per user; tests need correctness, not key stretching."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

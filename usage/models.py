@@ -18,9 +18,11 @@ Shape of the data flow:
   (1,000 accounts multiply the series about 175-fold and the minute/hour/day rows 1.3, 6
   and 27-fold):
 
-  - ``MinuteBucket``, ``HourBucket``, ``DayBucket`` hold *base* series only, those without
-    an account: an account series' usage is counted under its ``Series.base``. Every read
-    that neither filters nor groups by account reads these.
+  - ``MinuteBucket``, ``QuarterHourBucket``, ``HourBucket``, ``DayBucket`` hold *base*
+    series only, those without an account: an account series' usage is counted under its
+    ``Series.base``. Every read that neither filters nor groups by account reads these.
+    Minutes are kept ``MINUTE_RETENTION_DAYS`` (the minute drill of recent incidents); the
+    quarter hours, kept as long as hours, cut a local period's edges in any zone of today.
   - ``AccountDayBucket`` holds UTC days of *every* series as logged (account included;
     account-free series too, so "No account" is a group like any other). A read that
     filters or groups by account reads it, and raw ``RequestLog`` rows of rolled-up
@@ -230,6 +232,17 @@ class Bucket(BucketCounts):
 
 
 class MinuteBucket(Bucket):
+    """UTC minutes, kept ``MINUTE_RETENTION_DAYS`` (for the minute drill of recent hours);
+    on PostgreSQL partitioned by UTC day of ``start`` and dropped a day at a time."""
+
+    pk = models.CompositePrimaryKey("org_id", "start", "series_id")
+
+
+class QuarterHourBucket(Bucket):
+    """UTC quarter hours, kept as long as hours: every UTC offset in use today is a multiple
+    of 15 minutes, so these cut any zone's local day exactly once minute buckets are gone
+    (``MINUTE_RETENTION_DAYS``)."""
+
     pk = models.CompositePrimaryKey("org_id", "start", "series_id")
 
 
@@ -264,8 +277,9 @@ class ModelBucket(BucketCounts):
     The same usage as the series buckets, without the API key and the account: a month holds
     a few thousand of these rows where it holds tens of thousands of series buckets, so every
     read that neither filters nor groups by key or account (the Cost page, the Usage page
-    without a key, spend limits) reads these. Hour and day only: minute pieces (the edges of
-    a local period in a half-hour zone) are read from the minute series buckets.
+    without a key, spend limits) reads these. Quarter hour, hour and day: the quarter hours
+    are the edges of a local period in a half-hour zone (a Kolkata month reads two around
+    each local midnight); no minutes, which only the minute drill reads.
     """
 
     org = models.ForeignKey(
@@ -297,6 +311,10 @@ _MODEL_BUCKET_KEY = (
     "service_tier",
     "context_window",
 )
+
+
+class ModelQuarterHourBucket(ModelBucket):
+    pk = models.CompositePrimaryKey(*_MODEL_BUCKET_KEY)
 
 
 class ModelHourBucket(ModelBucket):

@@ -1,14 +1,15 @@
-"""Fold raw request logs into minute, hour and day buckets, exactly once.
+"""Fold raw request logs into minute, quarter-hour, hour and day buckets, exactly once.
 
 The unit of work is an ``IngestBatch``. One rollup transaction locks some pending batches
 (``FOR UPDATE SKIP LOCKED``, so concurrent workers never take the same batch), aggregates
 their raw rows into a temporary minute table with one GROUP BY (by series as logged, the
 account included), adds the UTC-day sums of that to the account day buckets and the
-minute, hour and day sums by *base* series (the account left out, ``Series.base``) to the
-base buckets, and their hour and day sums by workspace, model, tier and window (the key left
-out too) to the model buckets, with upserts, and marks the batches rolled up. Either all of it
-commits or none of it does: a worker killed half-way leaves its batches pending for the
-next run, a rerun finds nothing to do, and duplicates never reached the raw table.
+minute, quarter-hour, hour and day sums by *base* series (the account left out,
+``Series.base``) to the base buckets, and their quarter-hour, hour and day sums by workspace,
+model, tier and window (the key left out too) to the model buckets, with upserts, and marks
+the batches rolled up. Either all of it commits or none of it does: a worker killed half-way
+leaves its batches pending for the next run, a rerun finds nothing to do, and duplicates
+never reached the raw table.
 
 A rebuild (recompute a range from raw rows) takes an exclusive per-organisation lock that
 rollups take in shared mode, so it never interleaves with a rollup of the same organisation.
@@ -35,6 +36,8 @@ from usage.models import (
     MinuteBucket,
     ModelDayBucket,
     ModelHourBucket,
+    ModelQuarterHourBucket,
+    QuarterHourBucket,
     RequestLog,
     Series,
 )
@@ -85,9 +88,11 @@ MODEL_DIMENSIONS = ["workspace_id", "model_id", "service_tier", "context_window"
 # other, never deadlock).
 _LEVELS = [
     (MinuteBucket, "minute", "minute", ["series_id"]),
+    (QuarterHourBucket, "quarter", "quarter", ["series_id"]),
     (HourBucket, "hour", "hour", ["series_id"]),
     (DayBucket, "day", "day", ["series_id"]),
     (AccountDayBucket, "account_day", "day", ["series_id"]),
+    (ModelQuarterHourBucket, "model_quarter", "quarter", MODEL_DIMENSIONS),
     (ModelHourBucket, "model_hour", "hour", MODEL_DIMENSIONS),
     (ModelDayBucket, "model_day", "day", MODEL_DIMENSIONS),
 ]
@@ -99,7 +104,15 @@ def _is_postgres() -> bool:
 
 
 def truncate_sql(column: str, unit: str) -> str:
-    """SQL truncating a UTC timestamp column to the start of its minute, hour or day."""
+    """SQL truncating a UTC timestamp column to the start of its minute, quarter hour (15
+    minutes), hour or day."""
+    if unit == "quarter":
+        if _is_postgres():
+            return f"date_bin('15 minutes', {column}, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
+        return (
+            f"strftime('%%Y-%%m-%%d %%H:', {column}) || printf('%%02d', "
+            f"CAST(strftime('%%M', {column}) AS INTEGER) / 15 * 15) || ':00'"
+        )
     if _is_postgres():
         # Two-argument date_trunc is much cheaper per row; _tune_transaction pins the
         # session time zone to UTC so it truncates in UTC.
@@ -132,12 +145,13 @@ def _fill_scratch(cursor, where: str, params: list, org_ids: list[int]) -> None:
     """Aggregate the selected raw rows into temporary tables, one per bucket table.
 
     One GROUP BY reads the raw rows (by series as logged, and minute); the account days are
-    grouped from that, and so are the base minutes (by each series' base); the base hours
-    are grouped from the base minutes and the base days from the hours, each a fraction of
-    the size; the model hours from the base hours (a join to their series) and the model days
-    from the model hours. When no organisation of the rows has an account series (each series
-    is its own base), the minute table is the base minutes as it is, without the join and
-    regrouping, and the account days are a copy of the base days.
+    grouped from that, and so are the base minutes (by each series' base); the base quarter
+    hours are grouped from the base minutes, the hours from those and the days from the
+    hours, each a fraction of the size; the model quarter hours from the base quarter hours
+    (a join to their series), the model hours from those and the model days from the hours.
+    When no organisation of the rows has an account series (each series is its own base), the
+    minute table is the base minutes as it is, without the join and regrouping, and the
+    account days are a copy of the base days.
     """
     _drop_scratch(cursor)
     on_commit = " ON COMMIT DROP" if _is_postgres() else ""
@@ -183,7 +197,7 @@ def _fill_scratch(cursor, where: str, params: list, org_ids: list[int]) -> None:
         )
     else:  # every series is its own base: the minutes are the base minutes as they are
         cursor.execute(f"ALTER TABLE {_scratch('full_minute')} RENAME TO {_scratch('minute')}")
-    for (_m, finer, _u, _k), (_model, unit, _unit, _key) in itertools.pairwise(_LEVELS[:3]):
+    for (_m, finer, _u, _k), (_model, unit, _unit, _key) in itertools.pairwise(_LEVELS[:4]):
         start = truncate_sql("start", unit)
         cursor.execute(
             f"CREATE TEMPORARY TABLE {_scratch(unit)}{on_commit} AS "
@@ -200,14 +214,21 @@ def _fill_scratch(cursor, where: str, params: list, org_ids: list[int]) -> None:
     dims = ", ".join(f"s.{d}" for d in MODEL_DIMENSIONS)
     model_sums = ", ".join(f"CAST(SUM(h.{c}) AS BIGINT) AS {c}" for c in BUCKET_COLUMNS)
     cursor.execute(
-        f"CREATE TEMPORARY TABLE {_scratch('model_hour')}{on_commit} AS "
+        f"CREATE TEMPORARY TABLE {_scratch('model_quarter')}{on_commit} AS "
         f"SELECT h.org_id AS org_id, h.start AS start, {dims}, {model_sums} "
-        f"FROM {_scratch('hour')} h JOIN {series} s ON s.id = h.series_id "
+        f"FROM {_scratch('quarter')} h JOIN {series} s ON s.id = h.series_id "
         f"WHERE 1 = 1 GROUP BY h.org_id, h.start, {dims}",
         [],
     )
-    day = truncate_sql("h.start", "day")
     plain = ", ".join(f"h.{d}" for d in MODEL_DIMENSIONS)
+    hour = truncate_sql("h.start", "hour")
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE {_scratch('model_hour')}{on_commit} AS "
+        f"SELECT h.org_id AS org_id, {hour} AS start, {plain}, {model_sums} "
+        f"FROM {_scratch('model_quarter')} h WHERE 1 = 1 GROUP BY h.org_id, {hour}, {plain}",
+        [],
+    )
+    day = truncate_sql("h.start", "day")
     cursor.execute(
         f"CREATE TEMPORARY TABLE {_scratch('model_day')}{on_commit} AS "
         f"SELECT h.org_id AS org_id, {day} AS start, {plain}, {model_sums} "
@@ -217,8 +238,8 @@ def _fill_scratch(cursor, where: str, params: list, org_ids: list[int]) -> None:
 
 
 def _add_scratch_to_buckets(cursor, append: bool = True) -> None:
-    """Add the scratch sums to the minute, hour, day, account day, model hour and model day
-    buckets, in a stable order.
+    """Add the scratch sums to the minute, quarter hour, hour, day, account day and model
+    quarter hour, hour and day buckets, in a stable order.
 
     Most rows of a rollup land beyond the newest bucket the organisation has at that level
     (its *edge*): logs arrive roughly in time order. Those are added with a plain INSERT,
@@ -229,8 +250,8 @@ def _add_scratch_to_buckets(cursor, append: bool = True) -> None:
     (upserts only), so totals stay exact.
 
     Every statement writes its rows in primary-key order (organisation, start, series or model
-    dimensions), organisations in id order, and the tables always go minute, hour, day,
-    account day, model hour, model day, so two
+    dimensions), organisations in id order, and the tables always go minute, quarter hour,
+    hour, day, account day, model quarter hour, model hour, model day, so two
     transactions adding to the same buckets wait for each other instead of deadlocking (the
     retry below is only a safety net), and a catch-up of time-ordered logs appends at the
     right edge of each index.

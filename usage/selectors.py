@@ -1,18 +1,19 @@
 """Reads for the Usage page (and the Cost page): exact sums over local periods.
 
-Local periods are read as whole UTC days, whole UTC hours and edge minutes
-(``console.timeslice.plan``), in one query whatever the number of rows, keys, models or
+Local periods are read as whole UTC days, whole UTC hours and edge quarter hours (and
+minutes only for the minute drill and a comparison cut at the current minute:
+``console.timeslice.plan``), in one query whatever the number of rows, keys, models or
 days. Which tables a piece is read from is decided in one place, ``bucket_source`` (SQL)
 and ``bucket_rows`` (ORM), for every reader of usage (the Cost page, the Admin API, the
 settings pages, spend limits):
 
 * a read that neither filters nor groups by API key or account (``reads_model_buckets``)
-  reads hours and days from the model buckets (by workspace, model, tier and window: a
-  tenth of the rows of the series buckets, and no join) and edge minutes from the minute
-  buckets of base series;
+  reads quarter hours, hours and days from the model buckets (by workspace, model, tier and
+  window: a tenth of the rows of the series buckets, and no join) and minutes, if any, from
+  the minute buckets of base series;
 * any other read that neither filters nor groups by account (``by_account``) reads the
-  minute, hour and day buckets of base series, whose size does not grow with the number of
-  accounts;
+  minute, quarter-hour, hour and day buckets of base series, whose size does not grow
+  with the number of accounts;
 * a read that does reads UTC days from the account day buckets and anything finer from
   the raw logs of rolled-up batches (not of batches still pending, so the two parts of one
   read never disagree while a rollup is pending; in one statement, so in one snapshot).
@@ -46,15 +47,27 @@ from usage.models import (
     MinuteBucket,
     ModelDayBucket,
     ModelHourBucket,
+    ModelQuarterHourBucket,
+    QuarterHourBucket,
     RateLimit,
     RequestLog,
     Series,
 )
+from usage.retention import minute_retention_horizon
 from usage.rollups import BUCKET_COLUMNS, COUNT_COLUMNS, raw_retention_horizon, truncate_sql
 
-BUCKETS = {"minute": MinuteBucket, "hour": HourBucket, "day": DayBucket}
-# The same usage without API key and account, for reads that need neither (hour and day).
-MODEL_BUCKETS = {"hour": ModelHourBucket, "day": ModelDayBucket}
+BUCKETS = {
+    "minute": MinuteBucket,
+    "quarter": QuarterHourBucket,
+    "hour": HourBucket,
+    "day": DayBucket,
+}
+# The same usage without API key and account, for reads that need neither (all but minutes).
+MODEL_BUCKETS = {
+    "quarter": ModelQuarterHourBucket,
+    "hour": ModelHourBucket,
+    "day": ModelDayBucket,
+}
 MODEL_BUCKET_DIMENSIONS = frozenset({"model", "workspace", "service_tier", "context_window"})
 NO_ACCOUNT = "No account"
 
@@ -186,7 +199,7 @@ def _pending_batches_sql(org_id: int) -> tuple[str, list]:
 
 
 def bucket_source(unit: str, accounts: bool, org_id: int, by_model: bool = False) -> Source:
-    """The table (or raw-row subquery) that sums of ``unit`` ("minute", "hour", "day") are
+    """The table (or raw-row subquery) that sums of ``unit`` (a ``timeslice.UNITS``) are
     read from, for a read of ``org_id`` that is ``by_account`` or not, and that
     ``reads_model_buckets`` or not (``by_model``; then ``by_series`` is False for hours and
     days: the table has workspace_id, model_id, service_tier and context_window instead of a
@@ -231,6 +244,8 @@ def bucket_rows(
     if not accounts or unit == "day":
         model = AccountDayBucket if accounts else BUCKETS[unit]
         return model.objects.filter(org_id=org_id, start__gte=start, start__lt=end)
+    if unit == "quarter":  # Django's Trunc "quarter" is three months: refuse, never mislead
+        raise ValueError("Raw rows are read by minute or hour, not by quarter hour.")
     pending = IngestBatch.objects.filter(org_id=org_id, rolled_up_at__isnull=True)
     return (
         RequestLog.objects.filter(org_id=org_id, timestamp__gte=start, timestamp__lt=end)
@@ -387,6 +402,16 @@ def usage_by_period(
         )
         if any(counts)  # a group whose usage was all taken back to a neighbour
     ]
+
+
+def minutes_gone(
+    scope: Scope, group_by: Sequence[str], start: dt.datetime, now: dt.datetime | None = None
+) -> bool:
+    """Whether the minute detail of a span starting at ``start`` is no longer kept for this
+    read: minute buckets older than ``MINUTE_RETENTION_DAYS`` are dropped (a read by account
+    takes its minutes from raw rows, kept ``RAW_RETENTION_DAYS``, and is not affected)."""
+    horizon = minute_retention_horizon(now)
+    return horizon is not None and start < horizon and not by_account(scope, group_by)
 
 
 def reads_model_buckets(scope: Scope, group_by: Sequence[str] = ()) -> bool:
@@ -721,17 +746,22 @@ def usage_report(query: UsageQuery) -> dict:
     are compared with, ``timeslice.comparison``), "changes": {figure: float|None},
     "future": [period not yet begun],
     "groups": [{"group", "label", **derived counts}] (sorted as asked), "labels",
-    "rate_limited": [{"name", "column", "y": [per period]}], "has_data"}``.
+    "rate_limited": [{"name", "column", "y": [per period]}], "has_data",
+    "minutes_gone": the view is an hour by minute whose minute detail is no longer kept
+    (``minutes_gone``; then the totals and groups are the hour's, per period all zero)}``.
     """
     level, periods = query.level_and_periods
     now = query.now or timezone.now()
     compared = timeslice.comparison(level, periods, query.zone, now)
+    gone = level == "hour" and minutes_gone(query.scope, query.group_dims, periods[0].start, now)
+    # An hour whose minutes are gone is read whole (from quarter hours), not as 60 zeros.
+    read = [_Whole(periods[0].start, periods[-1].end)] if gone else periods
     # The comparison is read along with the view's: one query for every sum on the page.
     both = usage_by_period(
-        query.scope, [*periods, _Whole(compared.start, compared.end)], query.group_dims
+        query.scope, [*read, _Whole(compared.start, compared.end)], query.group_dims
     )
-    rows = [row for row in both if row["period"] < len(periods)]
-    previous = derived(add_up(row for row in both if row["period"] == len(periods)))
+    rows = [row for row in both if row["period"] < len(read)]
+    previous = derived(add_up(row for row in both if row["period"] == len(read)))
     per_period_counts = [dict.fromkeys(BUCKET_COLUMNS, 0) for _ in periods]
     per_group: dict[tuple, dict] = {}
     for row in rows:
@@ -741,6 +771,8 @@ def usage_report(query: UsageQuery) -> dict:
             acc[c] += row[c]
             grp[c] += row[c]
     totals = derived(add_up(per_period_counts))
+    if gone:  # the hour's sums were kept in its first minute's cell only to add them up
+        per_period_counts[0] = dict.fromkeys(BUCKET_COLUMNS, 0)
     labels = dimension_labels(query.scope.org_id, query.group_dims, rows)
     groups = [
         {"group": g, "label": _group_label(query, labels, g), **derived(c)}
@@ -755,7 +787,7 @@ def usage_report(query: UsageQuery) -> dict:
     return {
         "level": level,
         "periods": periods,
-        "rows": rows,
+        "rows": [] if gone else rows,
         "per_period": [derived(c) for c in per_period_counts],
         "totals": totals,
         "previous": {
@@ -774,4 +806,5 @@ def usage_report(query: UsageQuery) -> dict:
             for col, name in RATE_LIMIT_TYPES
         ],
         "has_data": totals["requests"] > 0,
+        "minutes_gone": gone,
     }

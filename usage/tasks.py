@@ -10,7 +10,7 @@ time ranges) without overlap, and a task that finds everything taken simply retu
 from celery import shared_task
 from django.db import DatabaseError
 
-from usage import partitions, rollups
+from usage import partitions, retention, rollups
 
 # A backlog is spread over up to this many tasks per organisation, one per this many rows.
 MAX_TASKS_PER_ORG = 4
@@ -43,11 +43,20 @@ def dispatch_rollups() -> int:
 
 @shared_task(autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=5, acks_late=True)
 def maintain_partitions() -> list[str]:
-    """Create raw-log partitions ahead of need and move stray rows out of the default."""
-    return partitions.ensure_partitions() + partitions.split_default()
+    """Create raw-log and minute-bucket partitions ahead of need and move stray rows out of
+    the defaults."""
+    return [
+        *partitions.ensure_partitions(),
+        *partitions.split_default(),
+        *partitions.ensure_partitions(family=partitions.MINUTES),
+        *partitions.split_default(partitions.MINUTES),
+    ]
 
 
 @shared_task(autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=5, acks_late=True)
 def purge_raw_logs() -> int:
-    """Drop raw logs past the retention period; buckets are unchanged."""
-    return rollups.purge_raw_logs()
+    """Drop raw logs past their retention period and minute buckets past theirs (the other
+    buckets are unchanged); return the raw rows dropped."""
+    removed = rollups.purge_raw_logs()
+    retention.purge_minute_buckets()
+    return removed

@@ -1,5 +1,6 @@
 """The Usage page (with its htmx partials) and its CSV export."""
 
+from django.conf import settings
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
@@ -16,8 +17,9 @@ from usage.models import ServiceTier
 RATE_LIMITED_PER_PAGE = 50
 
 
-def _links(params: dict, level: str, periods) -> dict:
-    """Drill-down, breadcrumb and export URLs of the view (every level lives in the URL)."""
+def _links(params: dict, level: str, periods, drillable=lambda period: True) -> dict:
+    """Drill-down, breadcrumb and export URLs of the view (every level lives in the URL);
+    a period ``drillable`` says no to has no drill-down link."""
     month_params = {k: v for k, v in params.items() if k not in ("day", "hour")}
     crumbs = [{"label": params["month"], "url": report_url("usage:page", month_params)}]
     if "day" in params:
@@ -27,7 +29,9 @@ def _links(params: dict, level: str, periods) -> dict:
         crumbs.append({"label": params["hour"], "url": report_url("usage:page", params)})
     drill_param = {"month": "day", "day": "hour"}.get(level)
     drills = [
-        report_url("usage:page", params, **{drill_param: p.key}) if drill_param else None
+        report_url("usage:page", params, **{drill_param: p.key})
+        if drill_param and drillable(p)
+        else None
         for p in periods
     ]
     return {
@@ -149,7 +153,15 @@ def usage_page(request):
     report = selectors.usage_report(query)
     for group in report["groups"]:
         group["cells"] = _cells(group, BREAKDOWN_COLUMNS)
-    links = _links(params, report["level"], report["periods"])
+    # An hour whose minutes are no longer kept is not offered as a drill to minutes.
+    old_hours = report["level"] == "day" and selectors.minutes_gone(
+        query.scope, query.group_dims, report["periods"][0].start, query.now
+    )
+
+    def drillable(period) -> bool:
+        return not selectors.minutes_gone(query.scope, query.group_dims, period.start, query.now)
+
+    links = _links(params, report["level"], report["periods"], drillable)
     chart = charts.still_to_come(_chart(report, query, links), report["future"])
     part = form.cleaned_data.get("part") or ""
     context = {
@@ -193,6 +205,8 @@ def usage_page(request):
         if query.group_by
         else "",
         "save_zone_next": links["self"],
+        "minute_retention_days": settings.MINUTE_RETENTION_DAYS,
+        "old_hours": old_hours,
         **form.select_options(params),
     }
     if part == "limits":
@@ -214,6 +228,8 @@ def _rate_limit_use(query, report) -> dict:
     if report["level"] == "month":
         return {"limits": None}
     hours = report["periods"] if report["level"] == "day" else [query.hour]
+    if selectors.minutes_gone(query.scope, query.group_dims, hours[0].start, query.now):
+        return {"limits": {"minutes_gone": True}}  # peaks per minute: none left to read
     use = selectors.rate_limit_use(query.scope, hours)
     for row in use:
         row["period_label"] = hours[row["period"]].label
@@ -255,7 +271,17 @@ def export_csv(request):
         return _invalid(request, form)
     query = form.query()
     granularity = form.cleaned_data.get("granularity") or ""
-    natural = {"month": "day", "day": "hour", "hour": "minute"}[query.level_and_periods[0]]
+    level, periods = query.level_and_periods
+    natural = {"month": "day", "day": "hour", "hour": "minute"}[level]
+    if (granularity or natural) == "minute" and selectors.minutes_gone(
+        query.scope, query.group_dims, periods[0].start, query.now
+    ):
+        form.add_error(
+            "granularity",
+            f"Minute detail is kept for {settings.MINUTE_RETENTION_DAYS} days; this period "
+            "starts before that: export its days by hour.",
+        )
+        return _invalid(request, form)
     if granularity in ("", natural):
         rows = export.rows(form, selectors.usage_report(query), query)
     else:

@@ -436,3 +436,21 @@ def test_hours_and_minutes_by_account_come_from_raw_rows_of_rolled_up_batches(
         assert tuple(added) == tuple(
             sum(v) for v in zip(*(sums(total["results"]) or [(0, 0, 0)]), strict=True)
         )
+
+
+def test_minutes_past_their_retention_are_refused_not_answered_as_zeros(api, org):
+    from django.test import override_settings
+    from django.utils import timezone
+
+    old = timezone.now() - dt.timedelta(days=60)
+    store_and_roll_up(org, [raw(series_for(org), old, uncached_input_tokens=7)])
+    start = old.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:00:00Z")
+    with override_settings(MINUTE_RETENTION_DAYS=35):
+        error = _error(api(URL, {"starting_at": start, "bucket_width": "1m"}), 400)
+        assert "1m buckets are kept for 35 days" in error["message"]
+        # The same hour by the hour is still there, from hour buckets.
+        hours = _body(api(URL, {"starting_at": start, "bucket_width": "1h", "limit": "1"}))
+        assert hours["data"][0]["results"][0]["uncached_input_tokens"] == 7
+        # By account, minutes come from raw logs (kept RAW_RETENTION_DAYS): still answered.
+        by_account = {"starting_at": start, "bucket_width": "1m", "group_by[]": "account_id"}
+        assert api(URL, by_account).status_code == 200

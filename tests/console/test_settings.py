@@ -43,6 +43,8 @@ SETTINGS = "import console.settings as s; print(s.DEBUG, s.SECRET_KEY[:3], s.ALL
         ({"METERBOARD_MODE": "dev", "DATABASE_URL": "mysql://x/y"}, "scheme 'mysql'"),
         ({"METERBOARD_MODE": "dev", "RAW_RETENTION_DAYS": "soon"}, "is not an integer"),
         ({"METERBOARD_MODE": "dev", "RAW_RETENTION_DAYS": "0"}, "must be at least 1"),
+        ({"METERBOARD_MODE": "dev", "MINUTE_RETENTION_DAYS": "35d"}, "is not an integer"),
+        ({"METERBOARD_MODE": "dev", "MINUTE_RETENTION_DAYS": "-1"}, "must be at least 0"),
         (
             {"METERBOARD_MODE": "dev", "TRUSTED_PROXIES": "10.0.0.2,proxy.internal"},
             "TRUSTED_PROXIES: 'proxy.internal' is not an IP address or CIDR network",
@@ -79,6 +81,12 @@ def test_trusted_proxies_are_addresses_and_networks_and_none_by_default():
     result = run(show, **PRODUCTION, TRUSTED_PROXIES=" 10.0.0.2, 172.16.0.0/12,,fd00::/8 ")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "['10.0.0.2/32', '172.16.0.0/12', 'fd00::/8']"
+
+
+def test_minute_retention_is_35_days_by_default_and_0_keeps_minutes_forever():
+    show = "import console.settings as s; print(s.MINUTE_RETENTION_DAYS)"
+    assert run(show, METERBOARD_MODE="dev").stdout.strip() == "35"
+    assert run(show, METERBOARD_MODE="dev", MINUTE_RETENTION_DAYS="0").stdout.strip() == "0"
 
 
 def test_dev_mode_needs_no_configuration():

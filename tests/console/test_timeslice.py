@@ -31,18 +31,33 @@ def test_utc_month_is_its_days_and_reads_one_day_range():
     assert days[0].start == u(2026, 2, 1) and days[-1].end == u(2026, 3, 1)
     assert ts.merge([r for d in days for r in ts.decompose(d.start, d.end)]) == {
         "minute": [],
+        "quarter": [],
         "hour": [],
         "day": [(u(2026, 2, 1), u(2026, 3, 1))],
     }
 
 
-def test_kolkata_day_starts_at_1830_utc_and_splits_into_minutes_and_hours():
+def test_kolkata_day_starts_at_1830_utc_and_splits_into_quarter_hours_and_hours():
     start, end = ts.day_bounds(dt.date(2026, 3, 10), ZoneInfo("Asia/Kolkata"))
     assert (start, end) == (u(2026, 3, 9, 18, 30), u(2026, 3, 10, 18, 30))
+    # No minutes: they are kept MINUTE_RETENTION_DAYS only, quarter hours as long as hours.
     assert ts.decompose(start, end) == [
-        ts.Range("minute", u(2026, 3, 9, 18, 30), u(2026, 3, 9, 19)),
+        ts.Range("quarter", u(2026, 3, 9, 18, 30), u(2026, 3, 9, 19)),
         ts.Range("hour", u(2026, 3, 9, 19), u(2026, 3, 10, 18)),
-        ts.Range("minute", u(2026, 3, 10, 18), u(2026, 3, 10, 18, 30)),
+        ts.Range("quarter", u(2026, 3, 10, 18), u(2026, 3, 10, 18, 30)),
+    ]
+
+
+def test_unaligned_edges_take_minutes_only_up_to_the_nearest_quarter_hour():
+    assert ts.decompose(u(2026, 3, 9, 18, 7), u(2026, 3, 9, 20, 52)) == [
+        ts.Range("minute", u(2026, 3, 9, 18, 7), u(2026, 3, 9, 18, 15)),
+        ts.Range("quarter", u(2026, 3, 9, 18, 15), u(2026, 3, 9, 19)),
+        ts.Range("hour", u(2026, 3, 9, 19), u(2026, 3, 9, 20)),
+        ts.Range("quarter", u(2026, 3, 9, 20), u(2026, 3, 9, 20, 45)),
+        ts.Range("minute", u(2026, 3, 9, 20, 45), u(2026, 3, 9, 20, 52)),
+    ]
+    assert ts.decompose(u(2026, 3, 9, 18, 7), u(2026, 3, 9, 18, 8)) == [
+        ts.Range("minute", u(2026, 3, 9, 18, 7), u(2026, 3, 9, 18, 8))
     ]
 
 
@@ -51,8 +66,8 @@ def test_kathmandu_hours_start_at_quarter_past_utc():
     assert len(hours) == 24
     assert hours[0].start == u(2026, 1, 4, 18, 15)
     assert all(h.start.minute == 15 and h.duration == ts.HOUR for h in hours)
-    # A local hour straddles two UTC hours: read as minutes only.
-    assert {r.unit for r in ts.decompose(hours[3].start, hours[3].end)} == {"minute"}
+    # A local hour straddles two UTC hours: read as quarter hours only.
+    assert {r.unit for r in ts.decompose(hours[3].start, hours[3].end)} == {"quarter"}
 
 
 def test_new_york_fall_back_day_has_25_hours_and_tells_the_two_1am_apart():
@@ -175,7 +190,7 @@ def test_periods_tile_the_month_without_gaps(zone_name):
 
 
 def _covered_minutes(ranges) -> list[dt.datetime]:
-    step = {"minute": ts.MINUTE, "hour": ts.HOUR, "day": ts.DAY}
+    step = {"minute": ts.MINUTE, "quarter": ts.QUARTER, "hour": ts.HOUR, "day": ts.DAY}
     out = []
     for r in ranges:
         t = r.start
@@ -204,7 +219,7 @@ def test_decompose_covers_exactly_once_with_whole_buckets(start, length):
     assert all(x[1] <= y[0] for x, y in zip(spans, spans[1:], strict=False))
     assert all(a <= s and e <= b for s, e in spans)
     assert len([r for r in ranges if r.unit == "day"]) <= 1
-    assert len(ranges) <= 5
+    assert len(ranges) <= 7
 
 
 def _net_weights(plan) -> dict:
@@ -251,7 +266,7 @@ def test_plan_counts_every_minute_once_for_its_own_period(zone_name):
 
 
 def _hours_read(plan) -> float:
-    return sum((p.end - p.start) / ts.HOUR for p in plan["hour"] + plan["minute"])
+    return sum((p.end - p.start) / ts.HOUR for p in plan["hour"] + plan["quarter"] + plan["minute"])
 
 
 def test_kolkata_month_reads_days_and_the_stretches_around_local_midnight():
@@ -276,9 +291,10 @@ def test_kathmandu_day_reads_whole_hours_and_a_quarter_hour_around_each():
     hours = ts.hours_of_day(dt.date(2026, 11, 20), zone)
     plan = _assert_exact(hours)
     # Local hours start at :15 past UTC hours: each UTC hour is read whole and its first
-    # quarter hour moved to the local hour before; by minutes alone it is 1,440 minutes.
+    # quarter hour moved to the local hour before; by quarter hours alone it is 96 of them.
     assert len(plan["hour"]) == 23
-    assert sum((p.end - p.start) / ts.MINUTE for p in plan["minute"]) == 15 * 24 + 45
+    assert sum((p.end - p.start) / ts.MINUTE for p in plan["quarter"]) == 15 * 24 + 45
+    assert plan["minute"] == []
 
 
 @settings(max_examples=150, deadline=None)

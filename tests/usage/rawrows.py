@@ -19,6 +19,8 @@ from usage.models import (
     MinuteBucket,
     ModelDayBucket,
     ModelHourBucket,
+    ModelQuarterHourBucket,
+    QuarterHourBucket,
     RequestId,
     RequestLog,
     Series,
@@ -81,6 +83,8 @@ def _truncate(ts: dt.datetime, unit: str) -> dt.datetime:
     ts = ts.astimezone(dt.UTC)
     if unit == "minute":
         return ts.replace(second=0, microsecond=0)
+    if unit == "quarter":
+        return ts.replace(minute=ts.minute // 15 * 15, second=0, microsecond=0)
     if unit == "hour":
         return ts.replace(minute=0, second=0, microsecond=0)
     return ts.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -104,7 +108,12 @@ def expected_buckets(rows, unit: str, family: str = "base") -> dict:
 
 
 def stored_buckets(org, unit: str, family: str = "base") -> dict:
-    model = {"minute": MinuteBucket, "hour": HourBucket, "day": DayBucket}[unit]
+    model = {
+        "minute": MinuteBucket,
+        "quarter": QuarterHourBucket,
+        "hour": HourBucket,
+        "day": DayBucket,
+    }[unit]
     if family == "account":
         model = AccountDayBucket
     return {
@@ -125,7 +134,9 @@ def expected_model_buckets(rows, unit: str) -> dict:
 
 
 def stored_model_buckets(org, unit: str) -> dict:
-    model = {"hour": ModelHourBucket, "day": ModelDayBucket}[unit]
+    model = {"quarter": ModelQuarterHourBucket, "hour": ModelHourBucket, "day": ModelDayBucket}[
+        unit
+    ]
     dims = ("workspace_id", "model_id", "service_tier", "context_window", "start")
     return {
         tuple(b[d] for d in dims): {col: b[col] for col in BUCKET_COLUMNS}

@@ -258,3 +258,80 @@ def test_account_series_fold_into_base_series_and_account_days_keep_them(org, ot
     assert got_days == {
         (b.series_id, b.start): (b.requests, b.output_tokens, b.code_execution_ms) for b in old_days
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_quarter_hours_are_filled_from_minutes_and_minutes_partitioned_by_day():
+    """0012: the quarter hours of buckets rolled up before are the sums of their minutes, so
+    upgrading loses nothing; on PostgreSQL the minutes move, unchanged, into daily
+    partitions, and the way back restores a plain table with every row. The model quarter
+    hours are the quarter hours added up over the key."""
+    from tests.usage.rawrows import series_for
+
+    org = factories.make_org("before-quarter-hours")
+    key = factories.make_api_key(org)
+    a, b = series_for(org), series_for(org, api_key=key)  # one model, tier and window
+    _migrate([("usage", "0011_quarter_hour_buckets")])
+    try:
+        start = dt.datetime(2026, 3, 1, 23, 40, tzinfo=dt.UTC)
+        expected: dict = {}
+        by_model: dict = {}
+        with connection.cursor() as cursor:
+            for series, m, out in [
+                (a.id, 0, 1),
+                (a.id, 4, 2),
+                (b.id, 10, 32),
+                (a.id, 19, 4),
+                (a.id, 20, 8),
+                (b.id, 35, 16),
+            ]:
+                when = start + dt.timedelta(minutes=m)  # 23:40 to 00:15, across midnight
+                cursor.execute(
+                    "INSERT INTO usage_minutebucket (org_id, series_id, start, requests, "
+                    "output_tokens, code_execution_ms, rate_limited_requests, "
+                    "rate_limited_by_requests, rate_limited_by_input_tokens, "
+                    "rate_limited_by_output_tokens, uncached_input_tokens, "
+                    "cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, "
+                    "web_search_requests, client_cost_nanos) "
+                    "VALUES (%s, %s, %s, 1, %s, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)",
+                    [org.id, series, when, out],
+                )
+                quarter = when.replace(minute=when.minute // 15 * 15)
+                for sums, keyed in ((expected, series), (by_model, a.model_id)):
+                    got = sums.setdefault((org.id, keyed, quarter), [0, 0, 0])
+                    got[0], got[1], got[2] = got[0] + 1, got[1] + out, got[2] + 3
+        minutes = _rows("usage_minutebucket")
+
+        _migrate([("usage", "0012_quarter_fill_minute_partitions")])
+
+        quarters = {  # SQLite's raw cursor gives naive UTC datetimes
+            (o, s, st if st.tzinfo else st.replace(tzinfo=dt.UTC)): [r, out, ms]
+            for o, s, st, r, out, ms in _rows("usage_quarterhourbucket")
+        }
+        assert quarters == expected
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT org_id, model_id, start, requests, output_tokens, code_execution_ms "
+                "FROM usage_modelquarterhourbucket WHERE org_id = %s",
+                [org.id],
+            )
+            model_quarters = {
+                (o, m, st if st.tzinfo else st.replace(tzinfo=dt.UTC)): [r, out, ms]
+                for o, m, st, r, out, ms in cursor.fetchall()
+            }
+        assert model_quarters == by_model
+        assert _rows("usage_minutebucket") == minutes
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT tableoid::regclass::text FROM usage_minutebucket ORDER BY start"
+                )
+                tables = [t for (t,) in cursor.fetchall()]
+            assert (
+                tables
+                == ["usage_minutebucket_p2026_03_01"] * 4 + ["usage_minutebucket_p2026_03_02"] * 2
+            )
+        _migrate([("usage", "0011_quarter_hour_buckets")])
+        assert _rows("usage_minutebucket") == minutes
+    finally:
+        _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

@@ -107,9 +107,9 @@ def _rolled_up_rows(org):
 
 
 def _assert_buckets_equal(org, rows):
-    for unit in ("minute", "hour", "day"):
+    for unit in ("minute", "quarter", "hour", "day"):
         assert stored_buckets(org, unit) == expected_buckets(rows, unit), unit
-    for unit in ("hour", "day"):  # the same usage without key and account
+    for unit in ("quarter", "hour", "day"):  # the same usage without key and account
         assert stored_model_buckets(org, unit) == expected_model_buckets(rows, unit), unit
 
 

@@ -64,12 +64,16 @@ def _nothing_pending() -> bool:
     return not IngestBatch.objects.filter(rolled_up_at__isnull=True).exists()
 
 
-def assert_exact(org, rows=None) -> None:
-    """Every bucket at every level equals the independent aggregate of the raw rows."""
+def assert_exact(org, rows=None, minutes_since=None) -> None:
+    """Every bucket at every level equals the independent aggregate of the raw rows (minute
+    buckets: of those from ``minutes_since`` on, when older ones were dropped)."""
     rows = raw_rows_of(org) if rows is None else rows
     assert rows
-    for unit in ("minute", "hour", "day"):
-        assert stored_buckets(org, unit) == expected_buckets(rows, unit), unit
+    for unit in ("minute", "quarter", "hour", "day"):
+        kept = [
+            r for r in rows if unit != "minute" or not minutes_since or r.timestamp >= minutes_since
+        ]
+        assert stored_buckets(org, unit) == expected_buckets(kept, unit), unit
 
 
 def record(request_id: str, at: dt.datetime, **usage) -> dict:
@@ -154,7 +158,7 @@ def test_two_workers_share_many_batches_without_overlap(org, other_org, workers)
 
 def test_late_rows_of_any_age_land_in_their_buckets(org, workers):
     series = series_for(org)
-    workers.start("w1")
+    workers.start("w1", MINUTE_RETENTION_DAYS="35")
     recent = [raw(series, NOW - dt.timedelta(seconds=s * 13), output_tokens=s) for s in range(20)]
     store_batch(org, recent)
     tasks.rollup_pending.delay(org.id)
@@ -173,15 +177,23 @@ def test_late_rows_of_any_age_land_in_their_buckets(org, workers):
     wait_for(_nothing_pending, "the late rollup")
 
     assert_exact(org)
-    # Purging raw logs past retention (the 3-year-old row) never changes a bucket.
-    before = {u: stored_buckets(org, u) for u in ("minute", "hour", "day")}
+    # Purging raw logs past retention (the 3-year-old row) never changes a bucket; the same
+    # task drops minute buckets older than 35 days (the 45-day and 3-year-old minutes).
+    before = {u: stored_buckets(org, u) for u in ("quarter", "hour", "day")}
+    horizon = (NOW - dt.timedelta(days=35)).replace(hour=0, minute=0)
+    minutes = {k: v for k, v in stored_buckets(org, "minute").items() if k[1] >= horizon}
+    assert len(minutes) < len(stored_buckets(org, "minute"))
     tasks.purge_raw_logs.delay()
     wait_for(
-        lambda: not RequestLog.objects.filter(timestamp__lt=NOW - dt.timedelta(days=1000)).exists(),
+        lambda: (
+            not RequestLog.objects.filter(timestamp__lt=NOW - dt.timedelta(days=1000)).exists()
+            and stored_buckets(org, "minute") == minutes
+        ),
         "the purge",
     )
     assert {u: stored_buckets(org, u) for u in before} == before
-    assert_exact(org, recent + late)  # buckets still equal everything that was ingested
+    # Buckets still equal everything that was ingested (minutes: what the window keeps).
+    assert_exact(org, recent + late, minutes_since=horizon)
 
 
 def test_a_worker_killed_mid_rollup_loses_and_doubles_nothing(org, workers):

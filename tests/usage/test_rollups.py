@@ -22,7 +22,7 @@ T0 = dt.datetime(2026, 11, 3, 14, 5, 9, 123000, tzinfo=dt.UTC)
 
 def assert_buckets_match_raw(org, rows=None):
     rows = raw_rows_of(org) if rows is None else rows
-    for unit in ("minute", "hour", "day"):
+    for unit in ("minute", "quarter", "hour", "day"):
         assert stored_buckets(org, unit) == expected_buckets(rows, unit), unit
 
 

@@ -20,6 +20,8 @@ from usage.models import (
     HourBucket,
     MinuteBucket,
     ModelDayBucket,
+    ModelQuarterHourBucket,
+    QuarterHourBucket,
     RateLimit,
     RequestLog,
     Series,
@@ -278,6 +280,8 @@ def test_account_reads_take_days_from_account_buckets_and_the_rest_from_raw_rows
     tables = {
         "base": DayBucket._meta.db_table,
         "base minutes": MinuteBucket._meta.db_table,
+        "base quarters": QuarterHourBucket._meta.db_table,
+        "model quarters": ModelQuarterHourBucket._meta.db_table,
         "model": ModelDayBucket._meta.db_table,
         "account": AccountDayBucket._meta.db_table,
         "raw": RequestLog._meta.db_table,
@@ -296,9 +300,10 @@ def test_account_reads_take_days_from_account_buckets_and_the_rest_from_raw_rows
     assert read("UTC", Scope(org.id), ("account",)) == {"account"}
     assert read("UTC", by_ada, ()) == {"account"}
     # A month in +05:30 moves local midnights to UTC ones; the stretches between are hours
-    # and minutes, read from raw rows when by account.
+    # and quarter hours, read from raw rows when by account, never from minute buckets (kept
+    # MINUTE_RETENTION_DAYS only).
     assert read("Asia/Kolkata", by_ada, ("model",)) == {"account", "raw"}
-    assert read("Asia/Kolkata", Scope(org.id), ("model",)) == {"model", "base minutes"}
+    assert read("Asia/Kolkata", Scope(org.id), ("model",)) == {"model", "model quarters"}
 
 
 def test_other_organisations_usage_is_never_counted(org, other_org):
@@ -366,28 +371,33 @@ def test_utc_month_reads_day_buckets_only(org):
 @pytest.mark.parametrize(
     "scope_of,group_by,tables",
     [
-        # Neither key nor account: the model buckets' days and hours, minutes from the series.
-        (lambda org, dims: Scope(org.id), ("model",), {"modelday", "modelhour", "minute"}),
+        # Neither key nor account: the model buckets' days, hours and quarter hours (never
+        # minutes: they are kept MINUTE_RETENTION_DAYS only).
+        (
+            lambda org, dims: Scope(org.id),
+            ("model",),
+            {"modelday", "modelhour", "modelquarterhour"},
+        ),
         (
             lambda org, dims: Scope(org.id, workspace_id=dims["research"].id),
             ("workspace", "service_tier", "context_window"),
-            {"modelday", "modelhour", "minute"},
+            {"modelday", "modelhour", "modelquarterhour"},
         ),
         # A key or an account needs the series buckets at every level.
-        (lambda org, dims: Scope(org.id), ("api_key",), {"day", "hour", "minute"}),
+        (lambda org, dims: Scope(org.id), ("api_key",), {"day", "hour", "quarterhour"}),
         (
             lambda org, dims: Scope(org.id, api_key_id=dims["k1"].id),
             ("model",),
-            {"day", "hour", "minute"},
+            {"day", "hour", "quarterhour"},
         ),
-        (lambda org, dims: Scope(org.id, no_key=True), (), {"day", "hour", "minute"}),
+        (lambda org, dims: Scope(org.id, no_key=True), (), {"day", "hour", "quarterhour"}),
         # An account: its days from the account day buckets, the rest from raw rows.
         (lambda org, dims: Scope(org.id, account_ids=()), (), {"accountday", "raw"}),
         (lambda org, dims: Scope(org.id), ("account",), {"accountday", "raw"}),
     ],
 )
 def test_reads_without_key_or_account_use_the_model_buckets(org, scope_of, group_by, tables):
-    # Kathmandu (+05:45): a month there reads days, hours and edge minutes.
+    # Kathmandu (+05:45): a month there reads days, hours and edge quarter hours.
     zone = ZoneInfo("Asia/Kathmandu")
     _, dims = build(org, [(u(2026, 10, 31), u(2026, 11, 3))], per_window=40)
     _, periods = timeslice.periods_for(zone, 2026, 11)
@@ -396,7 +406,16 @@ def test_reads_without_key_or_account_use_the_model_buckets(org, scope_of, group
     sql = ctx.captured_queries[-1]["sql"]
     read = {
         name
-        for name in ("minute", "hour", "day", "modelhour", "modelday", "accountday")
+        for name in (
+            "minute",
+            "quarterhour",
+            "hour",
+            "day",
+            "modelquarterhour",
+            "modelhour",
+            "modelday",
+            "accountday",
+        )
         if f"usage_{name}bucket " in sql
     } | ({"raw"} if "usage_requestlog " in sql else set())
     assert read == tables
@@ -407,7 +426,7 @@ def test_query_count_does_not_grow_with_rows_or_keys(org, zone_name, django_asse
     zone = ZoneInfo(zone_name)
     _, periods = timeslice.periods_for(zone, 2026, 11)
     build(org, [(u(2026, 11, 1), u(2026, 11, 4))], per_window=50, seed=3)
-    # One query even where +05:45 reads day, hour and minute buckets.
+    # One query even where +05:45 reads day, hour and quarter-hour buckets.
     with django_assert_num_queries(1 + PLANNER_SETTING):
         small = selectors.usage_by_period(Scope(org.id), periods, ("api_key",))
     rng = random.Random(5)
