@@ -200,7 +200,8 @@ def bucket_source(unit: str, accounts: bool, org_id: int, by_model: bool = False
     # Raw rows, shaped as buckets of one request each. The outer query's bounds on b.start
     # reach the (org, timestamp) index through the subquery, which PostgreSQL inlines.
     status = {
-        "requests": "1",
+        "requests": "CASE WHEN r.requests_known THEN 1 ELSE 0 END",
+        "uncounted_rows": "CASE WHEN r.requests_known THEN 0 ELSE 1 END",
         "rate_limited_requests": "CASE WHEN r.status_code = 429 THEN 1 ELSE 0 END",
         **{
             f"rate_limited_by_{kind}": (
@@ -773,5 +774,5 @@ def usage_report(query: UsageQuery) -> dict:
             {"name": name, "column": col, "y": [c[col] for c in per_period_counts]}
             for col, name in RATE_LIMIT_TYPES
         ],
-        "has_data": totals["requests"] > 0,
+        "has_data": totals["requests"] + totals["uncounted_rows"] > 0,
     }
