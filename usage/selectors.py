@@ -57,6 +57,8 @@ BUCKETS = {"minute": MinuteBucket, "hour": HourBucket, "day": DayBucket}
 MODEL_BUCKETS = {"hour": ModelHourBucket, "day": ModelDayBucket}
 MODEL_BUCKET_DIMENSIONS = frozenset({"model", "workspace", "service_tier", "context_window"})
 NO_ACCOUNT = "No account"
+# What a request count says for a selection with usage imported from an upstream.
+REQUESTS_NOT_KNOWN = "request count not known for imported usage"
 
 # Group-by dimension -> the Series field it reads.
 DIMENSIONS = {
@@ -443,6 +445,9 @@ def derived(counts: dict) -> dict:
         "cache_write_tokens": cache_writes,
         "input_tokens": input_tokens,
         "cache_read_rate": rate,  # a share for display only, never summed
+        # False when some of the usage was imported from an upstream, whose reports carry no
+        # request counts: the selection's request count is then not known, never a guess.
+        "requests_known": not counts["uncounted_rows"],
     }
 
 
@@ -767,7 +772,12 @@ def usage_report(query: UsageQuery) -> dict:
             "to_date": compared.to_date,
         },
         "future": [timeslice.is_future(p, now) for p in periods],
-        "changes": {f: change(totals[f], previous[f]) for f in CHANGE_FIGURES},
+        "changes": {
+            f: change(totals[f], previous[f])
+            if f != "requests" or (totals["requests_known"] and previous["requests_known"])
+            else None
+            for f in CHANGE_FIGURES
+        },
         "groups": groups,
         "labels": labels,
         "rate_limited": [
