@@ -281,7 +281,10 @@ def _store(upstream, start, stop, records, result: PullResult) -> bool:
         if locked.position != start:
             return False
         rejections: list[Rejection] = []
-        stored = ingest_checked(upstream.org, [(records, rejections)], source=SOURCE)
+        # Quiet minutes store nothing (not even an empty batch, which would wait for the
+        # rollup sweep); the position moves all the same.
+        chunks = [(records, rejections)] if records else []
+        stored = ingest_checked(upstream.org, chunks, source=SOURCE)
         if stored.rejections:
             raise Refused(stored.rejections[0].describe("result"))
         if stored.accepted:

@@ -10,9 +10,8 @@ import pytest
 from django.core.cache import cache
 from django.db.models import Sum
 
-from adminapi.services import create_admin_key
-from console.services import create_organization
 from tests.adminapi import generated
+from tests.upstreams.conftest import NOVEMBER
 from upstreams import services
 from usage.models import DayBucket, RequestLog
 from usage.rollups import rollup_pending
@@ -27,33 +26,9 @@ COUNTS = (
     "output_tokens",
     "web_search_requests",
 )
-NOVEMBER = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+
 # Ten minutes after the month: with the default settle delay, exactly November is settled.
 AFTER_NOVEMBER = dt.datetime(2026, 12, 1, 0, 10, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def month(client, transactional_db):
-    """Organisation A with the generated month (late rows and duplicates), and the records
-    that count."""
-    alpha = create_organization(slug="alpha", name="Alpha")
-    batches = generated.generate(seed=41, count=600)
-    generated.send(client, alpha, batches)
-    return alpha, generated.unique(batches)
-
-
-@pytest.fixture
-def upstream(month, live_server):
-    alpha, _ = month
-    beta = create_organization(slug="beta", name="Beta")
-    return services.create_upstream(
-        beta,
-        name="Alpha's Meterboard",
-        base_url=live_server.url,
-        key=create_admin_key(alpha, "connector")[1],
-        start=NOVEMBER,
-        actor=None,
-    )
 
 
 def expected(records) -> dict:
