@@ -170,14 +170,15 @@ def pull(upstream: Upstream, now: dt.datetime | None = None, client: Client | No
     """
     now = now or timezone.now()
     result = PullResult(position=upstream.position)
+    end = min(
+        settled_until(now),
+        upstream.position + settings.UPSTREAM_MAX_MINUTES_PER_RUN * MINUTE,
+    )
+    start = upstream.position
     try:
         client = client or client_for(upstream)
-        names = _names(client)
-        end = min(
-            settled_until(now),
-            upstream.position + settings.UPSTREAM_MAX_MINUTES_PER_RUN * MINUTE,
-        )
-        start = upstream.position
+        # Names are read only when there is a settled minute to import.
+        names = _names(client) if start < end else {}
         while start < end:
             stop = min(end, start + MINUTE_LIMIT * MINUTE)
             records = _records(upstream, client.usage_minutes(start, stop), start, stop, names)
