@@ -37,7 +37,7 @@ def imported(org):
             {
                 "data": [
                     bucket(0, result(), result(model="claude-haiku-4-5-20251001")),
-                    bucket(7, result(output_tokens=50)),
+                    bucket(7, result(output_tokens=50, account_id="dev@acme.test")),
                 ],
                 "has_more": False,
             },
@@ -63,7 +63,7 @@ def test_buckets_count_no_requests_and_say_how_many_rows_are_uncounted(imported)
         (b.start.date(), b.requests, b.uncounted_rows)
         for b in DayBucket.objects.filter(org=imported)
     }
-    assert (dt.date(2026, 11, 3), 0, 2) in sums  # Sonnet: two minutes
+    assert (dt.date(2026, 11, 3), 0, 2) in sums  # Sonnet: two minutes (one by an account)
     assert (dt.date(2026, 11, 3), 0, 1) in sums  # Haiku: one minute
     assert (dt.date(2026, 10, 5), 5, 0) in sums
 
@@ -90,3 +90,10 @@ def test_the_csv_says_it_in_the_requests_column(client, imported):
     assert int(day["output_tokens"]) == 4 + 4 + 50
     others = [line for line in lines if not line["period_start"].startswith("2026-11-03")]
     assert others and all(line["requests"] == "0" for line in others)
+
+
+def test_my_usage_says_it_too(client, imported):
+    client.force_login(factories.make_member(imported, Role.USER, "dev@acme.test"))
+    page = client.get(reverse("me:usage"), {"month": "2026-11"}).content.decode()
+    assert REQUESTS_NOT_KNOWN in page
+    assert '<div class="value" data-total="output_tokens">50</div>' in page
