@@ -23,6 +23,7 @@ NAV_ITEMS = [
     ("Admin", "Members", "accounts:members", ADMIN_ONLY),
     ("Admin", "Ingest keys", "orgsettings:ingest_keys", ADMIN_ONLY),
     ("Admin", "Admin API keys", "orgsettings:admin_keys", ADMIN_ONLY),
+    ("Admin", "Upstreams", "upstreams:list", ADMIN_ONLY),
     ("Admin", "Audit log", "accounts:audit_log", ADMIN_ONLY),
     # Last, so that home sends reports roles to Usage and everyone else here.
     ("You", "My usage", "me:usage", EVERY_ROLE),

@@ -34,3 +34,11 @@ def schedule_periodic_tasks(sender, **kwargs):
         sender.signature("usage.tasks.purge_raw_logs"),
         name="purge raw logs past retention",
     )
+    # Upstreams: import each one's settled usage minutes (upstreams/).
+    sender.add_periodic_task(
+        settings.UPSTREAM_PULL_INTERVAL_SECONDS,
+        sender.signature(
+            "upstreams.tasks.dispatch_pulls", expires=settings.UPSTREAM_PULL_INTERVAL_SECONDS
+        ),
+        name="pull settled usage from upstreams",
+    )

@@ -146,7 +146,10 @@ def usage_tokens(x: list[str], per_period: list[dict], drills: list) -> dict:
         hover = _parts_hover(name, values, totals)
         if col == "output_tokens":  # the last line of the box also says how many requests
             hover = [
-                f"{h} · {c['requests']:,} requests" for h, c in zip(hover, per_period, strict=True)
+                f"{h} · {c['requests']:,} requests"
+                if c.get("requests_known", True)
+                else f"{h} · request count not known for imported usage"
+                for h, c in zip(hover, per_period, strict=True)
             ]
         data.append(_bars(name, x, values, color, hover))
     return {"data": data, "layout": _layout(), "drills": drills}

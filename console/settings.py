@@ -7,6 +7,9 @@ secure, no demo).
 A value that cannot be understood raises ImproperlyConfigured naming the variable.
 """
 
+import base64
+import binascii
+import hashlib
 import ipaddress
 import os
 from pathlib import Path
@@ -114,6 +117,7 @@ INSTALLED_APPS = [
     "orgsettings",
     "adminapi",
     "spend",
+    "upstreams",
 ]
 if DEV:
     # The demo generator and seed_demo, whose logins share a published password, exist only
@@ -303,6 +307,39 @@ ADMINAPI_COST_INCLUDE_PRIORITY_TIER = env_bool("ADMINAPI_COST_INCLUDE_PRIORITY_T
 # GET /metrics answers a scraper with this bearer token or from these networks; neither: 404.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 METRICS_ALLOWED_IPS = env_networks("METRICS_ALLOWED_IPS")
+
+# Pulling usage from upstreams (upstreams/): how often beat pulls, how many minutes after
+# its end a minute counts as settled (Anthropic says its data lands within about five
+# minutes), and how many minutes one run may import. Upstream keys are encrypted at rest
+# with UPSTREAM_KEYS_SECRET: comma-separated Fernet keys (``Fernet.generate_key()``), the
+# first encrypts, all decrypt, so a new key goes first and the old ones stay until
+# ``manage.py reencrypt_upstream_keys`` has run. In dev it is derived from SECRET_KEY; in
+# production it has no default (upstream keys cannot be stored without it).
+UPSTREAM_KEYS_SECRET = env_list("UPSTREAM_KEYS_SECRET", [])
+for _key in UPSTREAM_KEYS_SECRET:
+    try:
+        _valid = len(base64.urlsafe_b64decode(_key.encode())) == 32
+    except (ValueError, binascii.Error):
+        _valid = False
+    if not _valid:
+        raise ImproperlyConfigured(
+            "UPSTREAM_KEYS_SECRET: each comma-separated key must be a Fernet key (32 bytes in "
+            "URL-safe base64, as cryptography's Fernet.generate_key() prints)."
+        )
+if not UPSTREAM_KEYS_SECRET and DEV:
+    UPSTREAM_KEYS_SECRET = [
+        base64.urlsafe_b64encode(
+            hashlib.sha256(f"upstream-keys:{SECRET_KEY}".encode()).digest()
+        ).decode()
+    ]
+UPSTREAM_PULL_INTERVAL_SECONDS = env_int("UPSTREAM_PULL_INTERVAL_SECONDS", 60, minimum=10)
+UPSTREAM_SETTLE_MINUTES = env_int("UPSTREAM_SETTLE_MINUTES", 10, minimum=0)
+UPSTREAM_MAX_MINUTES_PER_RUN = env_int("UPSTREAM_MAX_MINUTES_PER_RUN", 44_640, minimum=1)
+UPSTREAM_TIMEOUT_SECONDS = env_int("UPSTREAM_TIMEOUT_SECONDS", 30, minimum=1)
+# A 429's retry-after is waited out up to this long (then the run stops, to resume later).
+UPSTREAM_MAX_RETRY_AFTER_SECONDS = env_int("UPSTREAM_MAX_RETRY_AFTER_SECONDS", 60, minimum=0)
+# Upstream URLs on private or loopback addresses (another Meterboard on the same network).
+UPSTREAM_ALLOW_PRIVATE = env_bool("UPSTREAM_ALLOW_PRIVATE", DEV)
 
 LOGGING = {
     "version": 1,

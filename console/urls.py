@@ -16,6 +16,7 @@ urlpatterns = [
     path("cost/", include("costs.urls")),
     path("me/", include((me_urlpatterns, "me"))),
     path("settings/", include("orgsettings.urls")),
+    path("settings/upstreams/", include("upstreams.urls")),
     path("", include("spend.urls")),  # /spend/ pages, /v1/meterboard/spend_limits
     path("api/", include("usage.ingest.urls")),
     path("", include("adminapi.urls")),  # /v1/, /docs/admin-api/, /settings/admin-keys/

@@ -313,7 +313,8 @@ def _by_model(usage: dict, cost) -> list[dict]:
             "model": g["label"],
             "input_tokens": g["input_tokens"],
             "output_tokens": g["output_tokens"],
-            "requests": g["requests"],
+            # None: some of it was imported from an upstream, whose reports count no requests.
+            "requests": g["requests"] if g["requests_known"] else None,
             "cost": amounts.get(g["label"]),
         }
         for g in usage["groups"]

@@ -101,7 +101,7 @@ def _csv_row(bounds: tuple[str, str], dims: dict, c: dict, query) -> list:
         c["output_tokens"],
         c["web_search_requests"],
         Decimal(c["code_execution_ms"]).scaleb(-3),  # seconds, to the millisecond
-        c["requests"],
+        c["requests"] if c["requests_known"] else selectors.REQUESTS_NOT_KNOWN,
         c["rate_limited_requests"],
         c["rate_limited_by_requests"],
         c["rate_limited_by_input_tokens"],

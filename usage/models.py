@@ -106,6 +106,7 @@ class IngestBatch(models.Model):
         HTTP = "http", "HTTP"
         IMPORT = "import", "Bulk import"
         DEMO = "demo", "Demo generator"
+        UPSTREAM = "upstream", "Upstream pull"
 
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     source = models.CharField(max_length=16, choices=Source.choices)
@@ -178,6 +179,9 @@ class RequestLog(Counts):
     rate_limit_type = models.CharField(  # "" unless the request got a 429 naming its limit
         max_length=16, choices=RateLimitType.choices, blank=True, default=""
     )
+    # False for a row that sums an unknown number of requests (a minute imported from an
+    # upstream's usage report, which carries no request counts): not counted in ``requests``.
+    requests_known = models.BooleanField(default=True, db_default=True)
 
     class Meta:
         indexes = [
@@ -197,6 +201,9 @@ class BucketCounts(Counts):
     """A bucket's counters: the raw rows' counters and the requests they add up."""
 
     requests = models.BigIntegerField(default=0)
+    # Raw rows whose number of requests is not known (``RequestLog.requests_known``): a
+    # selection with any says "request count not known" instead of showing ``requests``.
+    uncounted_rows = models.BigIntegerField(default=0, db_default=0)
     rate_limited_requests = models.BigIntegerField(default=0)
     rate_limited_by_requests = models.BigIntegerField(default=0)
     rate_limited_by_input_tokens = models.BigIntegerField(default=0)

@@ -64,6 +64,7 @@ COUNT_COLUMNS = [
 ]
 BUCKET_COLUMNS = [
     "requests",
+    "uncounted_rows",
     "rate_limited_requests",
     "rate_limited_by_requests",
     "rate_limited_by_input_tokens",
@@ -74,7 +75,8 @@ BUCKET_COLUMNS = [
 # SUM(bigint) returns numeric: cast back, so the scratch tables hold bigints and the hour and
 # day sums over them use integer arithmetic rather than numeric.
 _RAW_AGGREGATES = [
-    "COUNT(*)",
+    "COUNT(*) FILTER (WHERE requests_known)",
+    "COUNT(*) FILTER (WHERE NOT requests_known)",
     "COUNT(*) FILTER (WHERE status_code = 429)",
     "COUNT(*) FILTER (WHERE status_code = 429 AND rate_limit_type = 'requests')",
     "COUNT(*) FILTER (WHERE status_code = 429 AND rate_limit_type = 'input_tokens')",

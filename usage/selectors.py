@@ -70,6 +70,8 @@ MODEL_BUCKETS = {
 }
 MODEL_BUCKET_DIMENSIONS = frozenset({"model", "workspace", "service_tier", "context_window"})
 NO_ACCOUNT = "No account"
+# What a request count says for a selection with usage imported from an upstream.
+REQUESTS_NOT_KNOWN = "request count not known for imported usage"
 
 # Group-by dimension -> the Series field it reads.
 DIMENSIONS = {
@@ -213,7 +215,8 @@ def bucket_source(unit: str, accounts: bool, org_id: int, by_model: bool = False
     # Raw rows, shaped as buckets of one request each. The outer query's bounds on b.start
     # reach the (org, timestamp) index through the subquery, which PostgreSQL inlines.
     status = {
-        "requests": "1",
+        "requests": "CASE WHEN r.requests_known THEN 1 ELSE 0 END",
+        "uncounted_rows": "CASE WHEN r.requests_known THEN 0 ELSE 1 END",
         "rate_limited_requests": "CASE WHEN r.status_code = 429 THEN 1 ELSE 0 END",
         **{
             f"rate_limited_by_{kind}": (
@@ -467,6 +470,9 @@ def derived(counts: dict) -> dict:
         "cache_write_tokens": cache_writes,
         "input_tokens": input_tokens,
         "cache_read_rate": rate,  # a share for display only, never summed
+        # False when some of the usage was imported from an upstream, whose reports carry no
+        # request counts: the selection's request count is then not known, never a guess.
+        "requests_known": not counts["uncounted_rows"],
     }
 
 
@@ -798,13 +804,18 @@ def usage_report(query: UsageQuery) -> dict:
             "to_date": compared.to_date,
         },
         "future": [timeslice.is_future(p, now) for p in periods],
-        "changes": {f: change(totals[f], previous[f]) for f in CHANGE_FIGURES},
+        "changes": {
+            f: change(totals[f], previous[f])
+            if f != "requests" or (totals["requests_known"] and previous["requests_known"])
+            else None
+            for f in CHANGE_FIGURES
+        },
         "groups": groups,
         "labels": labels,
         "rate_limited": [
             {"name": name, "column": col, "y": [c[col] for c in per_period_counts]}
             for col, name in RATE_LIMIT_TYPES
         ],
-        "has_data": totals["requests"] > 0,
+        "has_data": totals["requests"] + totals["uncounted_rows"] > 0,
         "minutes_gone": gone,
     }

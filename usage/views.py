@@ -86,10 +86,20 @@ SORT_HEADERS = [
 ]
 
 
+REQUESTS_NOT_KNOWN_CELL = (
+    f'<td class="num muted" title="{selectors.REQUESTS_NOT_KNOWN}">not known</td>'
+)
+
+
 def _cells(counts: dict, columns: list[str]) -> SafeString:
     """A table row's number cells, built at once: a template spends a variable lookup and
     an escape on each of the 60 x 7 cells of an hour by minute."""
-    cells = "".join(f'<td class="num">{counts[c]:,}</td>' for c in columns)
+    cells = "".join(
+        f'<td class="num">{counts[c]:,}</td>'
+        if c != "requests" or not counts["uncounted_rows"]
+        else REQUESTS_NOT_KNOWN_CELL
+        for c in columns
+    )
     return mark_safe(cells)  # noqa: S308 - integers: digits, commas and a sign only
 
 

@@ -21,6 +21,7 @@ from console.models import Account, ApiKey
 from spend.models import Limit, WebhookEndpoint
 from tests import factories
 from tests.usage.rawrows import series_for
+from upstreams.models import Upstream
 from usage.models import IngestKey
 
 ALL = frozenset(Role.values)
@@ -71,6 +72,19 @@ def build_world(slug: str) -> World:
 def _admin_key(org) -> AdminKey:
     return AdminKey.objects.get_or_create(
         org=org, name="poller", defaults={"prefix": "mba_x", "key_hash": f"ah-{org.slug}"}
+    )[0]
+
+
+def _upstream(org) -> Upstream:
+    return Upstream.objects.get_or_create(
+        org=org,
+        name="upstream",
+        defaults={
+            "base_url": "http://127.0.0.1:9",
+            "key_ciphertext": "not-a-token",  # a pull records "cannot be decrypted"
+            "key_hint": "1234",
+            "position": timezone.now(),
+        },
     )[0]
 
 
@@ -269,6 +283,46 @@ CASES = [
         ADMIN,
         ok=302,
         args=lambda w: [_admin_key(w.org).pk],
+        data=lambda w: {"confirm": "yes"},
+    ),
+    Case("upstreams:list", "GET", ADMIN, ok=200),
+    Case(
+        "upstreams:add",
+        "POST",
+        ADMIN,
+        ok=302,
+        data=lambda w: {
+            "name": "Anthropic",
+            "base_url": "https://api.anthropic.com",
+            "key": "sk-ant-admin-x",
+            "start": "2026-11-01",
+        },
+    ),
+    Case("upstreams:edit", "GET", ADMIN, ok=200, args=lambda w: [_upstream(w.org).pk]),
+    Case(
+        "upstreams:edit",
+        "POST",
+        ADMIN,
+        ok=302,
+        args=lambda w: [_upstream(w.org).pk],
+        data=lambda w: {"name": "renamed", "base_url": "https://example.com"},
+    ),
+    Case(
+        "upstreams:pause",
+        "POST",
+        ADMIN,
+        ok=302,
+        args=lambda w: [_upstream(w.org).pk],
+        data=lambda w: {"paused": "yes"},
+    ),
+    Case("upstreams:pull", "POST", ADMIN, ok=302, args=lambda w: [_upstream(w.org).pk]),
+    Case("upstreams:delete", "GET", ADMIN, ok=200, args=lambda w: [_upstream(w.org).pk]),
+    Case(
+        "upstreams:delete",
+        "POST",
+        ADMIN,
+        ok=302,
+        args=lambda w: [_upstream(w.org).pk],
         data=lambda w: {"confirm": "yes"},
     ),
     Case("spend:page", "GET", SPEND, ok=200),

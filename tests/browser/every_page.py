@@ -14,6 +14,8 @@ from console.models import Account
 from spend.models import Limit
 from tests import factories
 from tests.costs.builders import raw, series_for, store_and_roll_up
+from upstreams import services as upstream_services
+from upstreams.models import Upstream
 from usage.ingest.keys import create_ingest_key
 from usage.models import RateLimit
 
@@ -81,12 +83,26 @@ def make_world() -> dict:
     Limit.objects.create(
         org=org, name="Monthly budget for support", unit="usd", amount=5000, period="month"
     )
+    upstream = upstream_services.create_upstream(
+        org,
+        name="Anthropic organisation for the research department",
+        base_url="https://api.anthropic.com",
+        key="sk-ant-admin01-a-long-admin-key",
+        start=dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
+        actor=people[Role.ADMIN],
+    )
+    Upstream.objects.filter(pk=upstream.pk).update(
+        last_error="GET /v1/organizations/usage_report/messages answered 401: "
+        "authentication_error: invalid x-api-key",
+        last_error_at=timezone.now(),
+    )
     return {
         "org": org,
         "people": people,
         "member": Membership.objects.get(user=second_admin, org=org),
         "invitation": invitation,
         "model": LONG_MODEL,
+        "upstream": upstream,
     }
 
 
@@ -108,6 +124,8 @@ def pages_of(role, world: dict) -> list[str]:
         pages += [
             reverse("accounts:remove_member", args=[world["member"].pk]),
             reverse("accounts:revoke_invitation", args=[world["invitation"].pk]),
+            reverse("upstreams:edit", args=[world["upstream"].pk]),
+            reverse("upstreams:delete", args=[world["upstream"].pk]),
         ]
     if role in SPEND_ROLES:
         pages.append(reverse("spend:chargeback"))
