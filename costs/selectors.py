@@ -38,7 +38,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
-from operator import add
+from operator import add, itemgetter
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -649,30 +649,32 @@ def _price(org, book, allowance, edges, period_of, scope: Scope, group) -> _Pric
     cards: dict[tuple, RateCard] = {}
     code_billable: dict[tuple, int] = defaultdict(int)  # (cell, rate) -> billable ms
     code_at = CODE_KIND * _SLOTS
+    quantities = itemgetter(*COUNT_FIELDS)
+    client_nanos = 0
+    # Once per row and counter (a month by workspace: 5,000 rows): locals, zip, no lookups
+    # by name, as this loop is most of the page's own time.
     for row in rows:
-        i, dims = row["period"], row["group"]
+        i = row["period"]
         p = period_of[i]
         if p is None:
             continue
+        dims = row["group"]
         if p >= 0:
-            priced.client_nanos += row[CLIENT_COST]
+            client_nanos += row[CLIENT_COST]
         card_key = (dims[0], dims[1], dims[2], days[i])
         card = cards.get(card_key)
         if card is None:
             model_id = models[dims[0]]["model_id"]
             card = cards[card_key] = RateCard.of(book, model_id, dims[1], dims[2], days[i])
-        rates = card.per_unit
         cell_key = (p, dims)
         cell = cells.get(cell_key)
         if cell is None:
             cell = cells[cell_key] = [0] * _WIDTH
-        for counter, name in enumerate(COUNT_FIELDS):
-            quantity = row[name]
+        at = 0
+        for quantity, rate in zip(quantities(row), card.per_unit, strict=True):
             if not quantity:
-                continue
-            at = counter * _SLOTS
-            rate = rates[counter]
-            if rate is None:
+                pass
+            elif rate is None:
                 cell[at + _UNPRICED] += quantity
             elif at == code_at:
                 state = states[i]
@@ -689,8 +691,10 @@ def _price(org, book, allowance, edges, period_of, scope: Scope, group) -> _Pric
             else:
                 cell[at + _QTY] += quantity
                 cell[at + _PICO] += (
-                    quantity * rate if type(rate) is int else card.pico(counter, quantity)
+                    quantity * rate if type(rate) is int else card.pico(at // _SLOTS, quantity)
                 )
+            at += _SLOTS
+    priced.client_nanos += client_nanos
     for (cell_key, rate), billable in code_billable.items():
         cells[cell_key][code_at + _PICO] += code_execution_pico(billable, rate)
     return priced
