@@ -477,11 +477,16 @@ class _Priced:
             keys, groups = [], []
             for cost_type, token_type, label in _KINDS:
                 description = f"{name} Usage - {label}" if cost_type == TOKENS else label
-                key = LineKey(
-                    workspace, description, model["model_id"], cost_type, token_type, tier, window,
-                    False, account_id, account_name,
-                )  # fmt: skip
-                keys.append((key, key._replace(unpriced=True)))
+                # Both keys built outright: NamedTuple._replace costs several times as much,
+                # and a month by user builds over 100,000 of them.
+                line = (workspace, description, model["model_id"], cost_type, token_type, tier,
+                        window)  # fmt: skip
+                keys.append(
+                    (
+                        LineKey(*line, False, account_id, account_name),
+                        LineKey(*line, True, account_id, account_name),
+                    )
+                )
                 if self.group == "model":
                     groups.append(name)
                 elif self.group == "workspace":
