@@ -358,9 +358,10 @@ class _CodeAllowance:
         runs out, dims being the Series ``fields``; shared by series as logged when
         ``accounts`` (a report by account), else by base series.
 
-        Shared and added up in SQL (a running sum in time order), so only a row per minute
-        and dims comes back: at 30 million requests a month the hour holds tens of thousands
-        of series minutes, which were read, shared and looked up one by one in Python.
+        Shared and added up in SQL (a running sum in time order), so one query returns a
+        row per minute and dims, where the series' minutes were read, shared one by one and
+        their dims looked up in a second query; how many there are grows with the data (14
+        with code execution in the bench's crossing hour at 2 million requests).
         """
         if connection.vendor != "postgresql":
             return self._partial_free_in_python(hour, accounts, scope, fields)
