@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 from django.core.paginator import Paginator
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Trunc
 from django.utils import timezone
 
@@ -96,9 +96,12 @@ def org_models(org_id: int):
     models in a page goes through this: another organisation's model must read exactly
     like an id nobody ever sent.
     """
-    used = Series.objects.filter(org_id=org_id).values("model_id")
-    limited = RateLimit.objects.filter(org_id=org_id).values("model_id")
-    return LlmModel.objects.filter(Q(pk__in=used) | Q(pk__in=limited))
+    # EXISTS per model (a few index probes), not IN over every series of the organisation:
+    # with 1,000 accounts it has hundreds of thousands, and the OR kept the planner from
+    # making the IN a semi-join, so each page hashed them all (27-110 ms at 2 million).
+    used = Series.objects.filter(org_id=org_id, model_id=OuterRef("pk"))
+    limited = RateLimit.objects.filter(org_id=org_id, model_id=OuterRef("pk"))
+    return LlmModel.objects.filter(Exists(used) | Exists(limited))
 
 
 @dataclass(frozen=True)

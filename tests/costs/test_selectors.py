@@ -517,3 +517,55 @@ def test_costs_by_and_of_accounts_match_raw_rows_by_local_day_and_hour(org, rese
                 assert close(shown(report, i, {label}), want.get(key, F(0)), 12), (label, p)
                 if only is not None:
                     assert close(shown(only, i), want.get(key, F(0)), 12), (label, p.label)
+
+
+def test_crossing_hour_is_shared_in_sql_in_time_order(org, research):
+    """The free time of the hour in which the allowance runs out, shared in SQL by a running
+    sum and added up per minute and dims, is what sharing each series' minutes one by one in
+    time order gives: by base series and by account, for the organisation and for one
+    workspace; and all of the allowance is given out."""
+    from collections import Counter
+
+    from costs.selectors import PARTIAL, _CodeAllowance, price_book
+    from usage.selectors import Scope
+
+    ToolPrice.objects.create(
+        org=org,
+        kind="code_execution",
+        effective_from=dt.date(2026, 1, 1),
+        unit_price=Decimal("0.07"),
+        free_hours_per_month=Decimal("1"),
+    )
+    ada = Account.objects.create(org=org, external_id="u_ada", name="Ada")
+    series = [
+        series_for(org, account=account, **dims)
+        for account in (None, ada)
+        for dims in ({}, {"workspace": research, "model": OPUS})
+    ]
+    # 4 series x 3 minutes x ~400,000 ms: the free hour (3,600,000 ms) runs out at 09:07.
+    rows = [
+        raw(s, utc(2026, 6, 1, 9, minute, i), code_execution_ms=400_000 + 1_000 * i)
+        for i, s in enumerate(series)
+        for minute in (5, 6, 7)
+    ]
+    store_and_roll_up(org, rows)
+    allowance = _CodeAllowance(org, price_book(org), utc(2026, 6, 1), utc(2026, 7, 1))
+    hour = utc(2026, 6, 1, 9)
+    assert allowance.state(hour) == PARTIAL
+    fields = ["model_id", "service_tier", "context_window", "workspace_id"]
+    for accounts in (False, True):
+        for scope in (Scope(org_id=org.id), Scope(org_id=org.id, workspace_id=research.pk)):
+            got = Counter()
+            for minute, dims, ms in allowance.partial_free(hour, accounts, scope, fields):
+                got[(minute, dims)] += ms
+            want = Counter()
+            for minute, dims, ms in allowance._partial_free_in_python(
+                hour, accounts, scope, fields
+            ):
+                want[(minute, dims)] += ms
+            assert got == want
+            if scope.workspace_id is None:
+                assert sum(got.values()) == 3_600_000
+                assert {minute.minute for minute, _dims in got} == {5, 6, 7}
+            else:  # 09:07's last free time goes to the default workspace, shared first
+                assert {minute.minute for minute, _dims in got} == {5, 6}
