@@ -263,10 +263,25 @@ def claim_keys(
     Decided once per distinct dimensions, in the order they first appear (which is the
     order of the first record using each key), not once per record.
     """
-    distinct = dict.fromkeys([row[2] for _, row in checked])
+    refused = refused_claims(dict.fromkeys([row[2] for _, row in checked]), registry)
+    if not refused:
+        return checked
+    kept = []
+    for position, row in checked:
+        dims = row[2]
+        if dims in refused:
+            rejections.append(refusal(position, row[0], dims, refused[dims]))
+            continue
+        kept.append((position, row))
+    return kept
+
+
+def refused_claims(distinct, registry: Registry) -> dict[tuple, str | None]:
+    """The dimensions (of ``distinct``, in first-appearance order) whose API key belongs to
+    another workspace, each with that workspace's external id."""
     keys = {dims[1] for dims in distinct if dims[1] is not None}
     if not keys:
-        return checked
+        return {}
     registry.load_keys(keys)
     owners = registry.key_workspace
     claims: dict[str, str | None] = {}
@@ -277,22 +292,15 @@ def claim_keys(
             owner = owners[key] if key in owners else claims.setdefault(key, workspace)
             if owner != workspace:
                 refused[dims] = owner
-    if not refused:
-        return checked
-    kept = []
-    for position, row in checked:
-        dims = row[2]
-        if dims in refused:
-            workspace, key = dims[0], dims[1]
-            rejections.append(
-                Rejection(
-                    position,
-                    row[0],
-                    "api_key_id",
-                    f"{key} belongs to workspace {refused[dims] or 'Default'}, "
-                    f"not {workspace or 'Default'}",
-                )
-            )
-            continue
-        kept.append((position, row))
-    return kept
+    return refused
+
+
+def refusal(position: int, request_id: str, dims: tuple, owner: str | None) -> Rejection:
+    """The rejection of a record whose API key belongs to workspace ``owner``."""
+    workspace, key = dims[0], dims[1]
+    return Rejection(
+        position,
+        request_id,
+        "api_key_id",
+        f"{key} belongs to workspace {owner or 'Default'}, not {workspace or 'Default'}",
+    )
