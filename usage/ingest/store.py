@@ -67,6 +67,13 @@ _LOG_COLUMNS = (
     "output_tokens, web_search_requests, code_execution_ms, client_cost_nanos"
 )
 _LOG_WIDTH = 15
+# The same columns for rows encoded beforehand: the fixed-width ones first, so that one
+# struct packs them (_FIXED), then the request id, then the rate-limit type.
+_ENCODED_COLUMNS = (
+    "org_id, batch_id, series_id, timestamp, status_code, uncached_input_tokens, "
+    "cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, output_tokens, "
+    "web_search_requests, code_execution_ms, client_cost_nanos, request_id, rate_limit_type"
+)
 _LOG_TYPES = ["int8", "int8", "int8", "text", "timestamptz", "int2", "text", *["int8"] * 8]
 _STAGE = "ingest_stage"
 
@@ -134,17 +141,16 @@ def _copy_rows(cursor, org, source, rows, series, duplicates, rejected) -> Inges
 
 # COPY's binary format, for chunks encoded in the checking process (the storing side then
 # only joins bytes): a signature, then per row the field count and each field as its byte
-# length and value in network order, then -1. The fields follow _LOG_COLUMNS; org_id,
-# batch_id and series_id make a row's head, the rest (_encode_tail) its tail, which starts
-# with the request id field that usage_requestid's rows end with.
+# length and value in network order, then -1. The fields follow _ENCODED_COLUMNS; org_id,
+# batch_id and series_id make a row's head, the rest (_encode_tail) its tail, whose request
+# id field is also what usage_requestid's rows end with.
 _BINARY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 _BINARY_TRAILER = struct.pack("!h", -1)
 _ROW_HEAD = struct.Struct("!hiqiqiq")
 _ID_HEAD = struct.Struct("!hiq")  # usage_requestid: 2 fields, org_id
 _STAGE_HEAD = struct.pack("!h", 1)  # the staging table: 1 field
 _LENGTH = struct.Struct("!i")
-_TIME_STATUS = struct.Struct("!iqih")
-_COUNTS = struct.Struct("!" + "iq" * 8)
+_FIXED = struct.Struct("!iqih" + "iq" * 8)  # timestamp, status_code, the 8 counts
 _LIMIT_FIELDS = {value: _LENGTH.pack(len(value)) + value.encode() for value in ("", *LIMIT_TYPES)}
 _PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=_UTC)
 _MICROSECOND = dt.timedelta(microseconds=1)
@@ -172,7 +178,8 @@ class EncodedChunk:
 
     def request_id(self, index: int) -> str:
         tail = self.tails[index]
-        return tail[4 : 4 + _LENGTH.unpack_from(tail)[0]].decode()
+        start = _FIXED.size + 4
+        return tail[start : start + _LENGTH.unpack_from(tail, _FIXED.size)[0]].decode()
 
     def first_rows(self) -> list[tuple]:
         """One row per distinct dimensions as the registry reads them (dims, names)."""
@@ -210,21 +217,25 @@ class EncodedChunk:
 def encode_chunk(checked: list[tuple[int, CheckedRecord]], rejections) -> EncodedChunk:
     """Encode a checked chunk for COPY (in the checking process)."""
     index: dict[tuple, int] = {}
-    dims: list[tuple] = []
     names: list[tuple] = []
     rows = [row for _, row in checked]
+    dim_of = array("l")
+    append = dim_of.append
+    first = index.setdefault
     for row in rows:
-        if row[2] not in index:
-            index[row[2]] = len(dims)
-            dims.append(row[2])
+        # One lookup per row: a tuple's hash is not cached, and six fields take a while.
+        new = len(index)
+        found = first(row[2], new)
+        if found == new:
             names.append((row[3], row[4], row[-1]))
+        append(found)
     ids = [row[0].encode() for row in rows]
     return EncodedChunk(
         array("q", [position for position, _ in checked]),
-        array("l", map(index.__getitem__, [row[2] for row in rows])),
+        dim_of,
         list(map(_encode_tail, rows, ids)),
         _id_fields(ids),
-        dims,
+        list(index),
         names,
         len(set(ids)) == len(ids),
         rejections,
@@ -239,14 +250,14 @@ def _id_fields(ids: list[bytes]) -> list[bytes]:
 
 
 def _encode_tail(row: CheckedRecord, request_id: bytes) -> bytes:
-    """The binary COPY fields of a checked row from request_id on (see _copy_encoded)."""
+    """The binary COPY fields of a checked row after its head (see _ENCODED_COLUMNS)."""
     return b"".join(
         (
-            _LENGTH.pack(len(request_id)),
-            request_id,
-            _TIME_STATUS.pack(8, (row[1] - _PG_EPOCH) // _MICROSECOND, 2, row[5]),
-            _LIMIT_FIELDS[row[6]],
-            _COUNTS.pack(
+            _FIXED.pack(
+                8,
+                (row[1] - _PG_EPOCH) // _MICROSECOND,
+                2,
+                row[5],
                 8,
                 row[7],
                 8,
@@ -264,6 +275,9 @@ def _encode_tail(row: CheckedRecord, request_id: bytes) -> bytes:
                 8,
                 row[14],
             ),  # fmt: skip
+            _LENGTH.pack(len(request_id)),
+            request_id,
+            _LIMIT_FIELDS[row[6]],
         )
     )
 
@@ -319,7 +333,7 @@ def _copy_encoded(cursor, org, source, chunk, series, duplicates, rejected) -> I
         parts[1:-1:2] = map(heads.__getitem__, chunk.dim_of)
         parts[2:-1:2] = chunk.tails
         parts[-1] = _BINARY_TRAILER
-        with cursor.copy(f"COPY usage_requestlog ({_LOG_COLUMNS}) FROM STDIN BINARY") as copy:
+        with cursor.copy(f"COPY usage_requestlog ({_ENCODED_COLUMNS}) FROM STDIN BINARY") as copy:
             copy.write(b"".join(parts))
     return batch
 
