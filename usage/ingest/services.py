@@ -114,6 +114,7 @@ def ingest_checked(
 
 
 def _count(result: IngestResult, batch, rejections: list[Rejection], progress) -> None:
+    """Add one stored chunk to the result and report progress."""
     result.accepted += batch.accepted
     result.duplicates += batch.duplicates
     result.rejected += batch.rejected
