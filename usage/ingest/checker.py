@@ -28,7 +28,7 @@ from usage.ingest.contract import (
     parse_lines,
     request_id_of,
 )
-from usage.ingest.store import default_store, encoded, store_copy
+from usage.ingest.store import default_store, encode_chunk, store_copy
 
 CHUNK_SIZE = 10_000
 
@@ -100,7 +100,7 @@ def checked_chunks(records: Iterable, chunk_size: int) -> Iterator[tuple[list, l
 
 def check_lines_in_process(
     lines: Iterable[bytes], chunk_size: int = CHUNK_SIZE, *, encode: bool | None = None
-) -> Iterator[tuple[list, list[Rejection]]]:
+) -> Iterator:
     """Parse and check NDJSON lines in a forked process, one chunk ahead of the caller.
 
     For ``import_logs``: parsing and checking is as much Python work per record as storing
@@ -108,9 +108,8 @@ def check_lines_in_process(
     other core. ``lines`` (an open file) is read by the child only.
 
     With ``encode`` (for ``store_copy`` only; by default, when that is the store in use)
-    each row comes encoded for COPY, made there too, and only what the storing side still
-    reads is sent: (request_id, None, dimensions, workspace name, API key name, encoded tail,
-    account name).
+    each chunk comes as an ``EncodedChunk``: its rows encoded for COPY there too, so that
+    the storing side only joins bytes.
     """
     if encode is None:
         encode = default_store() is store_copy
@@ -155,9 +154,6 @@ def _check_lines_child(
     # Only this process's own short-lived objects; the parser makes no reference cycles.
     gc.disable()
     send = out.send_bytes
-    # Equal dimensions and names as one object each: pickle then sends them once a chunk.
-    shared: dict = {}
-    share = shared.setdefault
     try:
         iterator = parse_lines(lines)
         while True:
@@ -166,7 +162,7 @@ def _check_lines_child(
             if not checked[0] and not checked[1]:
                 break
             if encode:
-                checked = ([(p, encoded(row, share)) for p, row in checked[0]], checked[1])
+                checked = encode_chunk(*checked)
             send(pickle.dumps(checked, pickle.HIGHEST_PROTOCOL))
         send(pickle.dumps(None))
     except BrokenPipeError:

@@ -245,12 +245,16 @@ def check_record(value: Any, latest: dt.datetime) -> CheckedRecord:
 
     Raises ``Invalid`` naming the field and the reason.
     """
+    escaped = True
     try:
         if type(value) is bytes:
             if not value.isascii():
                 # JSON is UTF-8, and msgspec skips unknown fields without reading them.
                 value.decode()
             record = _decode(value)
+            # A NUL or a lone surrogate can only come as a \u escape: JSON refuses raw
+            # control characters, and invalid UTF-8 was refused just above.
+            escaped = b"\\u" in value
         elif type(value) is Raw:  # an element of an array body, checked as UTF-8 whole
             record = _decode(value)
         elif type(value) is dict:
@@ -264,19 +268,20 @@ def check_record(value: Any, latest: dt.datetime) -> CheckedRecord:
 
     request_id, model = record.request_id, record.model
     workspace, api_key = record.workspace_id, record.api_key_id
+    account = record.account_id
     # What the schema cannot say: PostgreSQL's text holds no NUL, no database a lone
     # surrogate (a record given as a dict can carry one).
-    if _unstorable(request_id):
-        raise Invalid("request_id", REASONS["request_id"])
-    if _unstorable(model):
-        raise Invalid("model", REASONS["model"])
-    if workspace is not None and _unstorable(workspace):
-        raise Invalid("workspace_id", REASONS["workspace_id"])
-    if api_key is not None and _unstorable(api_key):
-        raise Invalid("api_key_id", REASONS["api_key_id"])
-    account = record.account_id
-    if account is not None and _unstorable(account):
-        raise Invalid("account_id", REASONS["account_id"])
+    if escaped:
+        if _unstorable(request_id):
+            raise Invalid("request_id", REASONS["request_id"])
+        if _unstorable(model):
+            raise Invalid("model", REASONS["model"])
+        if workspace is not None and _unstorable(workspace):
+            raise Invalid("workspace_id", REASONS["workspace_id"])
+        if api_key is not None and _unstorable(api_key):
+            raise Invalid("api_key_id", REASONS["api_key_id"])
+        if account is not None and _unstorable(account):
+            raise Invalid("account_id", REASONS["account_id"])
     timestamp = _timestamp(record.timestamp, latest)
 
     status = record.status_code or 200

@@ -226,12 +226,13 @@ class Registry:
 
     def _upsert_series_postgres(self, wanted: list[tuple], bases: list) -> list[tuple]:
         columns = [list(column) for column in zip(*wanted, strict=True)]
-        wanted_sql = (
-            "unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::text[],"
-            " %s::bigint[])"
-            " AS u(workspace_id, api_key_id, model_id, service_tier, context_window, account_id)"
+        dimensions = (
+            "id, workspace_id, api_key_id, model_id, service_tier, context_window, account_id"
         )
         with connection.cursor() as cursor:
+            # The new series come back from the insert itself; only those that existed (or
+            # that a concurrent ingest inserted first) are looked up after it: with accounts,
+            # thousands of new series a chunk, that second query was as slow as the insert.
             cursor.execute(
                 "INSERT INTO usage_series"
                 " (org_id, workspace_id, api_key_id, model_id, service_tier, context_window,"
@@ -239,12 +240,21 @@ class Registry:
                 " SELECT %s, u.* FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[],"
                 " %s::text[], %s::text[], %s::bigint[], %s::bigint[])"
                 " AS u(workspace_id, api_key_id, model_id, service_tier, context_window,"
-                " account_id, base_id) ON CONFLICT DO NOTHING",
+                f" account_id, base_id) ON CONFLICT DO NOTHING RETURNING {dimensions}",
                 [self.org.pk, *columns, bases],
             )
+            found = cursor.fetchall()
+            if len(found) == len(wanted):
+                return found
+            created = {tuple(row[1:]) for row in found}
+            missing = [resolved for resolved in wanted if resolved not in created]
+            columns = [list(column) for column in zip(*missing, strict=True)]
             cursor.execute(
                 "SELECT s.id, s.workspace_id, s.api_key_id, s.model_id, s.service_tier,"
-                f" s.context_window, s.account_id FROM {wanted_sql} JOIN usage_series s"
+                " s.context_window, s.account_id FROM unnest(%s::bigint[], %s::bigint[],"
+                " %s::bigint[], %s::text[], %s::text[], %s::bigint[])"
+                " AS u(workspace_id, api_key_id, model_id, service_tier, context_window,"
+                " account_id) JOIN usage_series s"
                 " ON s.org_id = %s AND s.workspace_id = u.workspace_id"
                 " AND COALESCE(s.api_key_id, 0) = COALESCE(u.api_key_id, 0)"
                 " AND s.model_id = u.model_id AND s.service_tier = u.service_tier"
@@ -252,7 +262,7 @@ class Registry:
                 " AND COALESCE(s.account_id, 0) = COALESCE(u.account_id, 0)",
                 [*columns, self.org.pk],
             )
-            return cursor.fetchall()
+            return found + cursor.fetchall()
 
 
 def claim_keys(
@@ -263,10 +273,25 @@ def claim_keys(
     Decided once per distinct dimensions, in the order they first appear (which is the
     order of the first record using each key), not once per record.
     """
-    distinct = dict.fromkeys([row[2] for _, row in checked])
+    refused = refused_claims(dict.fromkeys([row[2] for _, row in checked]), registry)
+    if not refused:
+        return checked
+    kept = []
+    for position, row in checked:
+        dims = row[2]
+        if dims in refused:
+            rejections.append(refusal(position, row[0], dims, refused[dims]))
+            continue
+        kept.append((position, row))
+    return kept
+
+
+def refused_claims(distinct, registry: Registry) -> dict[tuple, str | None]:
+    """The dimensions (of ``distinct``, in first-appearance order) whose API key belongs to
+    another workspace, each with that workspace's external id."""
     keys = {dims[1] for dims in distinct if dims[1] is not None}
     if not keys:
-        return checked
+        return {}
     registry.load_keys(keys)
     owners = registry.key_workspace
     claims: dict[str, str | None] = {}
@@ -277,22 +302,15 @@ def claim_keys(
             owner = owners[key] if key in owners else claims.setdefault(key, workspace)
             if owner != workspace:
                 refused[dims] = owner
-    if not refused:
-        return checked
-    kept = []
-    for position, row in checked:
-        dims = row[2]
-        if dims in refused:
-            workspace, key = dims[0], dims[1]
-            rejections.append(
-                Rejection(
-                    position,
-                    row[0],
-                    "api_key_id",
-                    f"{key} belongs to workspace {refused[dims] or 'Default'}, "
-                    f"not {workspace or 'Default'}",
-                )
-            )
-            continue
-        kept.append((position, row))
-    return kept
+    return refused
+
+
+def refusal(position: int, request_id: str, dims: tuple, owner: str | None) -> Rejection:
+    """The rejection of a record whose API key belongs to workspace ``owner``."""
+    workspace, key = dims[0], dims[1]
+    return Rejection(
+        position,
+        request_id,
+        "api_key_id",
+        f"{key} belongs to workspace {owner or 'Default'}, not {workspace or 'Default'}",
+    )

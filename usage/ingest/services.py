@@ -20,8 +20,8 @@ from django.db import transaction
 from console.models import Organization
 from usage.ingest.checker import CHUNK_SIZE, checked_chunks
 from usage.ingest.contract import Rejection
-from usage.ingest.registry import Registry, claim_keys
-from usage.ingest.store import default_store
+from usage.ingest.registry import Registry, claim_keys, refusal, refused_claims
+from usage.ingest.store import EncodedChunk, default_store, store_encoded
 
 
 @dataclass
@@ -81,7 +81,12 @@ def ingest_checked(
     store = store or default_store()
     registry = Registry(org)
     result = IngestResult()
-    for checked, rejections in chunks:
+    for chunk in chunks:
+        if isinstance(chunk, EncodedChunk):
+            batch, rejections = _store_encoded(org, source, chunk, registry)
+            _count(result, batch, rejections, progress)
+            continue
+        checked, rejections = chunk
         checked = claim_keys(checked, registry, rejections)
         if len({row[0] for _, row in checked}) == len(checked):
             unique = checked  # no request id twice in the chunk, the usual case
@@ -102,16 +107,61 @@ def ingest_checked(
             rejections.sort(key=lambda r: r.position)
             batch = store(org, source, rows, registry.series, in_batch_duplicates, len(rejections))
         del unique, rows
-        result.accepted += batch.accepted
-        result.duplicates += batch.duplicates
-        result.rejected += batch.rejected
-        result.rejections.extend(rejections)
-        result.batch_ids.append(batch.pk)
-        if progress is not None:
-            progress(result)
+        _count(result, batch, rejections, progress)
     if result.accepted and nudge:
         request_rollup(org)
     return result
+
+
+def _count(result: IngestResult, batch, rejections: list[Rejection], progress) -> None:
+    """Add one stored chunk to the result and report progress."""
+    result.accepted += batch.accepted
+    result.duplicates += batch.duplicates
+    result.rejected += batch.rejected
+    result.rejections.extend(rejections)
+    result.batch_ids.append(batch.pk)
+    if progress is not None:
+        progress(result)
+
+
+def _store_encoded(org, source, chunk: EncodedChunk, registry: Registry):
+    """``ingest_checked``'s steps for a chunk encoded in the checking process: the same
+    claims, duplicates and registration, decided per distinct dimensions; rows are only
+    picked apart when some must be dropped."""
+    rejections = chunk.rejections
+    chunk = _drop_refused(chunk, registry, rejections)
+    duplicates = 0
+    if not chunk.unique:
+        seen: set[str] = set()
+        first = []
+        for i in range(len(chunk)):
+            request_id = chunk.request_id(i)
+            if request_id not in seen:
+                seen.add(request_id)
+                first.append(i)
+        duplicates = len(chunk) - len(first)
+        chunk = chunk.keep(first)
+    with transaction.atomic():
+        if len(chunk) and registry.register(chunk.first_rows()):
+            chunk = _drop_refused(chunk, registry, rejections)
+        rejections.sort(key=lambda r: r.position)
+        batch = store_encoded(org, source, chunk, registry.series, duplicates, len(rejections))
+    return batch, rejections
+
+
+def _drop_refused(chunk: EncodedChunk, registry: Registry, rejections: list) -> EncodedChunk:
+    """The chunk without the rows whose API key belongs to another workspace (rejected)."""
+    refused = refused_claims(chunk.dims, registry)
+    if not refused:
+        return chunk
+    kept = []
+    for i, d in enumerate(chunk.dim_of):
+        dims = chunk.dims[d]
+        if dims in refused:
+            rejections.append(refusal(chunk.positions[i], chunk.request_id(i), dims, refused[dims]))
+        else:
+            kept.append(i)
+    return chunk.keep(kept)
 
 
 def request_rollup(org: Organization) -> None:
