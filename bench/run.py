@@ -955,7 +955,9 @@ def main() -> None:
     global ACCOUNTS  # read by seed_jsonl wherever the benchmark generates records
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=FULL_ROWS)
-    parser.add_argument("--samples", type=int, default=40, help="timed requests per page")
+    parser.add_argument(
+        "--samples", type=int, help="timed requests per page: default 40 at full size, 20 smaller"
+    )
     parser.add_argument(
         "--freshness-seconds", type=int, help="default 120 at full size, 20 in smaller runs"
     )
@@ -970,7 +972,9 @@ def main() -> None:
     # size keeps the 2 minutes of sustained ingest.
     full = args.rows >= FULL_ROWS
     if args.freshness_seconds is None:
-        args.freshness_seconds = 120 if full else 20
+        args.freshness_seconds = 120 if full else 15
+    if args.samples is None:
+        args.samples = 40 if full else 20
     if args.http_records is None:
         args.http_records = 200_000 if full else max(1_000, args.rows // 4)
 
