@@ -15,6 +15,27 @@ def _tasks_run_in_process():
     celery_app.conf.task_always_eager = previous
 
 
+@pytest.fixture
+def workers(transactional_db, tmp_path):
+    """A pool of real Celery worker processes (``tests.workers.Workers``) on a flushed Redis
+    broker, with tasks sent through it rather than run in this process."""
+    import redis
+    from django.conf import settings
+
+    from tests.workers import Workers, backends, wait_for
+
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    client.flushdb()  # no stale messages from an earlier run
+    previous, celery_app.conf.task_always_eager = celery_app.conf.task_always_eager, False
+    pool = Workers(tmp_path)
+    yield pool
+    celery_app.conf.task_always_eager = previous
+    pool.stop_all()
+    client.flushdb()
+    # Wait for their database sessions to end, so the flush after the test is not blocked.
+    wait_for(lambda: not backends(), "worker sessions to close")
+
+
 @pytest.fixture(autouse=True)
 def _minutes_kept_forever(settings):
     """Fixed-date data stays drillable to minutes whatever today's date (the default keeps

@@ -15,30 +15,13 @@ import time
 import pytest
 from django.utils import timezone
 
-from console.celery import app as celery_app
 from spend import services, tasks
 from spend.models import Alert, Delivery
 from tests.spend.builders import token_limit, tokens_at
 from tests.spend.receivers import Smtp, Webhook
-from tests.workers import Workers, backends, wait_for
+from tests.workers import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.usefixtures("real_worker_path")]
-
-
-@pytest.fixture
-def workers(transactional_db, tmp_path):
-    import redis
-    from django.conf import settings
-
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    client.flushdb()
-    previous, celery_app.conf.task_always_eager = celery_app.conf.task_always_eager, False
-    pool = Workers(tmp_path)
-    yield pool
-    celery_app.conf.task_always_eager = previous
-    pool.stop_all()
-    client.flushdb()
-    wait_for(lambda: not backends(), "worker sessions to close")
 
 
 def _ticked_until(sent: int) -> bool:

@@ -13,31 +13,14 @@ import time
 import pytest
 from django.utils import timezone
 
-from console.celery import app as celery_app
 from tests.upstreams.conftest import NOVEMBER
 from tests.upstreams.test_round_trip import actual, expected
-from tests.workers import Workers, backends, wait_for
+from tests.workers import wait_for
 from upstreams import services, tasks
 from upstreams.models import Upstream
 from usage.models import IngestBatch
 
 pytestmark = [pytest.mark.worker, pytest.mark.usefixtures("real_worker_path")]
-
-
-@pytest.fixture
-def workers(transactional_db, tmp_path):
-    import redis
-    from django.conf import settings
-
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    client.flushdb()
-    previous, celery_app.conf.task_always_eager = celery_app.conf.task_always_eager, False
-    pool = Workers(tmp_path)
-    yield pool
-    celery_app.conf.task_always_eager = previous
-    pool.stop_all()
-    client.flushdb()
-    wait_for(lambda: not backends(), "worker sessions to close")
 
 
 def test_workers_pull_the_month_once_whatever_the_beat_ticks(month, upstream, workers):

@@ -16,10 +16,8 @@ import datetime as dt
 import time
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
 
-from console.celery import app as celery_app
 from tests.usage.rawrows import (
     expected_buckets,
     raw,
@@ -36,28 +34,6 @@ from usage.models import IngestBatch, RequestLog
 pytestmark = [pytest.mark.worker, pytest.mark.usefixtures("real_worker_path")]
 
 NOW = timezone.now().replace(second=0, microsecond=0)
-
-
-@pytest.fixture
-def broker():
-    import redis
-
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    client.flushdb()  # no stale messages from an earlier run
-    yield client
-    client.flushdb()
-
-
-@pytest.fixture
-def workers(transactional_db, broker, tmp_path):
-    # tests/conftest.py runs tasks in-process; here they must go through Redis to a worker.
-    previous, celery_app.conf.task_always_eager = celery_app.conf.task_always_eager, False
-    pool = Workers(tmp_path)
-    yield pool
-    celery_app.conf.task_always_eager = previous
-    pool.stop_all()
-    # Wait for their database sessions to end, so the flush after the test is not blocked.
-    wait_for(lambda: not backends(), "worker sessions to close")
 
 
 def _nothing_pending() -> bool:
