@@ -1,6 +1,8 @@
 """The small things of issue 15 item 8, in a browser: ask before removing, copy an invitation
 link, search the time zones as you type, and a stale id's page in place of an htmx part."""
 
+from playwright.sync_api import expect
+
 from accounts.models import Invitation, Membership, Role
 from tests import factories
 
@@ -35,7 +37,8 @@ def test_the_invitation_link_is_copied_with_one_click(page, login, mailoutbox, t
     (mail,) = mailoutbox
     assert link in mail.body
     page.get_by_role("button", name="Copy link").click()
-    assert page.get_by_role("button", name="Copied").is_visible()
+    # The clipboard answers asynchronously: wait for the button to say so.
+    expect(page.get_by_role("button", name="Copied")).to_be_visible()
     assert page.evaluate("navigator.clipboard.readText()") == link
     assert Invitation.objects.filter(email="new@acme.test").count() == 1
 
