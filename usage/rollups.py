@@ -282,6 +282,20 @@ def _edge_parts(cursor, table: str, org_id: int, append: bool) -> list[tuple]:
     """(extra WHERE, its params, plain insert?) for the statements of one org and level."""
     if not append:
         return [("", [], False)]
+    if table == MinuteBucket._meta.db_table and _is_postgres():
+        # The minute table is partitioned by day, where MAX(start) visits every partition's
+        # index (200 ms of a 2 s incremental rollup at 10M). Every minute bucket lies in a
+        # quarter hour the quarter level holds (written in the same transactions, kept
+        # longer), so all minutes start before the quarter level's edge + 15 minutes.
+        cursor.execute(
+            f"SELECT MAX(start) FROM {QuarterHourBucket._meta.db_table} WHERE org_id = %s",
+            [org_id],
+        )
+        edge = cursor.fetchone()[0]
+        if edge is None:
+            return [("", [], True)]
+        bound = edge + dt.timedelta(minutes=15)
+        return [("AND start < %s", [bound], False), ("AND start >= %s", [bound], True)]
     cursor.execute(f"SELECT MAX(start) FROM {table} WHERE org_id = %s", [org_id])
     edge = cursor.fetchone()[0]
     if edge is None:
