@@ -1070,7 +1070,8 @@ def main() -> None:
     facts = machine(conn)
     took = (dt.datetime.now(dt.UTC) - started).total_seconds()
     text = (
-        f"# Benchmark results\n\n`make bench BENCH_ROWS={args.rows}`, run on "
+        f"# Benchmark results\n\n`python -m bench.run --rows {args.rows} --accounts {ACCOUNTS}` "
+        "(`make bench` runs it with 1,000 accounts), run on "
         f"{started:%Y-%m-%d %H:%M} UTC, took {took / 60:.1f} minutes.\n\n"
         f"Machine: {facts['cores']} cores ({facts['cpu']}), {facts['memory']} memory, "
         f"PostgreSQL {facts['postgresql']} (untuned), Python {facts['python']}, "
