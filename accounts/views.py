@@ -18,6 +18,7 @@ from accounts.context_processors import NAV_ITEMS
 from accounts.forms import AcceptInvitationForm, AuditFilterForm, InviteForm, RoleForm
 from accounts.middleware import SESSION_KEY
 from accounts.models import Role, User
+from console.confirm import confirm_page, confirmed
 from console.filters import TimeZoneForm
 
 AUDIT_PAGE_SIZE = 50
@@ -176,19 +177,6 @@ def change_role(request, membership):
     return redirect("accounts:members")
 
 
-def _confirmed(request) -> bool:
-    """Whether this is the confirmation page's POST (a stale or forged one-click POST is not)."""
-    return request.method == "POST" and request.POST.get("confirm") == "yes"
-
-
-def _confirm_page(request, **context):
-    return render(
-        request,
-        "accounts/confirm.html",
-        {"cancel_url": reverse("accounts:members"), "action_url": request.path, **context},
-    )
-
-
 @require_http_methods(["GET", "POST"])
 @scoped(selectors.member)
 @admin_required
@@ -198,10 +186,11 @@ def remove_member(request, membership):
     GET (the Remove link) and an unconfirmed POST show the confirmation page; only its own
     POST, which carries ``confirm=yes``, acts, so one click never removes anyone.
     """
-    if not _confirmed(request):
+    if not confirmed(request):
         you = membership.user_id == request.user.pk
-        return _confirm_page(
+        return confirm_page(
             request,
+            cancel_url=reverse("accounts:members"),
             title=f"Remove {membership.user.email}?",
             question=(
                 f"Remove {'yourself' if you else membership.user.email} "
@@ -231,9 +220,10 @@ def remove_member(request, membership):
 @admin_required
 def revoke_invitation(request, invitation):
     """Withdraw a pending invitation, once confirmed (as ``remove_member``)."""
-    if not _confirmed(request):
-        return _confirm_page(
+    if not confirmed(request):
+        return confirm_page(
             request,
+            cancel_url=reverse("accounts:members"),
             title=f"Withdraw the invitation for {invitation.email}?",
             question=(
                 f"Withdraw the invitation for {invitation.email} to join {request.org.name} "

@@ -1,4 +1,5 @@
-"""The confirmation step every destructive action takes (the page is accounts/confirm.html).
+"""The confirmation step every destructive action takes (members, invitations, keys, limits,
+webhook endpoints, upstreams; the page is accounts/confirm.html).
 
 The action's link (GET) and a POST without ``confirm=yes`` (a stale or forged one-click
 form) show the question; only the confirmation form's own POST acts.

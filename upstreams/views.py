@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import admin_required, scoped
+from console.confirm import confirm_page, confirmed
 from upstreams import crypto, selectors, services, tasks
 from upstreams.forms import UpstreamForm
 
@@ -95,20 +96,16 @@ def pull_now(request, upstream):
 @admin_required
 def delete_upstream(request, upstream):
     """Delete an upstream once confirmed (the console's confirmation page)."""
-    if not (request.method == "POST" and request.POST.get("confirm") == "yes"):
-        return render(
+    if not confirmed(request):
+        return confirm_page(
             request,
-            "accounts/confirm.html",
-            {
-                "title": f"Delete upstream {upstream.name}?",
-                "question": f"Stop pulling from {upstream.base_url} and forget its key?",
-                "consequence": f"The usage already imported stays. It reached "
-                f"{upstream.position:%Y-%m-%d %H:%M} UTC: an upstream added again later counts "
-                "anew what it imports, so start it after that.",
-                "button": f"Delete {upstream.name}",
-                "action_url": request.path,
-                "cancel_url": reverse("upstreams:list"),
-            },
+            cancel_url=reverse("upstreams:list"),
+            title=f"Delete upstream {upstream.name}?",
+            question=f"Stop pulling from {upstream.base_url} and forget its key?",
+            consequence=f"The usage already imported stays. It reached "
+            f"{upstream.position:%Y-%m-%d %H:%M} UTC: an upstream added again later counts "
+            "anew what it imports, so start it after that.",
+            button=f"Delete {upstream.name}",
         )
     services.delete_upstream(upstream, actor=request.user)
     messages.success(request, f"Upstream {upstream.name} deleted.")
