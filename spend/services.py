@@ -27,6 +27,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from console import outbound
 from spend import selectors
 from spend.models import Alert, Delivery, Limit, Threshold, WebhookEndpoint
 
@@ -335,15 +336,6 @@ def check_webhook_url(url: str) -> None:
             )
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    # A redirect could lead to an address the check above refused.
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirect)
-
-
 def deliver(delivery_id: int) -> None:
     """One attempt at a delivery; raises DeliveryError (to retry) when it did not succeed.
 
@@ -446,7 +438,7 @@ def _post_webhook(delivery: Delivery) -> str:
         },
     )
     try:
-        with _opener.open(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
+        with outbound.opener.open(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
             return f"{response.status} {response.read(500).decode(errors='replace')}"
     except urllib.error.HTTPError as exc:
         raise DeliveryError(f"{exc.code} {exc.read(500).decode(errors='replace')}") from exc

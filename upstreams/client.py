@@ -21,6 +21,8 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta, Struct
 
+from console import outbound
+
 API_VERSION = "2023-06-01"
 USAGE_PATH = "/v1/organizations/usage_report/messages"
 WORKSPACES_PATH = "/v1/organizations/workspaces"
@@ -129,7 +131,7 @@ class Client:
         )
         for attempt in range(RETRIES_ON_429 + 1):
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                with outbound.opener.open(request, timeout=self.timeout) as response:
                     body = response.read()
                 break
             except urllib.error.HTTPError as exc:

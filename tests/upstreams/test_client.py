@@ -93,6 +93,14 @@ def test_a_retry_after_beyond_the_limit_is_an_error(server):
     assert caught.value.status == 429
 
 
+def test_a_redirect_is_not_followed_with_the_key(server):
+    """The key would travel to wherever a 3xx points, past the URL check: an error instead."""
+    server.answers = [(302, {"location": f"{server.url}/elsewhere"}, {})]
+    with pytest.raises(UpstreamError, match="answered 302") as caught:
+        list(Client(server.url, "k").usage_minutes(START, START + dt.timedelta(minutes=1)))
+    assert caught.value.status == 302 and len(server.requests) == 1
+
+
 @pytest.mark.parametrize(
     ("answer", "message"),
     [
