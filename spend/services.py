@@ -11,10 +11,8 @@ ended, and pushes that period over a threshold, gives one alert labelled late.
 import datetime as dt
 import hashlib
 import hmac
-import ipaddress
 import json
 import secrets
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -321,19 +319,8 @@ def check_webhook_url(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError("Only http:// and https:// URLs are accepted.")
-    if settings.SPEND_WEBHOOK_ALLOW_PRIVATE:
-        return
-    try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError):
-        raise ValidationError(f"The host {parts.hostname!r} does not resolve.") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if not address.is_global:
-            raise ValidationError(
-                f"{parts.hostname} resolves to {address}, a private or loopback address; "
-                "an operator must set SPEND_WEBHOOK_ALLOW_PRIVATE=true to allow it."
-            )
+    if not settings.SPEND_WEBHOOK_ALLOW_PRIVATE:
+        outbound.check_public_host(parts.hostname, parts.port, "SPEND_WEBHOOK_ALLOW_PRIVATE")
 
 
 def deliver(delivery_id: int) -> None:

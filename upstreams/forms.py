@@ -1,14 +1,13 @@
 """Forms of the upstreams settings page; a bad post gets a 400 with these messages."""
 
 import datetime as dt
-import ipaddress
-import socket
 import urllib.parse
 
 from django import forms
 from django.conf import settings
 from django.utils import timezone
 
+from console import outbound
 from upstreams.models import Upstream
 
 
@@ -64,11 +63,8 @@ class UpstreamForm(forms.Form):
             raise forms.ValidationError("Use https: the key travels with every request.")
         if parts.query or parts.fragment:
             raise forms.ValidationError("Give the base URL only, without a query.")
-        if not settings.UPSTREAM_ALLOW_PRIVATE and _private(parts.hostname or ""):
-            raise forms.ValidationError(
-                "This address is private or loopback; an operator allows such upstreams "
-                "with UPSTREAM_ALLOW_PRIVATE=true."
-            )
+        if not settings.UPSTREAM_ALLOW_PRIVATE:
+            outbound.check_public_host(parts.hostname or "", parts.port, "UPSTREAM_ALLOW_PRIVATE")
         return url
 
     def clean_start(self):
@@ -76,16 +72,3 @@ class UpstreamForm(forms.Form):
         if start > timezone.now().date():
             raise forms.ValidationError("The first day cannot be in the future.")
         return dt.datetime.combine(start, dt.time.min, tzinfo=dt.UTC)
-
-
-def _private(host: str) -> bool:
-    """Whether ``host`` names or resolves to a private, loopback or link-local address."""
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except OSError:
-        return False  # unresolvable now: the pull reports it
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved:
-            return True
-    return False

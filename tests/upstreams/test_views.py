@@ -106,6 +106,29 @@ def test_bad_input_is_a_400_naming_the_field(client, org):
     assert not Upstream.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("base_url", "message"),
+    [
+        ("http://127.0.0.1:8000", "private or loopback"),
+        ("http://100.64.0.1", "private or loopback"),  # shared address space, not public
+        ("https://no-such-host.invalid", "does not resolve"),
+    ],
+)
+def test_an_upstream_on_a_private_address_is_refused_unless_allowed(
+    client, org, settings, base_url, message
+):
+    settings.UPSTREAM_ALLOW_PRIVATE = False
+    login(client, org, Role.ADMIN)
+    data = {"name": "Inside", "base_url": base_url, "key": "k-1", "start": "2026-11-01"}
+    response = client.post(LIST + "add/", data)
+    assert response.status_code == 400
+    (error,) = response.context["form"].errors["base_url"]
+    assert message in error
+    if message != "does not resolve":
+        assert "UPSTREAM_ALLOW_PRIVATE=true" in error
+    assert not Upstream.objects.exists()
+
+
 def test_edit_keeps_the_key_unless_a_new_one_is_given(client, org):
     upstream = make(org)
     login(client, org, Role.ADMIN)
