@@ -23,7 +23,7 @@ from adminapi.params import (
     read_page,
     timestamp,
 )
-from usage.retention import minute_retention_horizon
+from usage.retention import minute_retention_horizon, minutes_dropped
 
 # bucket_width -> (default limit, maximum limit), from Anthropic's reference.
 USAGE_LIMITS = {"1d": (7, 31), "1h": (24, 168), "1m": (60, 1440)}
@@ -85,13 +85,12 @@ def usage_messages(request, org, query):
     }
     # Minute buckets are dropped after MINUTE_RETENTION_DAYS: refuse rather than answer zeros
     # (a read by account takes its minutes from raw logs, kept longer).
-    horizon = minute_retention_horizon()
     by_account = "account_id" in group_by or bool(filters["account_id"])
-    old = bool(horizon and page.starts and page.start < horizon)
-    if bucket_width == "1m" and old and not by_account:
+    if bucket_width == "1m" and page.starts and minutes_dropped(page.start, by_account):
         raise invalid(
             f"starting_at: 1m buckets are kept for {settings.MINUTE_RETENTION_DAYS} days "
-            f"(from {selectors.rfc3339(horizon)}); use 1h or 1d for older usage."
+            f"(from {selectors.rfc3339(minute_retention_horizon())}); use 1h or 1d for older "
+            "usage."
         )
     return _report(selectors.usage_report(org, page, bucket_width, group_by, filters), page)
 

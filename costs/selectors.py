@@ -70,7 +70,7 @@ from costs.pricing import (
     tool_rate_from,
 )
 from usage.models import ModelDayBucket, ModelHourBucket, Series, ServiceTier
-from usage.retention import minute_retention_horizon
+from usage.retention import minutes_dropped
 from usage.selectors import (
     NO_ACCOUNT,
     Scope,
@@ -357,8 +357,7 @@ class _CodeAllowance:
         """The level an hour's usage is shared at: minutes, or, once its minute buckets are
         dropped (MINUTE_RETENTION_DAYS), quarter hours: the same free total, cut where every
         segment edge of today's zones falls. Raw rows (a report by account) keep minutes."""
-        horizon = minute_retention_horizon()
-        return "quarter" if horizon and hour < horizon and not accounts else "minute"
+        return "quarter" if minutes_dropped(hour, accounts) else "minute"
 
     def partial_free(
         self, hour: dt.datetime, accounts: bool, scope: Scope, fields: list[str]

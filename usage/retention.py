@@ -26,6 +26,13 @@ def minute_retention_horizon(now: dt.datetime | None = None) -> dt.datetime | No
     return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 
 
+def minutes_dropped(start: dt.datetime, accounts: bool, now: dt.datetime | None = None) -> bool:
+    """Whether the minutes of a span starting at ``start`` are gone for a read that is by
+    account or not (one by account takes its minutes from raw rows, kept longer)."""
+    horizon = minute_retention_horizon(now)
+    return horizon is not None and start < horizon and not accounts
+
+
 def purge_minute_buckets(now: dt.datetime | None = None) -> int:
     """Drop minute buckets older than the retention window; return how many rows went."""
     horizon = minute_retention_horizon(now)

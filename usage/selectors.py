@@ -53,7 +53,7 @@ from usage.models import (
     RequestLog,
     Series,
 )
-from usage.retention import minute_retention_horizon
+from usage.retention import minutes_dropped
 from usage.rollups import BUCKET_COLUMNS, COUNT_COLUMNS, raw_retention_horizon, truncate_sql
 
 BUCKETS = {
@@ -416,8 +416,7 @@ def minutes_gone(
     """Whether the minute detail of a span starting at ``start`` is no longer kept for this
     read: minute buckets older than ``MINUTE_RETENTION_DAYS`` are dropped (a read by account
     takes its minutes from raw rows, kept ``RAW_RETENTION_DAYS``, and is not affected)."""
-    horizon = minute_retention_horizon(now)
-    return horizon is not None and start < horizon and not by_account(scope, group_by)
+    return minutes_dropped(start, by_account(scope, group_by), now)
 
 
 def reads_model_buckets(scope: Scope, group_by: Sequence[str] = ()) -> bool:
