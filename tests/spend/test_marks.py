@@ -65,6 +65,8 @@ def test_a_workspace_limit_in_usd_is_marked_on_its_workspace(billing, org, today
     mark = _mark(billing.get(reverse(page), {"workspace": "wrkspc_r"}))
     assert "Limit Research budget</a>: $12.00 per calendar month (UTC)" in mark
     assert "$3.00, <strong>25.0%</strong>" in mark
+    # The current period is named: the page may be showing another month.
+    assert f"so far in the current period ({today:%Y-%m}) $3.00" in mark
     # A model narrows the selection below the limit's scope.
     model = {"model": "claude-sonnet-4-5-20250929"}
     assert _mark(billing.get(reverse(page), {"workspace": "wrkspc_r", **model})) == ""
