@@ -48,6 +48,7 @@ from django.db.models.functions import Coalesce
 
 from console import timeslice
 from console.models import ApiKey, LlmModel, Workspace, account_label
+from costs import cache
 from costs.models import ModelPrice, ToolPrice
 from costs.pricing import (
     CODE_EXECUTION,
@@ -251,7 +252,8 @@ class CostReport:
 
     @cached_property
     def per_period(self) -> dict[tuple[int, LineKey], LineTotal]:
-        """{(period index, line key): line} for every period and cost line (for the CSV)."""
+        """{(period index, line key): line} for every period and cost line (for the CSV):
+        only in a report read with ``lines_per_period`` (``cost_report``)."""
         return self.priced.per_period() if self.priced else {}
 
     @cached_property
@@ -583,8 +585,17 @@ class _Priced:
                 if cell[at + _QTY]:
                     yield p, dims, keys[counter][0], cell[at + _PICO]
 
+    def without_cells(self) -> _Priced:
+        """This, keeping only what the page shows (lines by dims, labels, the clients'
+        estimate): a month by workspace holds 5,000 cells, which a kept report does not need."""
+        self.by_dims  # noqa: B018 - computed while the cells are here
+        self.cells = None
+        return self
+
     def per_period(self) -> dict[tuple[int, LineKey], LineTotal]:
         """{(period, line key): LineTotal} for every period and cost line."""
+        if self.cells is None:
+            raise ValueError("A kept report has no cells: read it with lines_per_period.")
         return self._totals((p, dims, cell) for (p, dims), cell in self.cells.items() if p >= 0)
 
     def _totals(self, cells) -> dict[tuple, LineTotal]:
@@ -764,7 +775,9 @@ def scope_of(org, data: dict) -> Scope:
     return _scope(org, data["workspace"], data["model"], account_ids)
 
 
-def cost_report_of(org, data: dict, now: dt.datetime, group: str | None = None) -> CostReport:
+def cost_report_of(
+    org, data: dict, now: dt.datetime, group: str | None = None, lines_per_period: bool = False
+) -> CostReport:
     """The cost report of a valid CostFilterForm's ``cleaned_data``, as of ``now``, grouped
     as the form says or by ``group``: the page, its CSV and its Excel workbook read this."""
     return cost_report(
@@ -778,6 +791,7 @@ def cost_report_of(org, data: dict, now: dt.datetime, group: str | None = None) 
         account_ids=(data["account"].pk,) if data["account"] else None,
         group=group or data["group_by"],
         now=now,
+        lines_per_period=lines_per_period,
     )
 
 
@@ -793,10 +807,13 @@ def cost_report(
     account_ids: tuple[int, ...] | None = None,
     group: str = "model",
     now: dt.datetime | None = None,
+    lines_per_period: bool = False,
 ) -> CostReport:
     """The cost of a local month by day (or of a local day by hour), priced at read time.
 
-    ``account_ids`` narrows to those accounts (the filter's one, or a member's own).
+    ``account_ids`` narrows to those accounts (the filter's one, or a member's own). A
+    report of a period that is over is kept (``costs.cache``) without its cells;
+    ``lines_per_period`` (the CSV's lines of each day) reads one afresh with them.
     """
     if day is None:
         level, periods = "month", timeslice.days_of_month(year, month, zone)
@@ -808,6 +825,34 @@ def cost_report(
     prev_start, prev_end = compared.start, compared.end
     start, end = periods[0].start, periods[-1].end
     book = price_book(org)
+    scope = _scope(org, workspace, model, account_ids)
+    if lines_per_period:
+        return _cost_report(org, book, level, periods, compared, now, scope, group)
+    key = None
+    if end <= now:  # a period that is over: kept while its buckets, prices and names are
+        query = (zone.key, level, start, end, prev_start, prev_end,
+                 workspace.pk if workspace is not None else None,
+                 model.pk if model is not None else None, account_ids)  # fmt: skip
+        key = cache.report_key(org.id, query, group, book, (prev_start, end))
+    return cache.kept(
+        key,
+        lambda: _cost_report(org, book, level, periods, compared, now, scope, group, slim=True),
+    )
+
+
+def _cost_report(
+    org,
+    book,
+    level,
+    periods,
+    compared: timeslice.Comparison,
+    now,
+    scope: Scope,
+    group,
+    slim: bool = False,
+) -> CostReport:
+    prev_start, prev_end = compared.start, compared.end
+    start, end = periods[0].start, periods[-1].end
     allowance = _CodeAllowance(org, book, prev_start, end)
 
     # The previous period and this one are read together (they meet at ``start``), cut
@@ -828,7 +873,7 @@ def cost_report(
         allowance,
         all_edges,
         all_period_of,
-        _scope(org, workspace, model, account_ids),
+        scope,
         group,
     )
 
@@ -859,5 +904,5 @@ def cost_report(
         comparison=compared,
         future=[timeslice.is_future(p, now) for p in periods],
         projection=projection,
-        priced=priced,
+        priced=priced.without_cells() if slim else priced,
     )

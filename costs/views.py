@@ -260,7 +260,7 @@ def cost_export(request):
     if not form.is_valid():
         return _invalid(request, form)
     data = form.cleaned_data
-    report = cost_report_of(request.org, data, form.now)
+    report = cost_report_of(request.org, data, form.now, lines_per_period=True)
     return exports.response(export.rows(report, data["zone"]), export.filename(request.org, form))
 
 

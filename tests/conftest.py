@@ -1,6 +1,7 @@
 import os
 
 import pytest
+from django.core.cache import cache
 
 from console.celery import app as celery_app
 from tests import factories
@@ -41,6 +42,13 @@ def _minutes_kept_forever(settings):
     """Fixed-date data stays drillable to minutes whatever today's date (the default keeps
     35 days); tests/usage/test_retention.py sets MINUTE_RETENTION_DAYS itself."""
     settings.MINUTE_RETENTION_DAYS = 0
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """The cache outlives a test (Redis) and keys hold database ids, which SQLite reuses
+    after a rollback: each test starts with nothing kept (cost reports, rate counters)."""
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

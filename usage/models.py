@@ -332,6 +332,27 @@ class ModelDayBucket(ModelBucket):
     pk = models.CompositePrimaryKey(*_MODEL_BUCKET_KEY)
 
 
+class BucketDay(models.Model):
+    """A UTC day of an organisation's buckets and how often a rollup has added to it.
+
+    Every transaction that adds to a day's buckets (a rollup, a rebuild) raises its
+    ``version`` in the same transaction, so the versions of a span of days change whenever
+    anything read from them could: a reader may keep what it computed from those buckets
+    (``costs.cache``) for as long as their sum and count are unchanged.
+    """
+
+    pk = models.CompositePrimaryKey("org_id", "day")
+    org = models.ForeignKey(
+        Organization,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    day = models.DateField()
+    version = models.BigIntegerField(default=1)
+
+
 class IngestKey(SecretKey):
     """A bearer secret that lets a gateway send an organisation's logs; stored hashed."""
 

@@ -30,6 +30,7 @@ from django.utils import timezone
 from usage import partitions
 from usage.models import (
     AccountDayBucket,
+    BucketDay,
     DayBucket,
     HourBucket,
     IngestBatch,
@@ -275,7 +276,23 @@ def _add_scratch_to_buckets(cursor, append: bool = True) -> None:
                     f"ORDER BY {key}{conflict}",
                     [org_id, *params],
                 )
+    day = "CAST(start AT TIME ZONE 'UTC' AS date)" if _is_postgres() else "date(start)"
+    cursor.execute(f"SELECT DISTINCT org_id, {day} FROM {_scratch('day')} ORDER BY 1, 2", [])
+    _bump_days(cursor, cursor.fetchall())
     _drop_scratch(cursor)
+
+
+def _bump_days(cursor, days: list[tuple[int, dt.date]]) -> None:
+    """Raise the version of each (organisation, UTC day) whose buckets this transaction
+    changes (``BucketDay``), in key order like the buckets themselves."""
+    if not days:
+        return
+    table = BucketDay._meta.db_table
+    cursor.executemany(
+        f"INSERT INTO {table} (org_id, day, version) VALUES (%s, %s, 1) "
+        f"ON CONFLICT (org_id, day) DO UPDATE SET version = {table}.version + 1",
+        sorted(days),
+    )
 
 
 def _edge_parts(cursor, table: str, org_id: int, append: bool) -> list[tuple]:
@@ -477,6 +494,10 @@ def rebuild_rollups(org_id: int, since: dt.date, until: dt.date) -> None:
             [org_id],
         )
         _add_scratch_to_buckets(cursor)
+        # Days the rebuild emptied changed too, whether or not rows came back to them.
+        _bump_days(
+            cursor, [(org_id, since + dt.timedelta(days=n)) for n in range((until - since).days)]
+        )
 
 
 def purge_raw_logs(now: dt.datetime | None = None) -> int:

@@ -157,8 +157,9 @@ def test_query_count_is_pinned_and_does_not_grow_with_accounts_or_rows(
         )
     # session, user, memberships, the person's accounts; the usage (buckets, after the
     # planner setting on PostgreSQL) and its model names; prices x2, daily code execution,
-    # the cost's buckets (planner setting again) and models.
-    count = 13 if connection.vendor == "postgresql" else 11
+    # the cost's cache key (bucket day versions, workspace and model names; a miss each
+    # time, as usage is added), its buckets (planner setting again) and models.
+    count = 16 if connection.vendor == "postgresql" else 14
     with django_assert_num_queries(count):
         assert client.get(URL, QUERY).status_code == 200
     for i in range(2, 6):

@@ -361,8 +361,11 @@ def test_price_change_and_allowance_crossing_in_one_local_day_add_up_exactly(org
     _, _, per_row = expected(rows, overrides=override, code=code, org_rows=rows)
 
     for group in ("model", "workspace", "token_type"):
-        day = cost_report(org, zone=zone, year=2026, month=5, day=dt.date(2026, 5, 15), group=group)
-        month = cost_report(org, zone=zone, year=2026, month=5, group=group)
+        day = cost_report(
+            org, zone=zone, year=2026, month=5, day=dt.date(2026, 5, 15), group=group,
+            lines_per_period=True,
+        )  # fmt: skip
+        month = cost_report(org, zone=zone, year=2026, month=5, group=group, lines_per_period=True)
         for report in (day, month):
             local = [r for r in rows if report.start <= r.timestamp < report.end]
             with_code, _, _ = expected(local, overrides=override, code=code, org_rows=rows)
