@@ -13,6 +13,7 @@ from accounts.access import reports_required, role_required
 from accounts.models import Role
 from console import charts, exports
 from console.filters import filter_form, report_url, wants_partial
+from console.models import account_label
 from costs import breakdown, excel, export, services
 from costs.families import price_families
 from costs.forms import (
@@ -29,6 +30,10 @@ from usage.selectors import Scope, UsageQuery, org_models, usage_report
 
 PRICE_EDITORS = (Role.ADMIN, Role.BILLING)
 EVERY_ROLE = tuple(Role)
+# Grouped by user, the chart and its table show the people who cost most, one each, and
+# everyone else as one group: a thousand people would be a thousand bars in each day (and
+# a 10 MB page). The breakdown ranks every person; their lines open on their own view.
+CHART_PEOPLE = 10
 
 
 def _renamed_group(request):
@@ -64,16 +69,32 @@ def _amount_cell(pico: int, unpriced: int, css: str = "num") -> str:
     return f'<td class="{css}" title="{escape(usd_exact(amount))}">{text}</td>'
 
 
-def _breakdown_rows(table: breakdown.Breakdown) -> str:
+def _breakdown_rows(table: breakdown.Breakdown, people: dict[str, str] | None = None) -> str:
     """The <tbody>s of the breakdown, one per group: its row (a subtotal when it has several
     lines) and its lines, shown when the row's <details> is open (CSS only, no script).
     Built here: a template spends several lookups and an escape per cell, and grouped by
-    workspace there are a few hundred lines. Every text is escaped."""
+    workspace there are a few hundred lines. Every text is escaped.
+
+    Grouped by user, ``people`` maps each row to its own view's URL (the page filtered to
+    that person, grouped by model): the ranking lists every person, their lines are there.
+    """
     shown = table.shown
     bodies = []
     for row in table.rows:
         cells = "".join(_amount_cell(row.pico[i], row.unpriced[i]) for i in shown)
         count = len(row.lines)
+        if people is not None:
+            url = people.get(row.name)
+            name = escape(row.name)
+            if url:
+                name = f'<a href="{escape(url)}">{name}</a>'
+            bodies.append(
+                f'<tbody class="group"><tr class="group-row"><th scope="row">{name}'
+                f' <span class="muted">{count} line{"s" if count != 1 else ""}</span></th>'
+                f"{cells}{_amount_cell(row.total_pico, sum(row.unpriced), 'num total')}"
+                "</tr></tbody>"
+            )
+            continue
         lines = "".join(
             f'<tr class="line"><th scope="row">{escape(line.name)}</th>'
             + "".join(_amount_cell(line.pico[i], line.unpriced[i]) for i in shown)
@@ -148,16 +169,47 @@ def _usd_cell(amount: Decimal, css: str = "num") -> str:
     return f'<td class="{css}" title="{escape(usd_exact(amount))}">{escape(usd(amount))}</td>'
 
 
-def _period_rows(report, drills: list[str] | None) -> list[dict]:
+def _chart_groups(report) -> dict[str, list[Decimal]]:
+    """{group: amount per period} as the chart draws them, largest first: every group, or
+    grouped by user the CHART_PEOPLE who cost most and "Everyone else (N people)", the exact
+    sum of the others in each period."""
+    groups = report.groups
+    if report.group != "account" or len(groups) <= CHART_PEOPLE + 1:
+        return {group: report.chart[group] for group in groups}
+    shown = {group: report.chart[group] for group in groups[:CHART_PEOPLE]}
+    rest = groups[CHART_PEOPLE:]
+    others = [
+        sum(amounts, Decimal(0)) for amounts in zip(*(report.chart[g] for g in rest), strict=True)
+    ]
+    shown[f"Everyone else ({len(rest):,} people)"] = others
+    return shown
+
+
+def _people(report, selected: dict) -> dict[str, str] | None:
+    """Grouped by user: {row name: the page of that person alone, grouped by model}."""
+    if report.group != "account" or report.priced is None:
+        return None
+    people = {}
+    for external_id, name in report.priced.accounts.values():
+        label = account_label(external_id, name)
+        if label and external_id:
+            query = {k: v for k, v in selected.items() if k != "sort"}
+            people[label] = report_url(
+                "costs:page", {**query, "account": external_id, "group_by": "model"}
+            )
+    return people
+
+
+def _period_rows(report, groups: dict, drills: list[str] | None) -> list[dict]:
     """The table of the chart, as on the Usage page: a row per day (or hour) with each
     group's amount, in the chart's order, and their total: the very amounts the bars draw,
     so the chart's numbers are there without a mouse. A period still to come says so."""
     rows = []
     for i, period in enumerate(report.periods):
         if report.future[i]:
-            cells = '<td class="muted future">still to come</td>' + "<td></td>" * len(report.groups)
+            cells = '<td class="muted future">still to come</td>' + "<td></td>" * len(groups)
         else:
-            amounts = [report.chart[group][i] for group in report.groups]
+            amounts = [chart[i] for chart in groups.values()]
             cells = "".join(_usd_cell(a) for a in amounts)
             cells += _usd_cell(sum(amounts, Decimal(0)), "num total")
         rows.append(
@@ -170,16 +222,16 @@ def _period_rows(report, drills: list[str] | None) -> list[dict]:
     return rows
 
 
-def _chart(report, choices: dict, drills: list[str] | None) -> dict:
+def _chart(report, groups: dict, choices: dict, drills: list[str] | None) -> dict:
     """The cost chart's figure: floats for the bars, exact strings for hover."""
     series = [
         {
             "identity": _identity(choices, report.group, group),
             "name": group,
-            "y": [float(a) for a in report.chart[group]],
-            "exact": [usd_exact(a) for a in report.chart[group]],
+            "y": [float(a) for a in amounts],
+            "exact": [usd_exact(a) for a in amounts],
         }
-        for group in report.groups
+        for group, amounts in groups.items()
     ]
     figure = charts.cost(charts.axis_labels(report.periods), series, drills)
     return charts.still_to_come(figure, report.future)
@@ -210,7 +262,8 @@ def cost_page(request):
     report = cost_report_of(request.org, data, form.now)
     table = breakdown.build(report, data["sort"])
     drills = _drills(report, form)
-    figure = _chart(report, context, drills)
+    groups = _chart_groups(report)
+    figure = _chart(report, groups, context, drills)
     if data["sort"]:
         selected["sort"] = data["sort"]
     month_params = {k: v for k, v in selected.items() if k != "day"}
@@ -222,9 +275,10 @@ def cost_page(request):
         report=report,
         chart_figure=figure,
         chart_script=charts.script(figure, "cost-chart-data"),
-        period_rows=_period_rows(report, drills),
+        chart_groups=list(groups),
+        period_rows=_period_rows(report, groups, drills),
         breakdown=table,
-        breakdown_rows=_breakdown_rows(table),
+        breakdown_rows=_breakdown_rows(table, _people(report, selected)),
         breakdown_totals=table.totals.amounts(table.shown),
         sort_headers=_sort_headers(table, selected, data["sort"], GROUPS[data["group_by"]]),
         token_type_labels=TOKEN_TYPE_LABELS,

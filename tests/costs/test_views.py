@@ -612,3 +612,46 @@ def test_the_clients_own_estimate_is_shown_beside_ours(client, org, usage):
     assert 'title="$2.50"' in estimate[:400]  # May only: June's request is another month
     # Ours: $3.11 as above plus 20 Sonnet output tokens ($0.0003) = $3.1103; 3.1103 / 2.5 - 1.
     assert "ours differs by +24.4%" in estimate[:400]
+
+
+def test_grouped_by_user_the_chart_shows_the_top_people_and_everyone_else(client, org):
+    """Thirteen people: the chart and its table draw the ten who cost most and "Everyone
+    else (3 people)", whose amount each day is the exact sum of the other three; the
+    breakdown ranks all thirteen, each a link to their own view, which shows their lines."""
+    import json
+
+    from console.models import Account
+
+    c = client_for(client, org, Role.BILLING)
+    people = [
+        Account.objects.create(org=org, external_id=f"p{i:02d}", name=f"Person {i:02d}")
+        for i in range(13)
+    ]
+    # Person i: (i + 1) million Sonnet 4.5 output tokens ($15 each) on the 3rd and the 9th.
+    rows = [
+        raw(series_for(org, account=person), utc(2026, 5, day, 12), output_tokens=10**6 * (i + 1))
+        for i, person in enumerate(people)
+        for day in (3, 9)
+    ]
+    store_and_roll_up(org, rows)
+    response = c.get(PAGE, {**QUERY, "group_by": "account"})
+    html = response.content.decode()
+    data = re.search(
+        r'<script id="cost-chart-data" type="application/json">(.*?)</script>', html, re.S
+    ).group(1)
+    traces = {t["name"]: t for t in json.loads(data)["data"]}
+    top = [f"Person {i:02d} (p{i:02d})" for i in range(12, 2, -1)]
+    assert list(traces) == [*top, "Everyone else (3 people)"]
+    # The three left out cost (1 + 2 + 3) million tokens at $15 on each of the two days.
+    others = traces["Everyone else (3 people)"]["y"]
+    assert others[2] == others[8] == 90.0 and sum(others) == 180.0
+    assert '<th scope="col" class="num">Everyone else (3 people)</th>' in html
+    links = dict(
+        (name, href.replace("&amp;", "&"))
+        for href, name in re.findall(r'<th scope="row"><a href="([^"]+)">([^<]+)</a>', html)
+    )
+    assert set(links) == {f"Person {i:02d} (p{i:02d})" for i in range(13)}
+    # The smallest person's own view: their lines, by model, and their total alone.
+    own = c.get(links["Person 00 (p00)"]).content.decode()
+    assert "account=p00" in links["Person 00 (p00)"]
+    assert "Claude Sonnet 4.5" in own and usd(Decimal(30)) in own and usd(Decimal(60)) not in own
