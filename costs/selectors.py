@@ -450,6 +450,7 @@ _KINDS = [(TOKENS, t.api_name, t.label) for t in TOKEN_TYPES] + [
     (CODE_EXECUTION, "", "Code Execution Usage"),
 ]
 _PREVIOUS = -1  # the period index of usage in the comparison period
+CODE_FIELD = COUNT_FIELDS[CODE_KIND]
 
 
 class _Labels(NamedTuple):
@@ -653,13 +654,49 @@ def _free_by_key(allowance, edges, states, scope: Scope, fields: list[str], acco
     return free_by_key
 
 
+def _read(scope: Scope, spans, group_by, period_of, days) -> list[dict] | None:
+    """Grouped by account, the usage of ``spans`` read in two parts, or None where one read
+    is as cheap: segments cut only where the code-execution allowance changes state (in the
+    day it runs out) are raw rows for accounts, which have no hour buckets, and only code
+    execution is priced differently on either side of such a cut. So every counter but code
+    execution is read over the segments joined again (whole days: account day buckets), and
+    code execution alone over every segment, from rows that have some (an index of their
+    own). Rows come back as one read's, indexed by ``spans``."""
+    joined = [0] + [
+        k
+        for k in range(1, len(spans))
+        if period_of[k] != period_of[k - 1] or days[k] != days[k - 1]
+    ]
+    if len(joined) == len(spans):
+        return None
+    whole = [
+        _Span(spans[k].start, spans[joined[n + 1]].start if n + 1 < len(joined) else spans[-1].end)
+        for n, k in enumerate(joined)
+    ]
+    others = [f for f in COUNT_FIELDS if f != CODE_FIELD]
+    rows = usage_by_period(scope, whole, group_by, columns=(*others, CLIENT_COST))
+    for row in rows:
+        row["period"] = joined[row["period"]]  # its first segment: same period and prices
+        row[CODE_FIELD] = 0
+    code = usage_by_period(scope, spans, group_by, columns=(CODE_FIELD,), positive=CODE_FIELD)
+    for row in code:
+        row.update(dict.fromkeys(others, 0), **{CLIENT_COST: 0})
+    return rows + code
+
+
 def _price(org, book, allowance, edges, period_of, scope: Scope, group) -> _Priced:
     """The usage of each segment ``[edges[i], edges[i+1])`` priced into the cells of
     period ``period_of[i]`` (None: not wanted), from one read of the buckets."""
     extra = group if group in ("workspace", "account", "api_key") else None
     group_by = _GROUP_BY + ((extra,) if extra else ())
     spans = [_Span(a, b) for a, b in zip(edges, edges[1:], strict=False)]
-    rows = usage_by_period(scope, spans, group_by, columns=(*COUNT_FIELDS, CLIENT_COST))
+    # Prices only change on their dates, so a segment is priced as of the latest one before
+    # it: one RateCard per model, tier, window and price period, not per day.
+    days = [book.price_date(edge.astimezone(dt.UTC).date()) for edge in edges[:-1]]
+    raw_hours = by_account(scope, group_by)  # (accounts have day buckets, no hours)
+    rows = _read(scope, spans, group_by, period_of, days) if raw_hours else None
+    if rows is None:
+        rows = usage_by_period(scope, spans, group_by, columns=(*COUNT_FIELDS, CLIENT_COST))
     models = {
         m["id"]: m
         for m in LlmModel.objects.filter(id__in={r["group"][0] for r in rows}).values(
@@ -681,10 +718,7 @@ def _price(org, book, allowance, edges, period_of, scope: Scope, group) -> _Pric
 
     states = [allowance.segment_state(span.start, span.end) for span in spans]
     fields = ["model_id", "service_tier", "context_window", *([f"{extra}_id"] if extra else [])]
-    free_by_key = _free_by_key(allowance, edges, states, scope, fields, by_account(scope, group_by))
-    # Prices only change on their dates, so a segment is priced as of the latest one before
-    # it: one RateCard per model, tier, window and price period, not per day.
-    days = [book.price_date(edge.astimezone(dt.UTC).date()) for edge in edges[:-1]]
+    free_by_key = _free_by_key(allowance, edges, states, scope, fields, raw_hours)
 
     cells = priced.cells
     cards: dict[tuple, RateCard] = {}

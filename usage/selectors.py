@@ -299,6 +299,7 @@ def usage_by_period(
     periods: Sequence[Span],
     group_by: Sequence[str] = (),
     columns: Sequence[str] = BUCKET_COLUMNS,
+    positive: str | None = None,
 ) -> list[dict]:
     """Exact sums per period and group, ordered by period then group.
 
@@ -310,11 +311,15 @@ def usage_by_period(
     without a group-by. ``columns`` (of BUCKET_COLUMNS) narrows the sums to those a reader
     needs: the Cost page prices seven counters and leaves the five request counts unread.
     One query (reading one, two or three bucket levels, from the tables ``bucket_source``
-    chooses), and on PostgreSQL one setting the planner for it.
+    chooses), and on PostgreSQL one setting the planner for it. ``positive`` (one of
+    ``columns``) reads only rows where that counter is above zero (raw rows with code
+    execution have an index of their own).
     """
     unknown = set(group_by) - DIMENSIONS.keys()
     if unknown:
         raise ValueError(f"Unknown group-by dimension(s): {sorted(unknown)}")
+    if positive is not None and positive not in columns:
+        raise ValueError(f"{positive!r} is not one of the columns read.")
     if not periods:
         return []
     scope_terms, scope_params = _scope_sql(scope)
@@ -371,7 +376,9 @@ def usage_by_period(
                 *(f"CAST(SUM(b.{c}) AS BIGINT)" for c in columns),
             ]
         )
-        where = " AND ".join(["b.org_id = %s", within, *terms])
+        # A literal 0, so the planner sees the partial index's own predicate.
+        nonzero = [f"b.{positive} > 0"] if positive else []
+        where = " AND ".join(["b.org_id = %s", within, *terms, *nonzero])
         selects.append(
             f"SELECT {select} FROM {source.sql}{join} WHERE {where} "
             f"GROUP BY {', '.join(['piece', *level_dims])}"
