@@ -155,6 +155,16 @@ def usage_tokens(x: list[str], per_period: list[dict], drills: list) -> dict:
     return {"data": data, "layout": _layout(), "drills": drills}
 
 
+# Grouped by user, a chart draws the people with the most (tokens, or cost) one each and
+# everyone else as one group: a thousand people would be a thousand bars in each period.
+TOP_PEOPLE = 10
+
+
+def everyone_else(count: int) -> str:
+    """The chart group of the people not drawn one each."""
+    return f"Everyone else ({count:,} {'person' if count == 1 else 'people'})"
+
+
 def usage_groups(x: list[str], groups: list[dict], drills: list) -> dict:
     """Usage, grouped: one series per group, ``groups`` being ``[{"identity", "label",
     "cells": [derived counts per period]}]`` in the table's order."""

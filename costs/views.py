@@ -30,10 +30,6 @@ from usage.selectors import Scope, UsageQuery, org_models, usage_report
 
 PRICE_EDITORS = (Role.ADMIN, Role.BILLING)
 EVERY_ROLE = tuple(Role)
-# Grouped by user, the chart and its table show the people who cost most, one each, and
-# everyone else as one group: a thousand people would be a thousand bars in each day (and
-# a 10 MB page). The breakdown ranks every person; their lines open on their own view.
-CHART_PEOPLE = 10
 
 
 def _renamed_group(request):
@@ -171,17 +167,18 @@ def _usd_cell(amount: Decimal, css: str = "num") -> str:
 
 def _chart_groups(report) -> dict[str, list[Decimal]]:
     """{group: amount per period} as the chart draws them, largest first: every group, or
-    grouped by user the CHART_PEOPLE who cost most and "Everyone else (N people)", the exact
-    sum of the others in each period."""
+    grouped by user the ``charts.TOP_PEOPLE`` who cost most and everyone else, the exact sum
+    of the others in each period (a thousand people were a 10 MB page). The breakdown ranks
+    every person; their lines open on their own view."""
     groups = report.groups
-    if report.group != "account" or len(groups) <= CHART_PEOPLE + 1:
+    if report.group != "account" or len(groups) <= charts.TOP_PEOPLE + 1:
         return {group: report.chart[group] for group in groups}
-    shown = {group: report.chart[group] for group in groups[:CHART_PEOPLE]}
-    rest = groups[CHART_PEOPLE:]
+    shown = {group: report.chart[group] for group in groups[: charts.TOP_PEOPLE]}
+    rest = groups[charts.TOP_PEOPLE :]
     others = [
         sum(amounts, Decimal(0)) for amounts in zip(*(report.chart[g] for g in rest), strict=True)
     ]
-    shown[f"Everyone else ({len(rest):,} people)"] = others
+    shown[charts.everyone_else(len(rest))] = others
     return shown
 
 

@@ -70,7 +70,26 @@ def _chart(report: dict, query, links: dict) -> dict:
         }
         for g in report["groups"]  # in the table's order
     ]
+    if query.group_by == "account" and len(groups) > charts.TOP_PEOPLE + 1:
+        groups = _top_people(groups, report["groups"])
     return charts.usage_groups(x, groups, links["drills"])
+
+
+def _top_people(groups: list[dict], rows: list[dict]) -> list[dict]:
+    """The chart's groups by user: the TOP_PEOPLE with the most tokens, largest first, and
+    everyone else, whose cells add up the others' (the breakdown still lists every person)."""
+    tokens = [row["input_tokens"] + row["output_tokens"] for row in rows]
+    order = sorted(range(len(groups)), key=lambda i: (-tokens[i], groups[i]["label"].lower()))
+    top, rest = order[: charts.TOP_PEOPLE], order[charts.TOP_PEOPLE :]
+    cells = [
+        {
+            column: sum(groups[i]["cells"][p][column] for i in rest)
+            for column in ("input_tokens", "output_tokens")
+        }
+        for p in range(len(groups[0]["cells"]))
+    ]
+    label = charts.everyone_else(len(rest))
+    return [groups[i] for i in top] + [{"identity": label, "label": label, "cells": cells}]
 
 
 SORT_HEADERS = [

@@ -533,3 +533,35 @@ def test_table_of_the_chart_has_every_minute_and_adds_up_to_the_totals(client, o
     columns += ["cache_read_tokens", "output_tokens", "requests", "rate_limited_requests"]
     assert [sum(c[i] for c in cells) for i in range(7)] == [want[c] for c in columns]
     assert totals_on_page(html)["requests"] == want["requests"] > 0
+
+
+def test_grouped_by_user_the_chart_draws_the_top_people_and_everyone_else(client, org):
+    """Thirteen people: the ten with the most tokens one bar each, the other three as
+    "Everyone else (3 people)" with the exact sum of their tokens in each day; the table
+    under the chart still lists every person."""
+    from console.models import Account
+
+    people = [
+        Account.objects.create(org=org, external_id=f"p{i:02d}", name=f"Person {i:02d}")
+        for i in range(13)
+    ]
+    rows = [
+        raw(series_for(org, account=person), u(2026, 11, day, 12), output_tokens=100 * (i + 1),
+            uncached_input_tokens=i)
+        for i, person in enumerate(people)
+        for day in (3, 9)
+    ]  # fmt: skip
+    store_batch(org, rows)
+    rollup_pending()
+    client.force_login(member(org))
+    response = client.get(f"{PAGE}?month=2026-11&tz=UTC&group_by=account")
+    traces = {t["name"]: t["y"] for t in response.context["chart"]["data"]}
+    top = [f"Person {i:02d} (p{i:02d})" for i in range(12, 2, -1)]
+    assert list(traces) == [*top, "Everyone else (3 people)"]
+    others = [sum(r.output_tokens + r.uncached_input_tokens for r in rows
+                  if r.timestamp.day == day and r.series.account in people[:3])
+              for day in range(1, 31)]  # fmt: skip
+    assert traces["Everyone else (3 people)"] == others and sum(others) == 2 * (600 + 3)
+    assert traces[top[0]][2] == 1300 + 12  # the 3rd of November
+    html = response.content.decode()
+    assert all(f"Person {i:02d} (p{i:02d})" in html for i in range(13))
