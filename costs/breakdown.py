@@ -39,6 +39,7 @@ class Row:
     pico: list[int]
     unpriced: list[int]
     lines: list[Row] = field(default_factory=list)
+    count: int = 0  # its lines (kept here too when they are not listed)
 
     @property
     def total_pico(self) -> int:
@@ -90,17 +91,24 @@ def _sort_key(sort: str):
 
 def build(report, sort: str = "") -> Breakdown:
     """The breakdown of a CostReport, its rows ordered by ``sort`` (a SORTS key, "-" for
-    largest or Z first); lines within a row always largest first."""
+    largest or Z first); lines within a row always largest first. Grouped by user the rows
+    are a ranking of people, whose lines are on their own view: counted, not listed."""
     sort = sort or DEFAULT_SORT
     width = len(COLUMNS)
+    listed = report.group != "account"
     rows = []
     totals = Row("Total", [0] * width, [0] * width)
     for group, by_dims in (report.priced.breakdown() if report.priced else {}).items():
-        row = Row(group, [0] * width, [0] * width)
+        row = Row(group, [0] * width, [0] * width, count=len(by_dims))
         for dims, acc in by_dims.items():
-            name = _line_name(report.priced, dims, report.group)
-            row.lines.append(Row(name, acc[0::2], acc[1::2]))
-            _add(row, row.lines[-1])
+            line = Row(
+                _line_name(report.priced, dims, report.group) if listed else "",
+                acc[0::2],
+                acc[1::2],
+            )
+            if listed:
+                row.lines.append(line)
+            _add(row, line)
         # Two dims can read alike (workspaces of one name): they stay two lines.
         row.lines.sort(key=lambda line: (-line.total_pico, line.name.lower()))
         _add(totals, row)

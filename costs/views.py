@@ -78,7 +78,7 @@ def _breakdown_rows(table: breakdown.Breakdown, people: dict[str, str] | None = 
     bodies = []
     for row in table.rows:
         cells = "".join(_amount_cell(row.pico[i], row.unpriced[i]) for i in shown)
-        count = len(row.lines)
+        count = row.count
         if people is not None:
             url = people.get(row.name)
             name = escape(row.name)
