@@ -23,7 +23,13 @@ How the traffic is shaped:
 With ``accounts``, every request also names the account behind it: people (an email as the
 id, a display name) for the personas people drive (Claude Code, the console, research and
 evaluations), and one service account in twenty-five for the automated ones; a few accounts
-carry most of the traffic.
+carry most of the traffic. By default (``account_keys`` 0) a request's account is drawn
+independently of its API key, so every account ends up using nearly every key of the
+personas it sends for: the worst case for the number of (account, key, model, tier) series.
+With ``account_keys`` N, each account works through at most N keys, as a person uses their
+own key and a team's or two: its keys are chosen once per account (whatever the seed), a few
+popular keys more often, and a request of a keyed persona draws its account first, then one
+of that account's keys, the first ones more often.
 
 Workspace, API key and account ids depend only on their position, never on the seed, so runs with
 different seeds add traffic to the same workspaces and keys. Request ids depend on the spec
@@ -94,6 +100,7 @@ RATE_LIMIT_TYPES = ("requests", "input_tokens", "output_tokens")
 _MS_PER_HOUR = 3_600_000
 _LOGNORMAL_STEPS = 8192
 _CONTEXT_LIMIT = 200_000  # input tokens, on models without the 1M context window
+_KEY_ZIPF = 0.9  # a persona's j-th key is used in proportion to 1 / (j + 1) ** this
 _MASK64 = (1 << 64) - 1
 _GOLDEN64 = 0x9E3779B97F4A7C15  # odd, so i -> i * _GOLDEN64 mod 2**64 is a bijection
 _BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
@@ -125,6 +132,7 @@ class DemoSpec:
     seed: int = 1
     end: dt.datetime | None = None  # aware; default now; never later than now
     accounts: int = 0  # people and service accounts behind requests; 0: none named
+    account_keys: int = 0  # API keys each account uses at most; 0: account and key independent
     team_utc_offset_minutes: int = DEFAULT_TEAM_UTC_OFFSET_MINUTES
 
     def __post_init__(self):
@@ -134,8 +142,8 @@ class DemoSpec:
             raise ValueError("rate must be a finite number of requests per hour, >= 0.")
         if self.requests is not None and self.requests < 0:
             raise ValueError("requests must be >= 0.")
-        if self.workspaces < 0 or self.keys < 0 or self.accounts < 0:
-            raise ValueError("workspaces, keys and accounts must be >= 0.")
+        if self.workspaces < 0 or self.keys < 0 or self.accounts < 0 or self.account_keys < 0:
+            raise ValueError("workspaces, keys, accounts and account_keys must be >= 0.")
         if not 1 <= self.models <= len(MODEL_CATALOGUE):
             raise ValueError(f"models must be between 1 and {len(MODEL_CATALOGUE)}.")
         if self.seed < 0:
@@ -173,6 +181,7 @@ class DemoAccount:
     external_id: str  # a person's email, or ``svc-...``
     name: str
     is_service: bool
+    key_ids: tuple[str, ...] = ()  # the only API keys it uses, most used first; (): any
 
 
 @dataclasses.dataclass(frozen=True)
@@ -414,9 +423,10 @@ def build_catalogue(spec: DemoSpec) -> Catalogue:
         keys.append(
             DemoKey(_stable_id("apikey", f"demo-key-{i}"), name, workspace_id, persona.name)
         )
-    return Catalogue(
-        workspaces, tuple(keys), MODEL_CATALOGUE[: spec.models], _accounts(spec.accounts)
-    )
+    accounts = _accounts(spec.accounts)
+    if spec.account_keys:
+        accounts = _with_keys(accounts, keys, spec.account_keys)
+    return Catalogue(workspaces, tuple(keys), MODEL_CATALOGUE[: spec.models], accounts)
 
 
 def _accounts(count: int) -> tuple[DemoAccount, ...]:
@@ -436,6 +446,47 @@ def _accounts(count: int) -> tuple[DemoAccount, ...]:
         email = f"{first}.{last}{suffix}@example.com".lower()
         accounts.append(DemoAccount(email, f"{first} {last}{suffix and ' ' + suffix}", False))
     return tuple(accounts)
+
+
+def _senders(persona: str, people: list, services: list) -> list:
+    """The accounts behind a persona's requests: people for the personas people drive,
+    service accounts for the others (either kind when the other has none)."""
+    return (people if persona in PEOPLE_PERSONAS else services) or people or services
+
+
+def _with_keys(accounts, keys, per_account: int) -> tuple[DemoAccount, ...]:
+    """The accounts, each with at most ``per_account`` API keys of the personas it sends for.
+
+    An account's key slots go round those personas, starting at a different one for each
+    account of its kind, so that with enough accounts every persona's traffic has senders;
+    within a persona the key is drawn with the persona's own popularity (Zipf-like), from a
+    generator seeded by the account id alone.
+    """
+    by_persona: dict[str, list[str]] = {}
+    for key in keys:
+        by_persona.setdefault(key.persona, []).append(key.external_id)
+    people = [a for a in accounts if not a.is_service]
+    services = [a for a in accounts if a.is_service]
+    served: dict[str, list[str]] = {}
+    for persona in _KEYED:
+        if persona.name in by_persona:
+            for account in _senders(persona.name, people, services):
+                served.setdefault(account.external_id, []).append(persona.name)
+    position = {a.external_id: n for kind in (people, services) for n, a in enumerate(kind)}
+    out = []
+    for account in accounts:
+        personas = served.get(account.external_id, [])
+        first = position[account.external_id] * per_account
+        rng = random.Random(f"meterboard-demo-account-keys:{account.external_id}")
+        picked: list[str] = []
+        for slot in range(per_account if personas else 0):
+            persona = personas[(first + slot) % len(personas)]
+            pool = [(j, key) for j, key in enumerate(by_persona[persona]) if key not in picked]
+            if pool:  # (a persona with fewer keys than slots gives what it has)
+                weights = [1 / (j + 1) ** _KEY_ZIPF for j, _key in pool]
+                picked.append(rng.choices(pool, weights)[0][1])
+        out.append(dataclasses.replace(account, key_ids=tuple(picked)))
+    return tuple(out)
 
 
 def _slot(slot: int, spec: DemoSpec) -> int:
@@ -553,15 +604,31 @@ def generate(spec: DemoSpec) -> Iterator[dict]:
         personas.append(persona)
         profiles.append(built)
         # A few keys carry most of a persona's traffic (Zipf-like), none carries nothing.
-        profile_cums.append(_cumulative(1 / (j + 1) ** 0.9 for j in range(len(built))))
+        profile_cums.append(_cumulative(1 / (j + 1) ** _KEY_ZIPF for j in range(len(built))))
     suffix_tables = [[f".{ms:03d}{_offset_suffix(z)}" for ms in range(1000)] for z in zones]
     # Who is behind each persona's requests: people or services, a few carrying the most.
     people = [(a.external_id, a.name) for a in catalogue.accounts if not a.is_service]
     services = [(a.external_id, a.name) for a in catalogue.accounts if a.is_service]
+    keys_of = {a.external_id: a.key_ids for a in catalogue.accounts}
     senders = []
-    for persona in personas:
-        chosen = (people if persona.name in PEOPLE_PERSONAS else services) or people or services
-        senders.append((chosen, _cumulative(1 / (j + 1) ** 0.8 for j in range(len(chosen)))))
+    for p, persona in enumerate(personas):
+        chosen = _senders(persona.name, people, services)
+        weights = [1 / (j + 1) ** 0.8 for j in range(len(chosen))]
+        own = None  # per sender, (its keys as indices into the persona's profiles, weights)
+        if spec.account_keys and persona.key_names and chosen:
+            index = {profile.key_id: j for j, profile in enumerate(profiles[p])}
+            kept, kept_weights, own = [], [], []
+            for account, weight in zip(chosen, weights, strict=True):
+                mine = [index[key] for key in keys_of[account[0]] if key in index]
+                if mine:
+                    kept.append(account)
+                    kept_weights.append(weight)
+                    own.append((mine, _cumulative(1 / (m + 1) for m in range(len(mine)))))
+            if kept:
+                chosen, weights = kept, kept_weights
+            else:  # too few accounts to cover this persona's keys: drawn independently
+                own = None
+        senders.append((chosen, _cumulative(weights), own))
 
     # The plan: one weight per (hour, persona) cell, with bursts and a growth trend.
     first_hour = start.replace(minute=0, second=0, microsecond=0)
@@ -675,6 +742,8 @@ class _RequestIds:
         )
         if spec.accounts:  # the same ids as before accounts existed when none are asked for
             fingerprint += f":{spec.accounts}"
+            if spec.account_keys:
+                fingerprint += f":k{spec.account_keys}"
         digest = hashlib.sha256(fingerprint.encode()).digest()
         self.prefix = f"req_011C{digest[:6].hex()}"
         self.salt = int.from_bytes(digest[8:16], "big")
@@ -702,7 +771,7 @@ def _records(
     limited: float,
     spread,
     ids: _RequestIds,
-    senders: tuple[list, list[float]],
+    senders: tuple[list, list[float], list | None],
 ) -> Iterator[dict]:
     """The records of one persona in one hour, at the given ms offsets into the hour.
 
@@ -742,13 +811,20 @@ def _records(
     by_requests, by_input, _by_output = persona.limit_types
     by_input += by_requests
     request_ids = ids.take(len(instants))
-    accounts, account_cum = senders
+    accounts, account_cum, own_keys = senders
     account_total = account_cum[-1] if accounts else 0
     for n, instant in enumerate(instants):
         sec, milli = divmod(instant, 1000)
-        workspace_id, workspace_name, key_id, key_name, first, second, shift, suffixes = (
-            single_target or targets[bisect_(profile_cum, draw() * profile_total)]
-        )
+        if own_keys:  # the account first, then one of its own keys
+            a = bisect_(account_cum, draw() * account_total)
+            account = accounts[a]
+            mine, mine_cum = own_keys[a]
+            target = targets[
+                mine[0] if len(mine) == 1 else mine[bisect_(mine_cum, draw() * mine_cum[-1])]
+            ]
+        else:
+            target = single_target or targets[bisect_(profile_cum, draw() * profile_total)]
+        workspace_id, workspace_name, key_id, key_name, first, second, shift, suffixes = target
         sec += shift
         if sec >= 3600:
             stamp = second + mmss[sec - 3600] + suffixes[milli]
@@ -760,7 +836,7 @@ def _records(
         else:
             r = draw()
             tier = "standard" if r < standard else "batch" if r < batch else "priority"
-        if accounts:
+        if accounts and not own_keys:
             account = accounts[bisect_(account_cum, draw() * account_total)]
         if limited and draw() < limited:
             r = draw()

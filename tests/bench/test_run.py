@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from bench.run import bench_month
+from bench.run import bench_month, worker_tasks
 
 # Every hour of two years, leap day included: each date of the month and each time of day.
 RUNS = [
@@ -49,3 +49,31 @@ def test_live_ingest_lands_on_the_last_day_at_the_run_time_of_day():
     when = month.on_last_day(dt.datetime(2026, 12, 2, 23, 59, 59, 999000, tzinfo=dt.UTC))
     assert when == dt.datetime(2026, 11, 30, 23, 59, 59, 999000, tzinfo=dt.UTC)
     assert month.start <= when < month.end
+
+
+def test_worker_tasks_are_read_from_the_worker_log_with_their_start_and_length(tmp_path):
+    def stamp(moment: dt.datetime) -> str:  # as logging writes asctime: local time
+        return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S,") + f"{moment:%f}"[:3]
+
+    load = dt.datetime(2026, 12, 2, 15, 20, 0, tzinfo=dt.UTC)
+    before, sweep, stall = (load + dt.timedelta(seconds=s) for s in (-5, 3.5, 44.25))
+    log = tmp_path / "celery.log"
+    log.write_text(
+        f"[{stamp(before)}: INFO/ForkPoolWorker-1] Task usage.tasks.rollup_pending[a1] "
+        "succeeded in 0.2s: 1\n"
+        f"[{stamp(sweep)}: INFO/Beat] Scheduler: Sending due task dispatch rollups of pending "
+        "batches (usage.tasks.dispatch_rollups)\n"
+        f"[{stamp(sweep)}: INFO/MainProcess] Task usage.tasks.rollup_pending[b2-c3] received\n"
+        f"[{stamp(sweep)}: INFO/ForkPoolWorker-1] Task usage.tasks.rollup_pending[b2-c3] "
+        "succeeded in 0.4120013s: 3\n"
+        f"[{stamp(stall)}: INFO/ForkPoolWorker-1] Task usage.tasks.maintain_partitions[d4] "
+        "succeeded in 41.25s: ['usage_minutebucket_p2026_11_01']\n"
+        f"[{stamp(stall)}: WARNING/ForkPoolWorker-1] Task usage.tasks.x[e5] succeeded in 1s: 0\n"
+    )
+    tasks = worker_tasks(log, load)
+    assert [(t.short_name, t.seconds, t.result) for t in tasks] == [
+        ("rollup_pending", 0.4120013, "3"),
+        ("maintain_partitions", 41.25, "['usage_minutebucket_p2026_11_01']"),
+    ]
+    assert tasks[0].finished == sweep
+    assert tasks[1].started == load + dt.timedelta(seconds=3)

@@ -1,3 +1,4 @@
+import dataclasses
 import datetime as dt
 import gzip
 import io
@@ -6,7 +7,7 @@ from collections import Counter
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db.models import Sum
+from django.db.models import Count, Sum
 
 from accounts.models import Membership, Role, User
 from console.models import Account, ApiKey, LlmModel, Organization, Workspace
@@ -285,3 +286,24 @@ def test_requests_name_their_accounts_and_every_demo_login_has_usage_of_its_own(
         client.force_login(User.objects.get(email=email))
         page = client.get("/me/usage/", {"month": "2026-03", "tz": "UTC"}).content.decode()
         assert mine.label in page and 'data-total="cost"' in page
+
+
+def test_account_keys_limits_the_keys_each_account_uses():
+    seed(*SMALL, "--account-keys", "2")
+    org = Organization.objects.get(slug="demo")
+    spec = dataclasses.replace(SMALL_SPEC, account_keys=2)
+    assert RequestLog.objects.filter(org=org).count() == generator.total_requests(spec)
+    keys_per_account = Counter(
+        dict(
+            RequestLog.objects.filter(org=org, series__api_key__isnull=False)
+            .values_list("series__account__external_id")
+            .annotate(keys=Count("series__api_key", distinct=True))
+        )
+    )
+    assert len(keys_per_account) > 20
+    assert max(keys_per_account.values()) == 2
+    own = {a.external_id: set(a.key_ids) for a in generator.build_catalogue(spec).accounts}
+    stored = RequestLog.objects.filter(org=org, series__api_key__isnull=False).values_list(
+        "series__account__external_id", "series__api_key__external_id"
+    )
+    assert all(key in own[account] for account, key in stored.distinct())

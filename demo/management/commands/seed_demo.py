@@ -122,6 +122,14 @@ class Command(BaseCommand):
             help="people and service accounts behind the requests (default %(default)s; 0: none)",
         )
         parser.add_argument(
+            "--account-keys",
+            type=_count,
+            default=0,
+            metavar="N",
+            help="API keys each account uses at most, as a person uses their own and a team's "
+            "(default 0: every request's account is drawn independently of its key)",
+        )
+        parser.add_argument(
             "--end",
             type=_instant,
             metavar="DATETIME",
@@ -197,6 +205,7 @@ class Command(BaseCommand):
                 keys=options["keys"],
                 models=options["models"],
                 accounts=options["accounts"],
+                account_keys=options["account_keys"],
                 seed=options["seed"],
                 end=options["end"],
             )
