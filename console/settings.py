@@ -241,11 +241,11 @@ RAW_RETENTION_DAYS = env_int("RAW_RETENTION_DAYS", 400, minimum=1)
 # Minute buckets serve the minute drill of recent incidents and are dropped a UTC day at a
 # time after this many days (0 keeps them forever); every other figure reads quarter hours.
 MINUTE_RETENTION_DAYS = env_int("MINUTE_RETENTION_DAYS", 35, minimum=0)
-# Cost reports of periods that are over are kept in the cache while their buckets, prices
-# and names are unchanged (costs/cache.py): how long at most (0: never kept), and the largest
-# report kept (a month by user with 1,000 people is several megabytes).
-COST_REPORT_CACHE_SECONDS = env_int("COST_REPORT_CACHE_SECONDS", 86_400, minimum=0)
-COST_REPORT_CACHE_MAX_BYTES = env_int("COST_REPORT_CACHE_MAX_BYTES", 32 * 1024 * 1024, minimum=0)
+# Usage and Cost reports of periods that are over are kept in the cache while their buckets,
+# prices and names are unchanged (usage/kept.py): how long at most (0: never kept), and the
+# largest report kept (pickled).
+REPORT_CACHE_SECONDS = env_int("REPORT_CACHE_SECONDS", 86_400, minimum=0)
+REPORT_CACHE_MAX_BYTES = env_int("REPORT_CACHE_MAX_BYTES", 32 * 1024 * 1024, minimum=0)
 INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 10 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 

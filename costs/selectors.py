@@ -897,7 +897,7 @@ def cost_report(
         query = (zone.key, level, start, end, prev_start, prev_end,
                  workspace.pk if workspace is not None else None,
                  model.pk if model is not None else None, account_ids)  # fmt: skip
-        key = cache.report_key(org.id, query, group, book, (prev_start, end))
+        key = cache.cost_report_key(org.id, query, group, book, (prev_start, end))
     return cache.kept(
         key,
         lambda: _cost_report(org, book, level, periods, compared, now, scope, group, slim=True),

@@ -39,6 +39,7 @@ from django.utils import timezone
 
 from console import timeslice
 from console.models import Account, ApiKey, LlmModel, Workspace
+from usage import kept
 from usage.models import (
     AccountDayBucket,
     DayBucket,
@@ -769,6 +770,17 @@ def usage_report(query: UsageQuery) -> dict:
     now = query.now or timezone.now()
     compared = timeslice.comparison(level, periods, query.zone, now)
     gone = level == "hour" and minutes_gone(query.scope, query.group_dims, periods[0].start, now)
+    start, end = periods[0].start, periods[-1].end
+    key = None
+    if end <= now:  # a period that is over: kept while its buckets and names are (usage.kept)
+        asked = (query.scope, query.zone.key, level, start, end, compared.start, compared.end,
+                 query.group_by, query.sort, gone)  # fmt: skip
+        reads = (min(start, compared.start), end)
+        key = kept.report_key("usage", query.scope.org_id, asked, query.group_dims, reads)
+    return kept.kept(key, lambda: _usage_report(query, level, periods, now, compared, gone))
+
+
+def _usage_report(query: UsageQuery, level, periods, now, compared, gone: bool) -> dict:
     # An hour whose minutes are gone is read whole (from quarter hours), not as 60 zeros.
     read = [_Whole(periods[0].start, periods[-1].end)] if gone else periods
     # The comparison is read along with the view's: one query for every sum on the page.

@@ -81,7 +81,7 @@ def test_a_kept_report_is_the_report_computed_afresh_and_reads_no_bucket(
     with CaptureQueriesContext(connection) as second:
         kept = may(org, group=group)
     assert bucket_queries(second.captured_queries) == []
-    settings.COST_REPORT_CACHE_SECONDS = 0
+    settings.REPORT_CACHE_SECONDS = 0
     afresh = may(org, group=group)
     assert facts(kept) == facts(computed) == facts(afresh)
     total, _unpriced, _ = expected(
