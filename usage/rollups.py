@@ -71,17 +71,14 @@ BUCKET_COLUMNS = [
     "rate_limited_by_output_tokens",
     *COUNT_COLUMNS,
 ]
-# FILTER is about a quarter cheaper than SUM(CASE ...) over millions of rows. PostgreSQL's
-# SUM(bigint) returns numeric: cast back, so the scratch tables hold bigints and the hour and
-# day sums over them use integer arithmetic rather than numeric.
-_RAW_AGGREGATES = [
+# FILTER is about a quarter cheaper than SUM(CASE ...) over millions of rows.
+_RAW_COUNTS = [
     "COUNT(*) FILTER (WHERE requests_known)",
     "COUNT(*) FILTER (WHERE NOT requests_known)",
     "COUNT(*) FILTER (WHERE status_code = 429)",
     "COUNT(*) FILTER (WHERE status_code = 429 AND rate_limit_type = 'requests')",
     "COUNT(*) FILTER (WHERE status_code = 429 AND rate_limit_type = 'input_tokens')",
     "COUNT(*) FILTER (WHERE status_code = 429 AND rate_limit_type = 'output_tokens')",
-    *[f"CAST(SUM({column}) AS BIGINT)" for column in COUNT_COLUMNS],
 ]
 # The model buckets' key after (org, start): the series dimensions without key and account.
 MODEL_DIMENSIONS = ["workspace_id", "model_id", "service_tier", "context_window"]
@@ -130,6 +127,21 @@ def truncate_sql(column: str, unit: str) -> str:
     return f"strftime('{pattern[unit]}', {column})"
 
 
+def sum_sql(expression: str) -> str:
+    """SQL adding up a bigint expression over a group into a bigint (overflow raises).
+
+    On PostgreSQL the ``bigint_sum`` aggregate of migration 0014: ``SUM(bigint)`` keeps an
+    allocated 128-bit state per group and returns numeric, which made every GROUP BY of the
+    rollup about twice as slow.
+    """
+    return f"bigint_sum({expression})" if _is_postgres() else f"SUM({expression})"
+
+
+def _raw_aggregates() -> list[str]:
+    """The bucket columns' aggregates over raw rows, in BUCKET_COLUMNS order."""
+    return [*_RAW_COUNTS, *(sum_sql(column) for column in COUNT_COLUMNS)]
+
+
 def _placeholders(values) -> str:
     return ", ".join(["%s"] * len(values))
 
@@ -158,7 +170,7 @@ def _fill_scratch(cursor, where: str, params: list, org_ids: list[int]) -> None:
     _drop_scratch(cursor)
     on_commit = " ON COMMIT DROP" if _is_postgres() else ""
     select = ", ".join(
-        f"{expr} AS {col}" for expr, col in zip(_RAW_AGGREGATES, BUCKET_COLUMNS, strict=True)
+        f"{expr} AS {col}" for expr, col in zip(_raw_aggregates(), BUCKET_COLUMNS, strict=True)
     )
     minute = truncate_sql("timestamp", "minute")
     cursor.execute(
@@ -168,7 +180,7 @@ def _fill_scratch(cursor, where: str, params: list, org_ids: list[int]) -> None:
         f"GROUP BY org_id, series_id, {minute}",
         params,
     )
-    sums = ", ".join(f"CAST(SUM({column}) AS BIGINT) AS {column}" for column in BUCKET_COLUMNS)
+    sums = ", ".join(f"{sum_sql(column)} AS {column}" for column in BUCKET_COLUMNS)
     day = truncate_sql("start", "day")
     series = Series._meta.db_table
     # Whether any of the rows' organisations (``org_ids``) has an account series at all: a
@@ -187,9 +199,7 @@ def _fill_scratch(cursor, where: str, params: list, org_ids: list[int]) -> None:
             [],
         )
         base = "COALESCE(s.base_id, m.series_id)"
-        base_sums = ", ".join(
-            f"CAST(SUM(m.{column}) AS BIGINT) AS {column}" for column in BUCKET_COLUMNS
-        )
+        base_sums = ", ".join(f"{sum_sql(f'm.{column}')} AS {column}" for column in BUCKET_COLUMNS)
         cursor.execute(
             f"CREATE TEMPORARY TABLE {_scratch('minute')}{on_commit} AS "
             f"SELECT m.org_id AS org_id, {base} AS series_id, m.start AS start, {base_sums} "
@@ -214,7 +224,7 @@ def _fill_scratch(cursor, where: str, params: list, org_ids: list[int]) -> None:
             [],
         )
     dims = ", ".join(f"s.{d}" for d in MODEL_DIMENSIONS)
-    model_sums = ", ".join(f"CAST(SUM(h.{c}) AS BIGINT) AS {c}" for c in BUCKET_COLUMNS)
+    model_sums = ", ".join(f"{sum_sql(f'h.{c}')} AS {c}" for c in BUCKET_COLUMNS)
     cursor.execute(
         f"CREATE TEMPORARY TABLE {_scratch('model_quarter')}{on_commit} AS "
         f"SELECT h.org_id AS org_id, h.start AS start, {dims}, {model_sums} "

@@ -3,6 +3,7 @@ import io
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import DataError, OperationalError
 from django.test import override_settings
 
 from tests import factories
@@ -89,6 +90,26 @@ def test_rerun_and_later_batches_add_exactly_once(org, two_series):
     rollups.rollup_pending()
 
     assert_buckets_match_raw(org)
+
+
+BIGINT_MAX = 2**63 - 1
+
+
+def test_sums_up_to_the_bigint_limit_are_exact_and_past_it_fail_whole(org, two_series):
+    """The rollup adds counters as bigints (bigint_sum on PostgreSQL): a sum reaching the
+    largest bigint is exact, one past it raises and leaves its batch pending, never wraps."""
+    a, _b = two_series
+    store_batch(org, [raw(a, T0, output_tokens=2**62), raw(a, T0, output_tokens=2**62 - 1)])
+    rollups.rollup_pending()
+    assert_buckets_match_raw(org)
+    [day] = stored_buckets(org, "day").values()
+    assert day["output_tokens"] == BIGINT_MAX
+
+    batch = store_batch(org, [raw(a, T0, output_tokens=2**62), raw(a, T0, output_tokens=2**62)])
+    with pytest.raises((DataError, OperationalError), match="(?i)out of range|overflow"):
+        rollups.rollup_pending()
+    batch.refresh_from_db()
+    assert batch.rolled_up_at is None
 
 
 def test_rollup_of_one_organisation_leaves_others_pending(org, other_org):
