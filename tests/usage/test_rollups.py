@@ -276,26 +276,23 @@ def test_plain_insert_that_meets_an_existing_bucket_falls_back_to_upserts(
     org, two_series, monkeypatch
 ):
     """A concurrent rollup may create a bucket beyond the edge this one read. Simulate a
-    stale edge: the plain insert fails, the transaction rolls back whole, and the repeat
-    with upserts adds everything exactly once."""
+    stale edge at every level: each plain insert fails, is undone to its savepoint and
+    repeated as an upsert, within the one transaction, and everything is added once."""
     a, _ = two_series
     store_batch(org, [raw(a, T0, output_tokens=1)])
     rollups.rollup_pending()
     store_batch(org, [raw(a, T0 + dt.timedelta(seconds=1), output_tokens=2)])
-    real_parts = rollups._edge_parts
-    calls = []
+    edges_read = []
 
-    def stale_edge(cursor, table, org_id, append):
-        calls.append(append)
-        if append:
-            return [("", [], True)]  # as if no bucket existed yet
-        return real_parts(cursor, table, org_id, append)
+    def stale_edge(cursor, table, org_id):
+        edges_read.append(table)
+        return [("", [], True)]  # as if no bucket existed yet
 
     monkeypatch.setattr(rollups, "_edge_parts", stale_edge)
 
     assert rollups.rollup_pending() == 1
 
-    assert calls[0] is True and calls[-1] is False
+    assert len(edges_read) == len(rollups._LEVELS)  # one attempt: nothing was repeated
     assert_buckets_match_raw(org)
 
 
