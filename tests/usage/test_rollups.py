@@ -3,6 +3,7 @@ import io
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import DataError, OperationalError
 from django.test import override_settings
 
 from tests import factories
@@ -89,6 +90,26 @@ def test_rerun_and_later_batches_add_exactly_once(org, two_series):
     rollups.rollup_pending()
 
     assert_buckets_match_raw(org)
+
+
+BIGINT_MAX = 2**63 - 1
+
+
+def test_sums_up_to_the_bigint_limit_are_exact_and_past_it_fail_whole(org, two_series):
+    """The rollup adds counters as bigints (bigint_sum on PostgreSQL): a sum reaching the
+    largest bigint is exact, one past it raises and leaves its batch pending, never wraps."""
+    a, _b = two_series
+    store_batch(org, [raw(a, T0, output_tokens=2**62), raw(a, T0, output_tokens=2**62 - 1)])
+    rollups.rollup_pending()
+    assert_buckets_match_raw(org)
+    [day] = stored_buckets(org, "day").values()
+    assert day["output_tokens"] == BIGINT_MAX
+
+    batch = store_batch(org, [raw(a, T0, output_tokens=2**62), raw(a, T0, output_tokens=2**62)])
+    with pytest.raises((DataError, OperationalError), match="(?i)out of range|overflow"):
+        rollups.rollup_pending()
+    batch.refresh_from_db()
+    assert batch.rolled_up_at is None
 
 
 def test_rollup_of_one_organisation_leaves_others_pending(org, other_org):
@@ -255,26 +276,23 @@ def test_plain_insert_that_meets_an_existing_bucket_falls_back_to_upserts(
     org, two_series, monkeypatch
 ):
     """A concurrent rollup may create a bucket beyond the edge this one read. Simulate a
-    stale edge: the plain insert fails, the transaction rolls back whole, and the repeat
-    with upserts adds everything exactly once."""
+    stale edge at every level: each plain insert fails, is undone to its savepoint and
+    repeated as an upsert, within the one transaction, and everything is added once."""
     a, _ = two_series
     store_batch(org, [raw(a, T0, output_tokens=1)])
     rollups.rollup_pending()
     store_batch(org, [raw(a, T0 + dt.timedelta(seconds=1), output_tokens=2)])
-    real_parts = rollups._edge_parts
-    calls = []
+    edges_read = []
 
-    def stale_edge(cursor, table, org_id, append):
-        calls.append(append)
-        if append:
-            return [("", [], True)]  # as if no bucket existed yet
-        return real_parts(cursor, table, org_id, append)
+    def stale_edge(cursor, table, org_id):
+        edges_read.append(table)
+        return [("", [], True)]  # as if no bucket existed yet
 
     monkeypatch.setattr(rollups, "_edge_parts", stale_edge)
 
     assert rollups.rollup_pending() == 1
 
-    assert calls[0] is True and calls[-1] is False
+    assert len(edges_read) == len(rollups._LEVELS)  # one attempt: nothing was repeated
     assert_buckets_match_raw(org)
 
 
