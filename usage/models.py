@@ -29,6 +29,9 @@ Shape of the data flow:
     batches for the pieces finer than a day (so those last as long as raw logs do).
 """
 
+import hashlib
+import uuid
+
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Coalesce
@@ -127,10 +130,30 @@ class IngestBatch(models.Model):
         ]
 
 
-class RequestId(models.Model):
-    """The organisation-wide de-duplication key of every request ever accepted."""
+def request_digest(request_id: str) -> uuid.UUID:
+    """What stands for a request id in ``RequestId``: its SHA-256 cut to 128 bits, as a uuid."""
+    return uuid.UUID(bytes=hashlib.sha256(request_id.encode()).digest()[:16])
 
-    pk = models.CompositePrimaryKey("org_id", "request_id")
+
+class RequestId(models.Model):
+    """The organisation-wide de-duplication key of every request ever accepted.
+
+    The key is the request id's digest (``request_digest``), not its text. Ingest inserts
+    one key per record at a random place in this table's index, so once the index outgrows
+    the server's cache its size is what an import's speed is made of (every page an insert
+    touches is read, dirtied and written whole to the WAL after each checkpoint). A 16-byte
+    key makes the index 40% smaller than the text ids (36 bytes in the usual
+    ``req_011C...`` form), and compares as plain bytes rather than through the database's
+    collation.
+
+    Exactness: two different ids count as one request only if their digests are equal. By
+    chance that has a probability below n^2 / 2^129 for n ids of one organisation (under
+    10^-19 for ten billion); on purpose it takes a SHA-256 collision in 128 bits (about
+    2^64 work), and only the holder of the organisation's own ingest key could send the
+    pair, to drop one of its own records.
+    """
+
+    pk = models.CompositePrimaryKey("org_id", "digest")
     # The primary key already serves lookups by organisation; a second index would only
     # slow down ingest, which writes one row here per accepted record.
     org = models.ForeignKey(
@@ -140,7 +163,7 @@ class RequestId(models.Model):
         db_constraint=False,
         db_index=False,
     )
-    request_id = models.CharField(max_length=255)
+    digest = models.UUIDField()  # request_digest(request_id): 16 bytes, a uuid column
 
 
 class Counts(models.Model):
