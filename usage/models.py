@@ -61,24 +61,60 @@ LONG_CONTEXT_THRESHOLD = 200_000
 
 
 class Series(models.Model):
-    """One combination of dimensions that usage is counted under."""
+    """One combination of dimensions that usage is counted under.
 
-    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
-    api_key = models.ForeignKey(
-        ApiKey, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    No foreign key constraint in the database (``db_constraint=False``), like the raw log's
+    and the buckets' references to series. Series rows are written in one place, the ingest
+    registry, in the transaction that found or created every row they point at; nothing
+    deletes series, workspaces, keys, models, accounts or organisations but the ORM, whose
+    ``on_delete`` rules (cascade, protect) Django applies itself. The constraints cost each
+    new series six deferred checks at commit, about as much as its insert: with 1,000
+    accounts an import creates hundreds of thousands of series.
+    """
+
+    # No index of their own for org and workspace: every read names the organisation, and
+    # the unique index below begins with (org, workspace).
+    org = models.ForeignKey(
+        Organization,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
     )
-    model = models.ForeignKey(LlmModel, on_delete=models.PROTECT, related_name="+")
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
+    api_key = models.ForeignKey(
+        ApiKey,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+    )
+    model = models.ForeignKey(
+        LlmModel, on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
     service_tier = models.CharField(max_length=16, choices=ServiceTier.choices)
     context_window = models.CharField(max_length=16, choices=ContextWindow.choices)
     account = models.ForeignKey(
-        Account, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        Account,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
     )
     # The series of the same dimensions without the account, under which the minute, hour
     # and day buckets count this one's usage; NULL for a series without an account (its
     # own base). The ingest registry creates it before the account series that needs it.
     base = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
     )
 
     class Meta:
