@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import struct
 from array import array
 from collections.abc import Callable
@@ -324,6 +325,23 @@ def store_encoded(org, source, chunk: EncodedChunk, series, duplicates, rejected
         if len(new) < len(chunk):
             chunk = chunk.keep(new)
         return _copy_encoded(cursor, org, source, chunk, series, duplicates, rejected)
+
+
+def copy_encoded_rows(org, source, chunk: EncodedChunk, series, duplicates, rejected):
+    """The chunk's batch and raw rows, without their keys (``copy_encoded_keys``): for
+    chunks stored together in the caller's transaction (``services._store_encoded``)."""
+    with connection.cursor() as wrapper:
+        return _copy_encoded(wrapper.cursor, org, source, chunk, series, duplicates, rejected)
+
+
+def copy_encoded_keys(org, chunks: list[EncodedChunk]) -> None:
+    """The keys of these chunks' rows, with one COPY (a unique violation if one is there)."""
+    # Each chunk's are sorted already; sorted() merges such runs in linear time.
+    id_fields = sorted(itertools.chain.from_iterable(chunk.id_fields for chunk in chunks))
+    if not id_fields:
+        return
+    with connection.cursor() as wrapper:
+        _copy_ids(wrapper.cursor, org.pk, id_fields)
 
 
 def _binary(head: bytes, fields: list[bytes]) -> bytes:
