@@ -6,7 +6,8 @@ Records are ``(position, value)`` pairs, the value a JSON text (``contract.parse
 is split in chunks of ``CHUNK_SIZE`` records, checked one chunk ahead in a helper thread
 (``checker``); each chunk is stored in one transaction together with its ``IngestBatch``:
 the API key claims and the registration of new workspaces, API keys, models and series
-(``registry``), then the rows (``store``).
+(``registry``), then the rows (``store``). Chunks encoded for COPY (``import_logs``) are
+stored a group of chunks a transaction, a batch each (``KEY_GROUP_ROWS``).
 """
 
 from __future__ import annotations
