@@ -24,6 +24,7 @@ from usage.models import (
     RequestId,
     RequestLog,
     Series,
+    request_digest,
 )
 from usage.rollups import BUCKET_COLUMNS, COUNT_COLUMNS
 
@@ -74,7 +75,9 @@ def store_batch(org, rows: list[RequestLog], source="import") -> IngestBatch:
     batch = IngestBatch.objects.create(org=org, source=source, accepted=len(rows))
     for row in rows:
         row.batch_id = batch.id
-    RequestId.objects.bulk_create(RequestId(org=org, request_id=r.request_id) for r in rows)
+    RequestId.objects.bulk_create(
+        RequestId(org=org, digest=request_digest(r.request_id)) for r in rows
+    )
     RequestLog.objects.bulk_create(rows)
     return batch
 

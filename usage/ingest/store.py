@@ -1,18 +1,20 @@
 """Storing one checked chunk: (org, source, rows, series ids, in-batch duplicates, rejected)
 -> its ``IngestBatch``.
 
-On PostgreSQL the rows go in with COPY (``store_copy``): the chunk's request ids are copied
-into ``usage_requestid`` (through a staging table and ``INSERT ... ON CONFLICT DO NOTHING
-RETURNING`` when some were seen before), and the raw rows of the new ones into
-``usage_requestlog``. ``import_logs`` hands ``store_encoded`` chunks whose rows were encoded
-for binary COPY in its checking process (``encode_chunk``). Elsewhere (SQLite) ``store_orm``
-does the same with plain statements; all store identical rows (tests/usage/ingest/test_store.py
-and test_checker.py compare them).
+On PostgreSQL the rows go in with COPY (``store_copy``): the digests of the chunk's request
+ids (``usage.models.request_digest``) are copied into ``usage_requestid`` (through a staging
+table and ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` when some were seen before), and
+the raw rows of the new ones into ``usage_requestlog``. ``import_logs`` hands
+``store_encoded`` chunks whose rows were encoded for binary COPY in its checking process
+(``encode_chunk``). Elsewhere (SQLite) ``store_orm`` does the same with plain statements; all
+store identical rows (tests/usage/ingest/test_store.py and test_checker.py compare them).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import itertools
 import struct
 from array import array
 from collections.abc import Callable
@@ -22,22 +24,23 @@ from django.db import connection, transaction
 from psycopg.errors import UniqueViolation
 
 from usage.ingest.contract import LIMIT_TYPES, CheckedRecord, Rejection
-from usage.models import IngestBatch, RequestId, RequestLog
+from usage.models import IngestBatch, RequestId, RequestLog, request_digest
 
 _UTC = dt.UTC
 
 
 def store_orm(org, source, rows, series, duplicates, rejected) -> IngestBatch:
     """Portable path: look up known ids, then bulk_create (SQLite; compared on PostgreSQL)."""
-    request_ids = [row[0] for row in rows]
+    digests = [request_digest(row[0]) for row in rows]
     known = set()
-    for start in range(0, len(request_ids), 500):
+    for start in range(0, len(digests), 500):
         known.update(
-            RequestId.objects.filter(
-                org=org, request_id__in=request_ids[start : start + 500]
-            ).values_list("request_id", flat=True)
+            RequestId.objects.filter(org=org, digest__in=digests[start : start + 500]).values_list(
+                "digest", flat=True
+            )
         )
-    new = [row for row in rows if row[0] not in known] if known else rows
+    pairs = [(row, d) for row, d in zip(rows, digests, strict=True) if d not in known]
+    new = [row for row, _ in pairs]
     batch = IngestBatch.objects.create(
         org=org,
         source=source,
@@ -48,10 +51,11 @@ def store_orm(org, source, rows, series, duplicates, rejected) -> IngestBatch:
     # Plain executemany: bulk_create builds a model instance and prepares every field of
     # every row, which made SQLite ingest (make run's demo load) several times slower.
     adapt = connection.ops.adapt_datetimefield_value
+    prepare = RequestId._meta.get_field("digest").get_db_prep_value
     with connection.cursor() as cursor:
         cursor.executemany(
-            f"INSERT INTO {RequestId._meta.db_table} (org_id, request_id) VALUES (%s, %s)",
-            [(org.pk, row[0]) for row in new],
+            f"INSERT INTO {RequestId._meta.db_table} (org_id, digest) VALUES (%s, %s)",
+            [(org.pk, prepare(digest, connection)) for _, digest in pairs],
         )
         cursor.executemany(
             f"INSERT INTO {RequestLog._meta.db_table} ({_LOG_COLUMNS}) "
@@ -79,50 +83,59 @@ _STAGE = "ingest_stage"
 
 
 def store_copy(org, source, rows, series, duplicates, rejected) -> IngestBatch:
-    """PostgreSQL path: COPY the request ids and the raw rows; no per-row statements.
+    """PostgreSQL path: COPY the request ids' digests and the raw rows; no per-row statements.
 
-    Most chunks hold no request id seen before, so the ids are first copied straight into
-    ``usage_requestid`` inside a savepoint. A unique violation means some were seen (or are
-    being stored by a concurrent ingest): the savepoint is rolled back and the chunk takes
-    the staging path, where ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` sorts the new
-    ids from the duplicates.
+    Most chunks hold no request id seen before, so the digests are first copied straight
+    into ``usage_requestid`` inside a savepoint. A unique violation means some were seen (or
+    are being stored by a concurrent ingest): the savepoint is rolled back and the chunk
+    takes the staging path (``_insert_new_ids``).
     """
     if not rows:
         return IngestBatch.objects.create(
             org=org, source=source, duplicates=duplicates, rejected=rejected
         )
+    digests = _digests([row[0].encode() for row in rows])
+    id_fields = _id_fields(digests)
     try:
         with transaction.atomic(), connection.cursor() as wrapper:
             cursor = wrapper.cursor  # the psycopg cursor, for COPY
-            org_id = org.pk
-            with cursor.copy("COPY usage_requestid (org_id, request_id) FROM STDIN") as copy:
-                write = copy.write_row
-                # In key order the primary key's inserts walk its leaf pages once, in
-                # order, instead of jumping about (a third less server time).
-                for request_id in sorted([row[0] for row in rows]):
-                    write((org_id, request_id))
+            _copy_ids(cursor, org.pk, id_fields)
             return _copy_rows(cursor, org, source, rows, series, duplicates, rejected)
     except UniqueViolation:
         pass
     with connection.cursor() as wrapper:
         cursor = wrapper.cursor
-        cursor.execute(f"CREATE TEMPORARY TABLE {_STAGE} (request_id text) ON COMMIT DROP")
-        with cursor.copy(f"COPY {_STAGE} (request_id) FROM STDIN") as copy:
-            write = copy.write_row
-            for row in rows:
-                write((row[0],))
-        cursor.execute(
-            f"INSERT INTO usage_requestid (org_id, request_id) "
-            f"SELECT %s, request_id FROM {_STAGE} ON CONFLICT DO NOTHING RETURNING request_id",
-            [org.pk],
-        )
-        fresh = {r[0] for r in cursor.fetchall()}
-        # Dropped now, not only at commit: inside an enclosing transaction (tests) the
-        # next chunk creates it again.
-        cursor.execute(f"DROP TABLE {_STAGE}")
-        new = [row for row in rows if row[0] in fresh]
+        fresh = _insert_new_ids(cursor, org.pk, id_fields)
+        new = [row for row, digest in zip(rows, digests, strict=True) if digest in fresh]
         duplicates += len(rows) - len(new)
         return _copy_rows(cursor, org, source, new, series, duplicates, rejected)
+
+
+def _copy_ids(cursor, org_id: int, id_fields: list[bytes]) -> None:
+    """COPY the keys into ``usage_requestid`` (a unique violation if one is there)."""
+    with cursor.copy("COPY usage_requestid (org_id, digest) FROM STDIN BINARY") as copy:
+        copy.write(_binary(_ID_HEAD.pack(2, 8, org_id), id_fields))
+
+
+def _insert_new_ids(cursor, org_id: int, id_fields: list[bytes]) -> set[bytes]:
+    """Insert the keys not yet in ``usage_requestid``; return the digests of those inserted.
+
+    Through a staging table, where ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` sorts the
+    new keys from those seen before (or stored by a concurrent ingest meanwhile).
+    """
+    cursor.execute(f"CREATE TEMPORARY TABLE {_STAGE} (digest uuid) ON COMMIT DROP")
+    with cursor.copy(f"COPY {_STAGE} (digest) FROM STDIN BINARY") as copy:
+        copy.write(_binary(_STAGE_HEAD, id_fields))
+    cursor.execute(
+        f"INSERT INTO usage_requestid (org_id, digest) "
+        f"SELECT %s, digest FROM {_STAGE} ON CONFLICT DO NOTHING RETURNING digest",
+        [org_id],
+    )
+    fresh = {r[0].bytes for r in cursor.fetchall()}
+    # Dropped now, not only at commit: inside an enclosing transaction (tests) the next
+    # chunk creates it again.
+    cursor.execute(f"DROP TABLE {_STAGE}")
+    return fresh
 
 
 def _copy_rows(cursor, org, source, rows, series, duplicates, rejected) -> IngestBatch:
@@ -142,8 +155,8 @@ def _copy_rows(cursor, org, source, rows, series, duplicates, rejected) -> Inges
 # COPY's binary format, for chunks encoded in the checking process (the storing side then
 # only joins bytes): a signature, then per row the field count and each field as its byte
 # length and value in network order, then -1. The fields follow _ENCODED_COLUMNS; org_id,
-# batch_id and series_id make a row's head, the rest (_encode_tail) its tail, whose request
-# id field is also what usage_requestid's rows end with.
+# batch_id and series_id make a row's head, the rest (_encode_tail) its tail.
+# usage_requestid's rows are org_id and the digest (_id_fields).
 _BINARY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 _BINARY_TRAILER = struct.pack("!h", -1)
 _ROW_HEAD = struct.Struct("!hiqiqiq")
@@ -167,7 +180,7 @@ class EncodedChunk:
     positions: array  # of each row, in input order
     dim_of: array  # each row's index in ``dims``
     tails: list[bytes]  # each row's COPY fields from request_id on (_encode_tail)
-    id_fields: list[bytes]  # the rows' request ids as COPY fields, sorted
+    id_fields: list[bytes]  # the rows' request id digests as COPY fields, sorted
     dims: list[tuple]  # the distinct dimensions, in first-appearance order
     names: list[tuple]  # (workspace, API key, account) names of each one's first row
     unique: bool  # no request id twice
@@ -206,7 +219,7 @@ class EncodedChunk:
             array("q", [self.positions[i] for i in indexes]),
             dim_of,
             tails,
-            _id_fields(ids),
+            _id_fields(_digests(ids)),
             dims,
             names,
             len(set(ids)) == len(ids),
@@ -234,7 +247,7 @@ def encode_chunk(checked: list[tuple[int, CheckedRecord]], rejections) -> Encode
         array("q", [position for position, _ in checked]),
         dim_of,
         list(map(_encode_tail, rows, ids)),
-        _id_fields(ids),
+        _id_fields(_digests(ids)),
         list(index),
         names,
         len(set(ids)) == len(ids),
@@ -242,11 +255,19 @@ def encode_chunk(checked: list[tuple[int, CheckedRecord]], rejections) -> Encode
     )
 
 
-def _id_fields(ids: list[bytes]) -> list[bytes]:
-    # In key order the primary key's inserts walk its leaf pages once, in order, instead of
-    # jumping about (a third less server time). UTF-8 sorts as the text's code points.
-    pack = _LENGTH.pack
-    return [pack(len(request_id)) + request_id for request_id in sorted(ids)]
+def _digests(ids: list[bytes]) -> list[bytes]:
+    """``request_digest`` of each UTF-8 request id, as its 16 bytes."""
+    sha256 = hashlib.sha256
+    return [sha256(request_id).digest()[:16] for request_id in ids]
+
+
+_DIGEST_LENGTH = _LENGTH.pack(16)
+
+
+def _id_fields(digests: list[bytes]) -> list[bytes]:
+    """The digests as binary COPY uuid fields, in key order: the primary key's inserts then
+    walk its leaf pages once, in order, instead of jumping about."""
+    return [_DIGEST_LENGTH + digest for digest in sorted(digests)]
 
 
 def _encode_tail(row: CheckedRecord, request_id: bytes) -> bytes:
@@ -288,32 +309,39 @@ def store_encoded(org, source, chunk: EncodedChunk, series, duplicates, rejected
         return IngestBatch.objects.create(
             org=org, source=source, duplicates=duplicates, rejected=rejected
         )
-    head = _ID_HEAD.pack(2, 8, org.pk)
     try:
         with transaction.atomic(), connection.cursor() as wrapper:
             cursor = wrapper.cursor  # the psycopg cursor, for COPY
-            with cursor.copy("COPY usage_requestid (org_id, request_id) FROM STDIN BINARY") as copy:
-                copy.write(_binary(head, chunk.id_fields))
+            _copy_ids(cursor, org.pk, chunk.id_fields)
             return _copy_encoded(cursor, org, source, chunk, series, duplicates, rejected)
     except UniqueViolation:
         pass
     with connection.cursor() as wrapper:
         cursor = wrapper.cursor
-        cursor.execute(f"CREATE TEMPORARY TABLE {_STAGE} (request_id text) ON COMMIT DROP")
-        with cursor.copy(f"COPY {_STAGE} (request_id) FROM STDIN BINARY") as copy:
-            copy.write(_binary(_STAGE_HEAD, chunk.id_fields))
-        cursor.execute(
-            f"INSERT INTO usage_requestid (org_id, request_id) "
-            f"SELECT %s, request_id FROM {_STAGE} ON CONFLICT DO NOTHING RETURNING request_id",
-            [org.pk],
-        )
-        fresh = {r[0] for r in cursor.fetchall()}
-        cursor.execute(f"DROP TABLE {_STAGE}")  # see store_copy
-        new = [i for i in range(len(chunk)) if chunk.request_id(i) in fresh]
+        fresh = _insert_new_ids(cursor, org.pk, chunk.id_fields)
+        digests = _digests([chunk.request_id(i).encode() for i in range(len(chunk))])
+        new = [i for i, digest in enumerate(digests) if digest in fresh]
         duplicates += len(chunk) - len(new)
         if len(new) < len(chunk):
             chunk = chunk.keep(new)
         return _copy_encoded(cursor, org, source, chunk, series, duplicates, rejected)
+
+
+def copy_encoded_rows(org, source, chunk: EncodedChunk, series, duplicates, rejected):
+    """The chunk's batch and raw rows, without their keys (``copy_encoded_keys``): for
+    chunks stored together in the caller's transaction (``services._store_encoded``)."""
+    with connection.cursor() as wrapper:
+        return _copy_encoded(wrapper.cursor, org, source, chunk, series, duplicates, rejected)
+
+
+def copy_encoded_keys(org, chunks: list[EncodedChunk]) -> None:
+    """The keys of these chunks' rows, with one COPY (a unique violation if one is there)."""
+    # Each chunk's are sorted already; sorted() merges such runs in linear time.
+    id_fields = sorted(itertools.chain.from_iterable(chunk.id_fields for chunk in chunks))
+    if not id_fields:
+        return
+    with connection.cursor() as wrapper:
+        _copy_ids(wrapper.cursor, org.pk, id_fields)
 
 
 def _binary(head: bytes, fields: list[bytes]) -> bytes:

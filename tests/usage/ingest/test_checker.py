@@ -72,3 +72,34 @@ def test_checking_process_errors_reach_the_caller(org):
 
     with pytest.raises(OSError, match="disk on fire"):
         ingest_checked(org, check_lines_in_process(broken()), source=IngestBatch.Source.IMPORT)
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL")
+@pytest.mark.parametrize("group_rows", [1, 3, 1_000])
+def test_chunks_stored_together_count_each_request_once(org, other_org, monkeypatch, group_rows):
+    # Encoded chunks go in groups of KEY_GROUP_ROWS records, one transaction and one key
+    # COPY a group: a request id in two chunks of a group, or seen in an earlier group or
+    # an earlier import, is a duplicate all the same, and each chunk is its own batch.
+    from usage.ingest import services
+
+    monkeypatch.setattr(services, "KEY_GROUP_ROWS", group_rows)
+    seen_before = rec()
+    run(org, seen_before)
+    run(other_org, seen_before, store=store_orm)
+    records = [rec(), rec(), rec(), seen_before, rec(), rec(), rec()]
+    records.insert(5, dict(records[1]))  # chunk 1's second record again, in chunk 3
+    records.append(dict(records[6]))  # chunk 4's first again, alone in chunk 5
+    lines = [json.dumps(r).encode() for r in records]
+    encoded = ingest_checked(
+        org, check_lines_in_process(lines, chunk_size=2, encode=True), source="import"
+    )
+    plain = ingest_records(
+        other_org, parse_lines(lines), source="import", store=store_orm, chunk_size=2
+    )
+    assert (encoded.accepted, encoded.duplicates, encoded.rejected) == (6, 3, 0)
+    assert (plain.accepted, plain.duplicates) == (6, 3)
+    assert stored(org) == stored(other_org)
+    assert len(stored(org)) == 7  # the 6 and the one seen before, once each
+    batches = IngestBatch.objects.filter(org=org, source="import").order_by("pk")
+    assert [(b.accepted, b.duplicates) for b in batches] == [(2, 0), (1, 1), (1, 1), (2, 0), (0, 1)]

@@ -23,7 +23,7 @@ from usage.ingest.contract import (
     parse_body,
 )
 from usage.ingest.services import ingest_records
-from usage.models import IngestBatch, RequestId, RequestLog, Series
+from usage.models import IngestBatch, RequestId, RequestLog, Series, request_digest
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("nudges")]
 
@@ -84,7 +84,7 @@ def test_full_record_is_stored_with_every_value(org, nudges, django_capture_on_c
     assert (batch.source, batch.accepted, batch.duplicates, batch.rejected) == ("http", 1, 0, 0)
     assert batch.rolled_up_at is None
     assert result.batch_ids == [batch.pk]
-    assert RequestId.objects.filter(org=org, request_id="req_011CXy").exists()
+    assert RequestId.objects.filter(org=org, digest=request_digest("req_011CXy")).exists()
     assert nudges == [org.pk]
 
 

@@ -20,7 +20,9 @@ _SHOWN_REJECTIONS = 20
 # outgrows the server's cache, that index is most of an import's time: into a 9M-id index
 # 250,000 sorted ids a statement went in 1.6x faster than 50,000, and a 10M import ran at
 # 0.38x COPY with 200,000 against 0.28x with 50,000 (same machine, same hour). The cost is
-# memory: 390 MB at most for both processes, against 160 MB.
+# memory: 390 MB at most for both processes, against 160 MB. The keys themselves go in
+# groups of several chunks (services.KEY_GROUP_ROWS), which the storing process keeps
+# until each group commits: about 620 MB at most for a 2M-record import.
 _CHUNK_SIZE = 200_000
 
 
