@@ -61,7 +61,7 @@ def restore(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("usage", "0013_requests_known"),
+        ("usage", "0016_bigint_sum"),
     ]
 
     operations = [

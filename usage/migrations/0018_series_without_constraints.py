@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('console', '0002_account'),
-        ('usage', '0014_request_id_digest'),
+        ('usage', '0017_request_id_digest'),
     ]
 
     operations = [
