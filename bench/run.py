@@ -666,20 +666,25 @@ def step_admin_api(table: Table, conn, samples: int, month: Month):
             reference = conn.execute(sql, [org.id, start, end]).fetchall()
             raw.append((time.perf_counter() - started) * 1000)
         conn.commit()
+        started = time.perf_counter()
         results, output, pages = read_all()
+        first = time.perf_counter() - started
         check(
             (results, output) == (len(reference), sum(row[-1] for row in reference)),
             f"{label}: the API gave {results:,} results with {output:,} output tokens, the raw "
             f"log {len(reference):,} groups with {sum(row[-1] for row in reference):,}",
         )
         times = []
-        for _ in range(samples):
+        # A read taking many seconds (every dimension with 1,000 accounts is a million
+        # results) is timed 3 times, not 10: the figure names its sample count.
+        taken = samples if first < 5 else min(samples, 3)
+        for _ in range(taken):
             started = time.perf_counter()
             read_all()
             times.append((time.perf_counter() - started) * 1000)
         p50, p95, raw_ms = statistics.median(times), pct(times, 0.95), statistics.median(raw)
         table.add(
-            f"{label}: p50 / p95 ms ({results:,} results, {pages} page(s))",
+            f"{label}: p50 / p95 ms ({results:,} results, {pages} page(s), {taken} reads)",
             f"{p50:.1f} / {p95:.1f}",
             f"raw GROUP BY {raw_ms:.0f} ms",
             f"{raw_ms / p50:.{0 if raw_ms >= 10 * p50 else 1}f}x faster (p50)",
