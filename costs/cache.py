@@ -9,9 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from costs.pricing import PriceBook, month_start
-from usage.kept import kept, report_key
-
-_DIMS = {"account": ("account",), "api_key": ("api_key",)}
+from usage.kept import report_key
 
 
 def cost_report_key(
@@ -21,9 +19,5 @@ def cost_report_key(
     ``book``, reading buckets over ``reads`` = (start, end)."""
     start, end = reads
     prices = (sorted(map(repr, book.token_rates)), sorted(map(repr, book.tool_rates)))
-    return report_key(
-        "cost", org_id, (query, group), _DIMS.get(group, ()), (month_start(start), end), prices
-    )
-
-
-__all__ = ["cost_report_key", "kept"]
+    # ``(group,)``: the names of its accounts or API keys when grouped by them.
+    return report_key("cost", org_id, (query, group), (group,), (month_start(start), end), prices)

@@ -70,6 +70,7 @@ from costs.pricing import (
     token_rates_from,
     tool_rate_from,
 )
+from usage import kept
 from usage.models import ModelDayBucket, ModelHourBucket, Series, ServiceTier
 from usage.retention import minutes_dropped
 from usage.selectors import (
@@ -898,7 +899,7 @@ def cost_report(
                  workspace.pk if workspace is not None else None,
                  model.pk if model is not None else None, account_ids)  # fmt: skip
         key = cache.cost_report_key(org.id, query, group, book, (prev_start, end))
-    return cache.kept(
+    return kept.kept(
         key,
         lambda: _cost_report(org, book, level, periods, compared, now, scope, group, slim=True),
     )

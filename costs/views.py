@@ -186,15 +186,14 @@ def _people(report, selected: dict) -> dict[str, str] | None:
     """Grouped by user: {row name: the page of that person alone, grouped by model}."""
     if report.group != "account" or report.priced is None:
         return None
-    people = {}
-    for external_id, name in report.priced.accounts.values():
-        label = account_label(external_id, name)
-        if label and external_id:
-            query = {k: v for k, v in selected.items() if k != "sort"}
-            people[label] = report_url(
-                "costs:page", {**query, "account": external_id, "group_by": "model"}
-            )
-    return people
+    query = {k: v for k, v in selected.items() if k != "sort"}
+    return {
+        account_label(external_id, name): report_url(
+            "costs:page", {**query, "account": external_id, "group_by": "model"}
+        )
+        for external_id, name in report.priced.accounts.values()
+        if external_id  # usage of no account has no view of its own
+    }
 
 
 def _period_rows(report, groups: dict, drills: list[str] | None) -> list[dict]:

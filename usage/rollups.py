@@ -131,7 +131,7 @@ def truncate_sql(column: str, unit: str) -> str:
 def sum_sql(expression: str) -> str:
     """SQL adding up a bigint expression over a group into a bigint (overflow raises).
 
-    On PostgreSQL the ``bigint_sum`` aggregate of migration 0014: ``SUM(bigint)`` keeps an
+    On PostgreSQL the ``bigint_sum`` aggregate of migration 0016: ``SUM(bigint)`` keeps an
     allocated 128-bit state per group and returns numeric, which made every GROUP BY of the
     rollup about twice as slow.
     """

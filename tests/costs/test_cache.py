@@ -11,11 +11,15 @@ from django.test.utils import CaptureQueriesContext
 
 from console.models import Account, Workspace
 from costs.breakdown import build
-from costs.models import ModelPrice
 from costs.selectors import cost_report
 from tests import factories
 from tests.costs.builders import raw, series_for, store_and_roll_up, utc
-from tests.costs.test_selectors import SONNET, expected, sonnet_price_from_may_15
+from tests.costs.test_selectors import (
+    SONNET,
+    expected,
+    sonnet_org_price,
+    sonnet_price_from_may_15,
+)
 from usage.models import BucketDay
 from usage.rollups import rebuild_rollups
 
@@ -117,25 +121,11 @@ def test_a_row_in_the_allowance_month_before_the_compared_one_changes_the_key(or
 
 def test_a_price_change_reprices_a_kept_month(org, month_of_usage):
     before = may(org)
-    ModelPrice.objects.create(
-        org=org,
-        model_pattern=SONNET,
-        service_tier="standard",
-        context_window="0-200k",
-        effective_from=dt.date(2026, 5, 1),
-        input_per_mtok=Decimal("1"),
-        cache_write_5m_per_mtok=Decimal("1"),
-        cache_write_1h_per_mtok=Decimal("1"),
-        cache_read_per_mtok=Decimal("1"),
-        output_per_mtok=Decimal("1"),
-    )
+    override = sonnet_org_price(org, dt.date(2026, 5, 1), ("1",) * 5)
     after = may(org)
     assert after.totals.total < before.totals.total
     expected_total, _unpriced, _ = expected(
-        month_of_usage,
-        overrides=[(dt.date(2026, 5, 1), SONNET, "standard", ("1",) * 5)],
-        start=utc(2026, 5, 1),
-        end=utc(2026, 6, 1),
+        month_of_usage, overrides=[override], start=utc(2026, 5, 1), end=utc(2026, 6, 1)
     )
     assert after.totals.total == Decimal(expected_total.numerator) / expected_total.denominator
 

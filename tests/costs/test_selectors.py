@@ -99,23 +99,26 @@ def expected(rows, *, overrides=(), code=None, org_rows=None, start=None, end=No
     return total, unpriced, costs
 
 
-def sonnet_price_from_may_15(org, input_per_mtok: str) -> tuple:
-    """An org price for standard Sonnet 4.5 from 2026-05-15, and the override ``expected``
-    takes for it (input, 5m write, 1h write, read, output)."""
-    rates = (input_per_mtok, "2.5", "4", "0.2", "9")
+def sonnet_org_price(org, since: dt.date, rates: tuple) -> tuple:
+    """An org price for standard Sonnet 4.5 from ``since`` at ``rates`` (input, 5m write,
+    1h write, read, output, USD per million tokens), and the override ``expected`` takes."""
     ModelPrice.objects.create(
         org=org,
         model_pattern=SONNET,
         service_tier="standard",
         context_window="0-200k",
-        effective_from=dt.date(2026, 5, 15),
+        effective_from=since,
         input_per_mtok=Decimal(rates[0]),
         cache_write_5m_per_mtok=Decimal(rates[1]),
         cache_write_1h_per_mtok=Decimal(rates[2]),
         cache_read_per_mtok=Decimal(rates[3]),
         output_per_mtok=Decimal(rates[4]),
     )
-    return (dt.date(2026, 5, 15), SONNET, "standard", rates)
+    return (since, SONNET, "standard", rates)
+
+
+def sonnet_price_from_may_15(org, input_per_mtok: str) -> tuple:
+    return sonnet_org_price(org, dt.date(2026, 5, 15), (input_per_mtok, "2.5", "4", "0.2", "9"))
 
 
 def close(decimal_amount: Decimal, fraction: Fraction, lines: int = 1000) -> bool:
