@@ -59,7 +59,8 @@ def colors(identities: Sequence[int | str | None]) -> list[str]:
     keys = [i if isinstance(i, int) else str(i) for i in identities]
     slots: dict[int, int] = {}
     taken: set[int] = set()
-    for index in sorted(range(len(keys)), key=lambda i: (isinstance(keys[i], str), keys[i])):
+    people = [i for i, identity in enumerate(identities) if identity is not EVERYONE_ELSE]
+    for index in sorted(people, key=lambda i: (isinstance(keys[i], str), keys[i])):
         key = keys[index]
         slot = key % len(PALETTE) if isinstance(key, int) else zlib.crc32(key.encode())
         slot %= len(PALETTE)
@@ -68,7 +69,7 @@ def colors(identities: Sequence[int | str | None]) -> list[str]:
                 slot = (slot + 1) % len(PALETTE)
         taken.add(slot)
         slots[index] = slot
-    return [PALETTE[slots[i]] for i in range(len(keys))]
+    return [PALETTE[slots[i]] if i in slots else REST_COLOR for i in range(len(keys))]
 
 
 def axis_labels(periods) -> list[str]:
@@ -157,7 +158,11 @@ def usage_tokens(x: list[str], per_period: list[dict], drills: list) -> dict:
 
 # Grouped by user, a chart draws the people with the most (tokens, or cost) one each and
 # everyone else as one group: a thousand people would be a thousand bars in each period.
+# That group's identity is EVERYONE_ELSE: a neutral colour outside the palette, so it never
+# reads as a person and leaves the palette's ten colours to the ten people.
 TOP_PEOPLE = 10
+EVERYONE_ELSE = object()
+REST_COLOR = "#a8a29e"
 
 
 def everyone_else(count: int) -> str:

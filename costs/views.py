@@ -220,9 +220,13 @@ def _period_rows(report, groups: dict, drills: list[str] | None) -> list[dict]:
 
 def _chart(report, groups: dict, choices: dict, drills: list[str] | None) -> dict:
     """The cost chart's figure: floats for the bars, exact strings for hover."""
+    # Fewer groups than the report's: the last is everyone else (``_chart_groups``).
+    rest = list(groups)[-1] if len(groups) < len(report.groups) else None
     series = [
         {
-            "identity": _identity(choices, report.group, group),
+            "identity": charts.EVERYONE_ELSE
+            if group == rest
+            else _identity(choices, report.group, group),
             "name": group,
             "y": [float(a) for a in amounts],
             "exact": [usd_exact(a) for a in amounts],

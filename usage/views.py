@@ -89,7 +89,8 @@ def _top_people(groups: list[dict], rows: list[dict]) -> list[dict]:
         for p in range(len(groups[0]["cells"]))
     ]
     label = charts.everyone_else(len(rest))
-    return [groups[i] for i in top] + [{"identity": label, "label": label, "cells": cells}]
+    rest_group = {"identity": charts.EVERYONE_ELSE, "label": label, "cells": cells}
+    return [groups[i] for i in top] + [rest_group]
 
 
 SORT_HEADERS = [

@@ -643,6 +643,11 @@ def test_grouped_by_user_the_chart_shows_the_top_people_and_everyone_else(client
     top = [f"Person {i:02d} (p{i:02d})" for i in range(12, 2, -1)]
     assert list(traces) == [*top, "Everyone else (3 people)"]
     # The three left out cost (1 + 2 + 3) million tokens at $15 on each of the two days.
+    # Everyone else in a neutral colour, so the palette's ten colours are the ten people's.
+    from console.charts import REST_COLOR
+
+    assert traces["Everyone else (3 people)"]["marker"]["color"] == REST_COLOR
+    assert len({traces[name]["marker"]["color"] for name in top}) == 10
     others = traces["Everyone else (3 people)"]["y"]
     assert others[2] == others[8] == 90.0 and sum(others) == 180.0
     assert '<th scope="col" class="num">Everyone else (3 people)</th>' in html

@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import Role, User
+from console import charts
 from tests import factories
 from tests.usage.rawrows import raw, series_for, store_batch
 from usage.ingest.contract import check_record
@@ -557,7 +558,12 @@ def test_grouped_by_user_the_chart_draws_the_top_people_and_everyone_else(client
     rollup_pending()
     client.force_login(member(org))
     response = client.get(f"{PAGE}?month=2026-11&tz=UTC&group_by=account")
-    traces = {t["name"]: t["y"] for t in response.context["chart"]["data"]}
+    data = response.context["chart"]["data"]
+    traces = {t["name"]: t["y"] for t in data}
+    colors = {t["name"]: t["marker"]["color"] for t in data}
+    # Everyone else in a neutral colour, so the palette's ten colours are the ten people's.
+    assert colors["Everyone else (3 people)"] == charts.REST_COLOR
+    assert len({colors[name] for name in colors if name.startswith("Person")}) == 10
     top = [f"Person {i:02d} (p{i:02d})" for i in range(12, 2, -1)]
     assert list(traces) == [*top, "Everyone else (3 people)"]
     others = [sum(r.output_tokens + r.uncached_input_tokens for r in rows
